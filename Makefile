@@ -1,0 +1,39 @@
+# Two commands do all setup on a fresh clone (see README):
+#   make evaluate -> installs everything, then evaluates the bundled Qwen 0.5B on itself
+#   make test     -> installs everything, then runs the test suite
+# Both create ./.venv on first use. PYTHON picks the interpreter the venv is made from.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+OUT ?= runs/evaluate
+MODEL ?= bundled/qwen2.5-coder-0.5b-instruct
+N ?= 100
+
+.PHONY: setup test test-fast evaluate clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel; an unpinned torch would pull a CUDA build.
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[bundled,dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not real_model"
+
+evaluate: setup
+	$(BIN)/inward evaluate --model $(MODEL) --task animals_long \
+		--property first_character --property second_character \
+		--property starts_with_vowel --property first_word --n $(N) --out $(OUT)
+
+clean-venv:
+	rm -rf $(VENV)

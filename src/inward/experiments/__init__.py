@@ -1,0 +1,1 @@
+"""Experiments: each a small function from a spec and stores to records and tables."""

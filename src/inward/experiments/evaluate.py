@@ -1,0 +1,208 @@
+"""``inward evaluate``: a model's object-level behaviour, a predictor's hypotheticals, a score.
+
+Stages, each written to the run directory when done (every model call is cached, so a killed
+run resumes where the cache left off and a rerun makes no model calls):
+
+1. ``objects.jsonl``: the object model M answers the task prompts (greedy).
+2. ``hypotheticals.jsonl``: the predictor P (default M) answers "what was property X of your
+   response?" for every string whose object response is compliant and has the property.
+3. ``scored.jsonl``, ``results.csv`` (the paper's columns: one row per property and a
+   micro average), ``results_by_task.csv`` and ``run.json`` (spec, fingerprints, versions).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inward.analysis.results import BY_TASK_COLUMNS, RESULT_COLUMNS, results_by_task, results_table
+from inward.analysis.scoring import object_value, score_all
+from inward.errors import InwardError
+from inward.models.base import GenerationConfig
+from inward.progress import progress_bar
+from inward.prompts import hypothetical_prompt, object_prompt
+from inward.properties import SCORINGS, compliance, failed_checks
+from inward.properties.registry import Property, resolve_property
+from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
+from inward.store.cache import CachedModel, ResponseCache
+from inward.store.rundir import RunDir, environment
+from inward.tasks import Task, resolve_tasks
+
+MAX_N = 1_000_000
+
+
+@dataclass
+class EvaluateSpec:
+    model: str
+    tasks: list[str]
+    properties: list[str] = field(default_factory=list)
+    predictor: str | None = None
+    split: str = "val"
+    n: int = 100
+    seed: int = 0
+    data_dir: str | None = None
+    source: str | None = None
+    scoring: str = "paper"
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not (1 <= self.n <= MAX_N):
+            raise InwardError(f"--n must be between 1 and {MAX_N} strings per task, got {self.n}.")
+        if self.scoring not in SCORINGS:
+            raise InwardError(f"--scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}.")
+        if not self.tasks:
+            raise InwardError("Name at least one --task (see `inward tasks`).")
+
+
+@dataclass
+class EvaluateResult:
+    results: list[dict]
+    by_task: list[dict]
+    objects: list[ObjectRecord]
+    hypotheticals: list[HypotheticalRecord]
+    scored: list[ScoredRecord]
+    model_calls: dict[str, int]
+    seconds: dict[str, float]
+    out: Path
+
+
+def plan(spec: EvaluateSpec) -> list[tuple[Task, list[Property]]]:
+    """Resolve task and property names (fails fast, before any model is loaded)."""
+    planned = []
+    for name in spec.tasks:
+        for task in resolve_tasks(name):
+            names = spec.properties or list(task.properties)
+            props = [resolve_property(p, task.name) for p in names]
+            if task.release_prompts is not None:
+                missing = [p.name for p in props if p.name not in task.properties]
+                if missing:
+                    raise InwardError(
+                        f"The release data for task {task.name!r} has no hypothetical prompts for "
+                        f"{missing}; it holds {list(task.properties)}."
+                    )
+            for p in props:
+                if p.needs_target and not task.has_target:
+                    raise InwardError(
+                        f"Property {p.name!r} compares against a dataset target, which task "
+                        f"{task.name!r} does not have. Choose another property for it."
+                    )
+            planned.append((task, props))
+    return planned
+
+
+def collect_objects(
+    model: CachedModel, tasks: Sequence[Task], spec: EvaluateSpec
+) -> list[ObjectRecord]:
+    records: list[ObjectRecord] = []
+    for task in tasks:
+        samples = task.load(spec.split, spec.n, spec.seed, spec.data_dir, spec.source)
+        prompts = [object_prompt(task, s.string) for s in samples]
+        config = GenerationConfig(max_tokens=task.max_tokens)
+        with progress_bar(len(prompts), f"object-level {task.name}") as bar:
+            outputs = model.generate(prompts, config, progress=bar)
+        for s, out in zip(samples, outputs, strict=True):
+            failed = failed_checks(out[0], task.exclusion_rule_groups)
+            records.append(ObjectRecord(task.name, s.split, s.string, s.target,
+                                        model.model_string, out[0], not failed, tuple(failed)))
+    return records
+
+
+def collect_hypotheticals(
+    predictor: CachedModel,
+    objects: Sequence[ObjectRecord],
+    tasks: dict[str, Task],
+    props: dict[str, list[Property]],
+) -> list[HypotheticalRecord]:
+    """Ask the predictor about every object row that has a property value to predict."""
+    records: list[HypotheticalRecord] = []
+    jobs: dict[tuple[str, str], list[ObjectRecord]] = {}
+    for obj in objects:
+        for prop in props[obj.task]:
+            if object_value(obj, prop) is not None:
+                jobs.setdefault((obj.task, prop.name), []).append(obj)
+    for (task_name, prop_name), objs in jobs.items():
+        task = tasks[task_name]
+        prop = resolve_property(prop_name, task_name)
+        budget = prop.answer_tokens or task.max_tokens
+        prompts = [hypothetical_prompt(task, prop, o.string) for o in objs]
+        with progress_bar(len(prompts), f"hypothetical {task_name}/{prop_name}") as bar:
+            outputs = predictor.generate(prompts, GenerationConfig(max_tokens=budget), progress=bar)
+        for o, out in zip(objs, outputs, strict=True):
+            failed = compliance(prop.name, out[0])
+            records.append(HypotheticalRecord(task_name, prop.name, o.string,
+                                              predictor.model_string, out[0], not failed,
+                                              tuple(failed)))
+    return records
+
+
+def run_evaluate(
+    spec: EvaluateSpec, out: str | Path, *, cache: ResponseCache | None = None, backends=None
+) -> EvaluateResult:
+    """Run (or resume) an evaluation into ``out``. ``backends`` maps model strings to ready
+    backends (tests pass mocks); others are resolved from their model strings."""
+    from inward.models import resolve
+
+    spec.validate()
+    planned = plan(spec)
+    tasks = {t.name: t for t, _ in planned}
+    props = {t.name: ps for t, ps in planned}
+    predictor_name = spec.predictor or spec.model
+    cache = cache or ResponseCache()
+    backends = dict(backends or {})
+
+    def get(name: str) -> CachedModel:
+        if name not in backends:
+            backends[name] = resolve(name, **spec.model_args)
+        return CachedModel(backends[name], cache)
+
+    seconds: dict[str, float] = {}
+    with RunDir(out) as run:
+        manifest = {
+            "version": 1,
+            "command": "evaluate",
+            "status": "running",
+            "spec": asdict(spec),
+            "environment": environment(),
+        }
+        run.write_json("run.json", manifest)
+        model = get(spec.model)
+        predictor = get(predictor_name)  # its own counters, even when it is the same model
+
+        t0 = time.perf_counter()
+        objects = collect_objects(model, list(tasks.values()), spec)
+        seconds["object_level"] = time.perf_counter() - t0
+        run.write_jsonl("objects.jsonl", objects)
+
+        t0 = time.perf_counter()
+        hyps = collect_hypotheticals(predictor, objects, tasks, props)
+        seconds["hypothetical"] = time.perf_counter() - t0
+        run.write_jsonl("hypotheticals.jsonl", hyps)
+
+        index = {(h.task, h.property, h.string): h for h in hyps}
+        scored = score_all(objects, props, index, scoring=spec.scoring)
+        label = "self" if predictor_name == spec.model else "cross"
+        results = results_table(scored, label=label)
+        by_task = results_by_task(scored, label=label)
+        run.write_jsonl("scored.jsonl", scored)
+        run.write_csv("results.csv", results, RESULT_COLUMNS)
+        run.write_csv("results_by_task.csv", by_task, BY_TASK_COLUMNS)
+
+        calls = {
+            "object_prompts_from_model": model.stats.misses,
+            "object_prompts_from_cache": model.stats.hits,
+            "hypothetical_prompts_from_model": predictor.stats.misses,
+            "hypothetical_prompts_from_cache": predictor.stats.hits,
+        }
+        manifest.update(
+            status="complete",
+            models={name: cm.fingerprint() for name, cm in
+                    {spec.model: model, predictor_name: predictor}.items()},
+            model_calls=calls,
+            seconds=seconds,
+            environment=environment(),  # again: torch and transformers are imported by now
+        )  # fmt: skip
+        run.write_json("run.json", manifest)
+    return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out))

@@ -1,0 +1,459 @@
+"""The local backend: a transformers causal LM on this machine (CPU, or CUDA when available).
+
+Weights come from a plain safetensors checkpoint directory: bundled and ``gguf/`` models are
+converted once (:func:`inward.models.bundled.converted_dir`), ``hf/`` models load with the
+normal ``from_pretrained``. A ``+lora:<dir>`` adapter is merged into the weights, because
+generating through an unmerged peft adapter was measured 4-10x slower.
+
+Decoding is fully specified by inward's :class:`GenerationConfig`: the checkpoint's own
+``generation_config.json`` (Qwen's sets ``repetition_penalty=1.05``, ``top_k=20``...) is
+deliberately replaced by an empty one, so no hidden default changes behaviour.
+
+Batching: prompts are sorted longest first and left-padded, ``batch_size`` sequences at a time.
+On fp32 CPU a prompt's greedy answer is the same batched or alone (a test checks it); in bf16,
+padding can change rounding and so, rarely, a greedy token.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
+
+from inward.errors import InwardError
+from inward.models import bundled, chat
+from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
+from inward.models.paths import file_sha256
+from inward.models.spec import ModelSpec
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MODEL_ARGS = ("dtype", "threads", "batch_size", "device")
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _positive_int(key: str, value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise InwardError(f"Model arg {key}={value!r}: expected a positive integer.")
+    return n
+
+
+def sample_seed(seed: int, prompt_text: str, index: int) -> int:
+    """The RNG seed of sample ``index`` of a prompt: depends on nothing else (not on batching)."""
+    key = json.dumps([seed, prompt_text, index]).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+class SeededSampler(LogitsProcessor):
+    """Temperature + nucleus sampling where every row draws from its own seeded generator.
+
+    Run inside greedy ``generate``: it returns logits that are -inf except at the sampled token,
+    so argmax picks exactly that token. This keeps each sample's randomness tied to
+    (seed, prompt, sample index) while still decoding many rows per batch.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            probs, order = probs.sort(dim=-1, descending=True)
+            before = probs.cumsum(dim=-1) - probs  # mass strictly before each token
+            probs = probs * (before < self.top_p)  # the top token is always kept
+        cdf = probs.cumsum(dim=-1)
+        # Uniform draws on the CPU generators, so the choice doesn't depend on the device's RNG.
+        u = torch.stack([torch.rand((), generator=g) for g in self.generators]).to(cdf.device)
+        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1).contiguous())
+        idx = idx.clamp(max=cdf.shape[-1] - 1)
+        chosen = order.gather(-1, idx) if self.top_p < 1.0 else idx
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, chosen, 0.0)
+
+
+class LocalBackend:
+    """A transformers model behind inward's :class:`~inward.models.base.Backend` protocol.
+
+    Model args (``-M key=value`` on the CLI; strings are accepted):
+    ``dtype`` "float32" (default) | "bfloat16" | "float16"; ``threads`` CPU threads (default: all
+    cores); ``batch_size`` sequences per forward batch (default 32); ``device`` "auto" (CUDA if
+    available) | "cpu" | "cuda[:N]". Nothing is loaded until first use.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        dtype: str = "float32",
+        threads: int | str | None = None,
+        batch_size: int | str = 32,
+        device: str = "auto",
+    ):
+        if spec.provider not in ("bundled", "gguf", "hf"):
+            raise InwardError(f"LocalBackend cannot run {spec.raw!r}.")
+        if str(dtype) not in DTYPES:
+            raise InwardError(f"Model arg dtype={dtype!r}: expected one of {', '.join(DTYPES)}.")
+        self.spec = spec
+        self.model_string = spec.raw
+        self.dtype = str(dtype)
+        self.threads = _cpu_count() if threads in (None, "", "auto") else _positive_int("threads", threads)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.device = self._resolve_device(str(device))
+        self._stats = BackendStats()
+        self._tokenizer: Any = None
+        self._model: Any = None
+        self._fingerprint: dict[str, Any] | None = None
+        self._checkpoint: Path | None = None
+        self._format: chat.ChatFormat | None = None
+        self._stop_ids: list[int] = []
+        self._check_inputs()
+
+    # ---- resolution (cheap checks now, heavy work on first use) -------------------------
+    def _resolve_device(self, device: str) -> str:
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu" or device.startswith("cuda"):
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise InwardError(f"Model arg device={device!r} but CUDA is not available here; use device=cpu.")
+            return device
+        raise InwardError(f"Model arg device={device!r}: expected auto, cpu or cuda[:N].")
+
+    def _check_inputs(self) -> None:
+        s = self.spec
+        if s.provider == "bundled":
+            bundled.get(s.name)  # UnknownNameError with close matches
+        elif s.provider == "gguf" and not Path(s.name).expanduser().is_file():
+            raise InwardError(f"GGUF file {s.name!r} does not exist (from {s.raw!r}). Expected gguf/<path to a .gguf file>.")
+        elif s.provider == "hf" and _looks_local(s.name) and not Path(s.name).expanduser().is_dir():
+            raise InwardError(f"Checkpoint directory {s.name!r} does not exist (from {s.raw!r}).")
+        if s.adapter is not None:
+            adir = Path(s.adapter).expanduser()
+            if not (adir / "adapter_config.json").is_file():
+                raise InwardError(
+                    f"LoRA adapter {s.adapter!r} is not a peft adapter directory "
+                    "(expected adapter_config.json and adapter_model.safetensors inside)."
+                )
+
+    def _checkpoint_dir(self) -> Path:
+        if self._checkpoint is None:
+            s = self.spec
+            if s.provider == "bundled":
+                self._checkpoint = bundled.converted_dir(s.name)
+            elif s.provider == "gguf":
+                self._checkpoint = bundled.converted_dir(Path(s.name).expanduser())
+            elif _looks_local(s.name):
+                self._checkpoint = Path(s.name).expanduser()
+            else:
+                self._checkpoint = _hub_snapshot(s.name)
+        return self._checkpoint
+
+    def _weights_sha256(self) -> str:
+        s = self.spec
+        if s.provider == "bundled":
+            return bundled.get(s.name).sha256  # known without touching the file
+        if s.provider == "gguf":
+            return file_sha256(Path(s.name).expanduser())
+        return dir_weights_sha256(self._checkpoint_dir())
+
+    def _adapter_hashes(self) -> tuple[str | None, str | None]:
+        if self.spec.adapter is None:
+            return None, None
+        adir = Path(self.spec.adapter).expanduser()
+        weights = [adir / "adapter_model.safetensors", adir / "adapter_model.bin"]
+        found = next((w for w in weights if w.is_file()), None)
+        if found is None:
+            raise InwardError(f"LoRA adapter {self.spec.adapter!r} has no adapter_model.safetensors.")
+        return file_sha256(found), file_sha256(adir / "adapter_config.json")
+
+    def _ensure_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            ckpt = self._checkpoint_dir()
+            tok = AutoTokenizer.from_pretrained(str(ckpt))
+            model_type = AutoConfig.from_pretrained(str(ckpt)).model_type
+            self._format = chat.chat_format(tok, model_type)
+            self._stop_ids = chat.stop_token_ids(tok, self._format)
+            if tok.pad_token_id is None:  # masked out anyway; any real token will do
+                tok.pad_token = tok.convert_ids_to_tokens(self._stop_ids[-1])
+            tok.padding_side = "left"
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def _ensure_model(self) -> Any:
+        if self._model is None:
+            tok = self._ensure_tokenizer()
+            t0 = time.perf_counter()
+            torch.set_num_threads(self.threads)
+            # With an adapter, merge in fp32 and cast after, so bf16 rounding happens once.
+            load_dtype = torch.float32 if self.spec.adapter else DTYPES[self.dtype]
+            try:
+                model = AutoModelForCausalLM.from_pretrained(str(self._checkpoint_dir()), dtype=load_dtype)
+            except Exception as exc:
+                raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
+            if self.spec.adapter:
+                model = _merge_adapter(model, self.spec.adapter).to(DTYPES[self.dtype])
+            model.generation_config = transformers.GenerationConfig(
+                eos_token_id=self._stop_ids, pad_token_id=tok.pad_token_id
+            )
+            self._model = model.to(self.device).eval()
+            self._stats.extra["load_seconds"] = round(time.perf_counter() - t0, 3)
+        return self._model
+
+    # ---- protocol ----------------------------------------------------------------------
+    @property
+    def stats(self) -> BackendStats:
+        return self._stats
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity of (weights, backend, precision, adapter, chat template). Loads the tokenizer
+        (and converts a bundled model once), never the weights."""
+        if self._fingerprint is None:
+            self._ensure_tokenizer()
+            adapter_sha, adapter_cfg_sha = self._adapter_hashes()
+            self._fingerprint = {
+                "backend": "transformers",
+                "model": self.spec.base,
+                "weights_sha256": self._weights_sha256(),
+                "precision": self.dtype,
+                "adapter_sha256": adapter_sha,
+                "adapter_config_sha256": adapter_cfg_sha,  # r and alpha change the merged weights
+                "chat_template": self._format.identity(),
+                "stop_tokens": self._tokenizer.convert_ids_to_tokens(self._stop_ids),
+                "device": torch.device(self.device).type,  # CPU and CUDA kernels round differently
+                "transformers": transformers.__version__,
+                "torch": torch.__version__,
+            }
+        return dict(self._fingerprint)
+
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model sees for ``prompt`` (generation prompt included)."""
+        return chat.render(self._ensure_tokenizer(), self._format, prompt)
+
+    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
+        t0 = time.perf_counter()
+        model, tok = self._ensure_model(), self._tokenizer
+        texts = [self.render(p) for p in prompts]
+        ids = tok(texts, add_special_tokens=False)["input_ids"]
+        # One row per completion: (prompt index, sample index, seed or None for greedy).
+        rows = [
+            (i, j, None if config.greedy else sample_seed(config.seed, texts[i], j))
+            for i in range(len(prompts))
+            for j in range(config.n)
+        ]
+        rows.sort(key=lambda r: -len(ids[r[0]]))  # longest first: less padding per batch
+        results: list[list[str]] = [[""] * config.n for _ in prompts]
+        new_tokens = 0
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            input_ids, mask = self._left_pad([ids[i] for i, _, _ in batch])
+            kwargs: dict[str, Any] = {}
+            if not config.greedy:
+                seeds = [s for _, _, s in batch]
+                kwargs["logits_processor"] = [SeededSampler(seeds, config.temperature, config.top_p)]
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    do_sample=False,  # sampling, when asked for, happens in SeededSampler
+                    max_new_tokens=config.max_tokens,
+                    eos_token_id=self._stop_ids,
+                    pad_token_id=tok.pad_token_id,
+                    **kwargs,
+                )
+            for (i, j, _), seq in zip(batch, out[:, input_ids.shape[1] :].tolist()):
+                seq = _cut_at_stop(seq, self._stop_ids)
+                new_tokens += len(seq)
+                results[i][j] = tok.decode(seq, skip_special_tokens=True)
+            self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
+        st = self._stats
+        st.generate_calls += 1
+        st.prompts_generated += len(prompts)
+        st.completions_generated += len(rows)
+        st.extra["tokens_generated"] = st.extra.get("tokens_generated", 0) + new_tokens
+        st.seconds += time.perf_counter() - t0
+        return results
+
+    def answer_distribution(
+        self, prompts: Sequence[Prompt], config: DistributionConfig
+    ) -> list[dict[str, float]]:
+        t0 = time.perf_counter()
+        self._ensure_model()
+        texts = [self.render(p) for p in prompts]
+        ids = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
+        if config.candidates:
+            out = self._candidate_distribution(ids, config.candidates)
+        else:
+            out = self._top_k_distribution(ids, config.top_k)
+        self._stats.distribution_calls += 1
+        self._stats.prompts_scored += len(prompts)
+        self._stats.seconds += time.perf_counter() - t0
+        return out
+
+    def close(self) -> None:
+        """Free the weights (the backend reloads them if used again)."""
+        self._model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals ---------------------------------------------------------------------
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        pad = self._tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], dtype=torch.long)
+        return input_ids.to(self.device), mask.to(self.device)
+
+    def _forward_tail(self, seqs: list[list[int]], keep: int) -> torch.Tensor:
+        """Float32 logits of the last ``keep`` positions of each (left-padded) sequence."""
+        input_ids, mask = self._left_pad(seqs)
+        # Explicit positions: a plain forward would count the left padding as positions.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = self._model(
+                input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                use_cache=False, logits_to_keep=keep,
+            )
+        return out.logits[:, -keep:, :].float()
+
+    def _top_k_distribution(self, ids: list[list[int]], top_k: int) -> list[dict[str, float]]:
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        out: list[dict[str, float]] = [{} for _ in ids]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            probs = torch.softmax(self._forward_tail([ids[i] for i in batch], 1)[:, -1], dim=-1)
+            top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+            for i, p_row, t_row in zip(batch, top.values.tolist(), top.indices.tolist()):
+                dist: dict[str, float] = {}
+                for p, t in zip(p_row, t_row):
+                    text = self._tokenizer.decode([t], skip_special_tokens=True)  # stop tokens -> ""
+                    dist[text] = dist.get(text, 0.0) + p
+                out[i] = dict(sorted(dist.items(), key=lambda kv: -kv[1]))
+        return out
+
+    def _candidate_distribution(
+        self, ids: list[list[int]], candidates: tuple[str, ...]
+    ) -> list[dict[str, float]]:
+        """Each candidate scored as the whole answer (its tokens, then the end of the turn).
+
+        The prompt is run once and its KV cache shared by all candidates (scoring every
+        prompt+candidate sequence from scratch costs a full prompt pass per candidate).
+        """
+        if len(set(candidates)) != len(candidates):
+            raise InwardError(f"Answer candidates must be distinct, got {list(candidates)}.")
+        end = self._stop_ids[0]
+        cand = [self._tokenizer(c, add_special_tokens=False)["input_ids"] + [end] for c in candidates]
+        n_c, width = len(cand), max(len(c) for c in cand) - 1  # tokens fed after the prompt
+        pad = self._tokenizer.pad_token_id
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        logp = torch.zeros(len(ids), n_c)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            input_ids, mask = self._left_pad([ids[i] for i in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                out = self._model(
+                    input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                    use_cache=width > 0, logits_to_keep=1,
+                )
+            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
+            scores = torch.stack([first[:, c[0]] for c in cand], dim=1)  # [B, C]
+            if width > 0:
+                # Rows (prompt b, candidate c) continue b's cache with c's tokens but its last,
+                # right-padded: padding after the real tokens cannot change their logits.
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(n_c)
+                feed = torch.tensor([c[:-1] + [pad] * (width + 1 - len(c)) for c in cand] * len(batch))
+                real = torch.tensor([[1] * (len(c) - 1) + [0] * (width + 1 - len(c)) for c in cand] * len(batch))
+                mask2 = torch.cat([mask.repeat_interleave(n_c, 0), real.to(mask.device)], dim=1)
+                pos2 = positions[:, -1:].repeat_interleave(n_c, 0) + 1 + torch.arange(width, device=mask.device)
+                with torch.inference_mode():
+                    out2 = self._model(
+                        input_ids=feed.to(mask.device), attention_mask=mask2, position_ids=pos2,
+                        past_key_values=cache, use_cache=False,
+                    )
+                rest = torch.log_softmax(out2.logits.float(), dim=-1).view(len(batch), n_c, width, -1)
+                for c, toks in enumerate(cand):
+                    for k, t in enumerate(toks[1:]):
+                        scores[:, c] += rest[:, c, k, t]
+            logp[batch] = scores.cpu()
+        probs = torch.softmax(logp, dim=-1).tolist()
+        return [dict(zip(candidates, row)) for row in probs]
+
+
+def _cut_at_stop(seq: list[int], stop_ids: list[int]) -> list[int]:
+    for k, t in enumerate(seq):
+        if t in stop_ids:
+            return seq[:k]
+    return seq
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+
+
+def dir_weights_sha256(checkpoint: Path) -> str:
+    """sha256 over a checkpoint's weight files: sorted (name, file sha256) lines."""
+    files = sorted(checkpoint.glob("*.safetensors")) or sorted(checkpoint.glob("*.bin"))
+    if not files:
+        raise InwardError(f"No *.safetensors (or *.bin) weight files in {str(checkpoint)!r}.")
+    lines = "".join(f"{f.name}\t{file_sha256(f)}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _merge_adapter(model: Any, adapter: str) -> Any:
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser())).merge_and_unload()
+    except Exception as exc:
+        raise InwardError(
+            f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
+            "Was it trained on the same base model?"
+        ) from exc
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """Download (or find in the HF cache) a hub checkpoint: safetensors + config + tokenizer."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"],
+            )
+        )
+    except Exception as exc:
+        raise InwardError(
+            f"Could not fetch {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc}). "
+            "If this machine has no hub access, use a local checkpoint (hf/<directory>), a GGUF "
+            "file (gguf/<path>), or a bundled model (bundled/<name>; `inward models` lists them)."
+        ) from exc
+    if not any(path.glob("*.safetensors")):
+        raise InwardError(f"Hub model {repo_id!r} has no safetensors weights; only safetensors are supported.")
+    return path

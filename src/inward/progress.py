@@ -1,0 +1,29 @@
+"""Progress bars on stderr (tqdm). ``INWARD_PROGRESS=0`` hides them, ``=1`` forces them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def _enabled() -> bool | None:
+    flag = os.environ.get("INWARD_PROGRESS", "").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
+    """Yields ``update(k)``: k more items done."""
+    if not _enabled():
+        yield lambda k: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="prompt", dynamic_ncols=True, file=sys.stderr) as bar:
+        yield bar.update

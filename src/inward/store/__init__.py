@@ -1,0 +1,1 @@
+"""Run directories (records, manifests, atomic writes, locks) and the response cache."""

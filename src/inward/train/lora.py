@@ -1,0 +1,558 @@
+"""LoRA finetuning of a local model on (prompt, completion) examples: a small hand-written loop.
+
+Why not TRL's ``SFTTrainer``: our examples have prompts of ~60-100 tokens and answers of 1-3
+tokens, so almost all of a standard step's logits (vocab 151k) are for positions that carry no
+loss. This loop runs the decoder, picks the hidden states of the answer positions only, and
+applies the LM head there. Everything else is textbook: AdamW, linear warmup then linear decay
+(or constant), length-bucketed batches, peft ``LoraConfig`` + ``get_peft_model``.
+
+What the model is trained on is exactly what inference shows it. For each example:
+
+- ``prompt_ids`` = tokens of :meth:`LocalBackend.render` (the same chat template or fallback the
+  local backend uses, generation prompt included, no extra special tokens);
+- ``completion_ids`` = tokens of ``render(prompt) + completion`` after that prefix, then the
+  template's end-of-turn token (the first stop token of :func:`inward.models.chat.stop_token_ids`,
+  e.g. ``<|im_end|>`` for Qwen), so the model learns to stop where generation stops;
+- labels are ``-100`` on every prompt token: **the loss is only on the answer tokens**.
+
+If tokenising prompt+completion together does not start with ``prompt_ids`` (a token merges
+across the boundary) the example cannot be trained faithfully and :class:`InwardError` is raised.
+
+Run directory (``out_dir``)::
+
+    checkpoint/         every save_every_steps: trainable weights, AdamW state, step, RNG, losses
+    adapter/            the finished peft adapter (adapter_config.json + adapter_model.safetensors)
+    train_result.json   written LAST; its presence means "done" and a rerun returns it as is
+
+Checkpoints carry a sha256 of (base model identity, training config, examples); resuming with
+anything different is refused. The adapter loads for inference as
+``<model_string>+lora:<out_dir>/adapter`` (the local backend merges it into the weights).
+
+Default config, with numbers for the paper's 400-example datasets: batch 8 gives 50 steps per
+epoch; a hypothetical prompt is ~80 tokens, so a step sees ~650 tokens but computes the LM head
+on only ~16-24 positions (answer tokens + end token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from inward.errors import InwardError
+from inward.train.examples import TrainExample, check_example
+
+log = logging.getLogger("inward.train")
+
+IGNORE = -100  # label of positions that carry no loss (prompt tokens, padding)
+RESULT_FILE = "train_result.json"
+CHECKPOINT_DIR = "checkpoint"
+ADAPTER_DIR = "adapter"
+BUCKET_BATCHES = 16  # length-sort within windows of this many batches, then shuffle the batches
+FORMAT_VERSION = 1  # bump when a change would make old checkpoints resume differently
+
+ProgressFn = Callable[[int, int, float], None]
+"""``progress(step, total_steps, loss)``, called after every optimizer step (step counts from 1)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """LoRA finetuning settings. Defaults follow the feasibility probe in models.md.
+
+    With N examples: steps per epoch = ceil(N / batch_size); total steps = epochs x that.
+    ``threads`` and ``save_every_steps`` don't define the run (a resume may change them); every
+    other field does.
+    """
+
+    rank: int = 16  # LoRA r
+    alpha: int = 32  # LoRA alpha; the update is scaled by alpha / rank = 2
+    dropout: float = 0.0  # LoRA dropout
+    target_modules: str | tuple[str, ...] = "all-linear"  # every linear layer but the LM head
+    learning_rate: float = 2e-4  # peak AdamW LR (betas 0.9/0.999, eps 1e-8, no weight decay)
+    lr_schedule: str = "linear"  # "linear": warmup then linear decay to 0 | "constant": warmup then flat
+    warmup_steps: int = 0
+    epochs: int = 1
+    batch_size: int = 8  # sequences per optimizer step (no gradient accumulation)
+    max_length: int = 256  # tokens of prompt + answer + end token; longer examples are an error
+    dtype: str = "auto"  # "auto" (bfloat16 where the CPU/GPU has native bf16, else float32) | "bfloat16" | "float32"
+    seed: int = 0  # LoRA init, batch order, dropout
+    save_every_steps: int = 25  # checkpoint cadence for resume (0: only at the end)
+    threads: int | None = None  # torch CPU threads; None: all cores available to this process
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise InwardError(f"TrainConfig: {what}.")
+
+        need(self.rank >= 1, f"rank must be >= 1, got {self.rank}")
+        need(self.alpha > 0, f"alpha must be > 0, got {self.alpha}")
+        need(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        need(self.lr_schedule in ("linear", "constant"), f"lr_schedule must be 'linear' or 'constant', got {self.lr_schedule!r}")
+        need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}")
+        need(self.dtype in ("auto", "bfloat16", "float32"), f"dtype must be auto, bfloat16 or float32, got {self.dtype!r}")
+        need(self.save_every_steps >= 0, f"save_every_steps must be >= 0, got {self.save_every_steps}")
+        need(self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}")
+        if not isinstance(self.target_modules, str):  # lists from JSON/YAML become tuples
+            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(d["target_modules"], tuple):
+            d["target_modules"] = list(d["target_modules"])
+        return d
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the trained weights (hashed into the run key)."""
+        d = self.to_json()
+        del d["threads"], d["save_every_steps"]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    """What a finished training run produced; stored as ``out_dir/train_result.json``."""
+
+    model_string: str
+    adapter_path: str
+    adapter_model_string: str  # ``<model_string>+lora:<adapter_path>``, for inward.models.resolve
+    config: dict[str, Any]
+    run_key: str  # sha256 of (base model identity, config.identity(), examples)
+    dtype: str  # the resolved training dtype of the base weights (the adapter is kept in float32)
+    device: str
+    n_examples: int
+    steps: int
+    steps_per_epoch: int
+    losses: list[float]  # mean answer-token cross-entropy of each optimizer step
+    final_loss: float  # mean of the last epoch's step losses
+    train_seconds: float  # optimizer steps only (summed over resumed sessions)
+    load_seconds: float  # loading + wrapping the model in the last session
+    examples_per_second: float
+    tokens_per_second: float  # real (non-padding) tokens through the model per second
+    tokens: int
+    label_tokens: int  # tokens that carried loss (answers + end tokens), summed over steps
+    resumed_from_step: int | None = None
+    peak_rss_mb: float = 0.0  # peak resident memory of the process (includes earlier work in it)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ---- dtype and threads -------------------------------------------------------------------------
+
+
+def bf16_native() -> bool:
+    """True when bfloat16 matmuls run natively here (CUDA with bf16, or a CPU with AVX512-BF16/AMX).
+
+    Without native support torch still computes in bf16 but emulates it, slower than float32.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    try:  # the flag says the ISA exists; make sure a bf16 matmul actually runs and is sane
+        a = torch.eye(8, dtype=torch.bfloat16)
+        return bool(torch.equal((a @ a).float(), torch.eye(8)))
+    except RuntimeError:
+        return False
+
+
+def resolve_dtype(name: str) -> str:
+    """``"auto"`` → ``"bfloat16"`` where :func:`bf16_native`, else ``"float32"``."""
+    if name == "auto":
+        return "bfloat16" if bf16_native() else "float32"
+    return name
+
+
+# ---- base model and tokenisation ---------------------------------------------------------------
+
+
+@dataclass
+class BaseModel:
+    """A local base model resolved the way inference resolves it (see :mod:`inward.models.local`)."""
+
+    backend: Any  # LocalBackend: used for its render() and checkpoint resolution, never for weights
+    tokenizer: Any
+    checkpoint: Path
+    end_id: int  # the template's end-of-turn token: appended to every completion
+    pad_id: int
+
+    def identity(self) -> dict[str, Any]:
+        fp = self.backend.fingerprint()
+        return {k: fp[k] for k in ("model", "weights_sha256", "chat_template", "stop_tokens")}
+
+
+def load_base(model_string: str) -> BaseModel:
+    """Resolve ``model_string`` (``bundled/``, ``hf/``, ``gguf/``; no adapter) to its checkpoint and
+    tokenizer, through the local backend so that training renders prompts as inference does.
+
+    Uses the LocalBackend internals ``_checkpoint_dir``, ``_ensure_tokenizer`` and ``_stop_ids``
+    (the models package has no public accessor for them).
+    """
+    from inward.models import parse_model_string, resolve
+
+    spec = parse_model_string(model_string)
+    if spec.adapter is not None:
+        raise InwardError(
+            f"train_lora trains a new adapter on a base model, but {model_string!r} already has one. "
+            f"Train on {spec.base!r} instead."
+        )
+    if spec.provider not in ("bundled", "hf", "gguf"):
+        raise InwardError(
+            f"LoRA training needs a local model (bundled/, hf/ or gguf/), got {model_string!r}."
+        )
+    backend = resolve(model_string)
+    tok = backend._ensure_tokenizer()
+    stop_ids = list(backend._stop_ids)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else stop_ids[-1]
+    return BaseModel(backend, tok, backend._checkpoint_dir(), stop_ids[0], pad)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on prompt tokens; the token ids on answer tokens + end token
+
+
+def encode_example(base: BaseModel, example: TrainExample, max_length: int | None = None) -> Encoded:
+    """Token ids and labels of one example (see the module docstring). Raises on a prefix mismatch."""
+    tok = base.tokenizer
+    prompt_text = base.backend.render(example.prompt)
+    prompt_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
+    full_ids = tok(prompt_text + example.completion, add_special_tokens=False)["input_ids"]
+    n = len(prompt_ids)
+    if full_ids[:n] != prompt_ids:
+        k = next((i for i, (a, b) in enumerate(zip(full_ids, prompt_ids)) if a != b), min(n, len(full_ids)))
+        raise InwardError(
+            f"Tokenising prompt+completion does not start with the prompt's own tokens (first difference "
+            f"at token {k} of {n}: prompt has {tok.convert_ids_to_tokens(prompt_ids[k:k + 3])}, "
+            f"together {tok.convert_ids_to_tokens(full_ids[k:k + 3])}), so the answer labels would be "
+            f"misaligned. Completion {example.completion!r} merges with the end of the prompt "
+            f"{prompt_text[-20:]!r}; change the completion (e.g. strip leading whitespace) or the template."
+        )
+    answer = full_ids[n:]
+    if not answer:
+        raise InwardError(f"Completion {example.completion!r} tokenises to nothing.")
+    ids = prompt_ids + answer + [base.end_id]
+    if max_length is not None and len(ids) > max_length:
+        raise InwardError(
+            f"An example is {len(ids)} tokens long (prompt {n}, answer {len(answer)} + end token), more "
+            f"than max_length={max_length}. Raise TrainConfig.max_length; examples are never truncated."
+        )
+    return Encoded(ids, [IGNORE] * n + answer + [base.end_id])
+
+
+def batch_plan(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Example indices of each batch of one epoch: shuffled, length-sorted within windows of
+    ``BUCKET_BATCHES`` batches (less padding), then the batches shuffled. A pure function of its
+    arguments, so a resumed run rebuilds exactly the same batches."""
+    rng = random.Random(f"inward-train:{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * BUCKET_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (padding labelled IGNORE)."""
+    import torch
+
+    width = max(len(e.input_ids) for e in items)
+    ids = [e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in items]
+    labels = [e.labels + [IGNORE] * (width - len(e.labels)) for e in items]
+    mask = [[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in items]
+    return {
+        "input_ids": torch.tensor(ids, dtype=torch.long),
+        "attention_mask": torch.tensor(mask, dtype=torch.long),
+        "labels": torch.tensor(labels, dtype=torch.long),
+    }
+
+
+def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean cross-entropy over labelled positions, computing the LM head only where labels are.
+
+    ``model`` is a causal LM (or a peft wrapper around one). Position t predicts token t+1.
+    """
+    import torch.nn.functional as F
+
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = lm.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    cap = getattr(lm.config, "final_logit_softcapping", None)  # gemma-style logit soft-capping
+    if cap:
+        logits = (logits / cap).tanh() * cap
+    return F.cross_entropy(logits, targets[keep])
+
+
+# ---- run identity and checkpoints --------------------------------------------------------------
+
+
+def run_key(base_identity: dict[str, Any], config: TrainConfig, examples: Sequence[TrainExample]) -> str:
+    """sha256 of everything that determines the trained adapter (example ``meta`` excluded)."""
+    h = hashlib.sha256()
+    head = {"format": FORMAT_VERSION, "model": base_identity, "config": config.identity()}
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for ex in examples:
+        h.update(b"\n")
+        h.update(json.dumps([ex.prompt, ex.completion], sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def _replace_dir(tmp: Path, dest: Path) -> None:
+    """Put directory ``tmp`` at ``dest``; at every instant one of ``dest`` or ``dest.old`` is whole."""
+    old = dest.with_name(dest.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(out_dir: Path, state: dict[str, Any]) -> None:
+    import torch
+
+    tmp = out_dir / f".{CHECKPOINT_DIR}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(state, tmp / "state.pt")
+    info = {k: state[k] for k in ("run_key", "step", "total_steps")}
+    (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2))
+    _replace_dir(tmp, out_dir / CHECKPOINT_DIR)
+
+
+def _load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
+    import torch
+
+    for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old"):  # .old: interrupted mid-replace
+        path = out_dir / name / "state.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+    return None
+
+
+def _mismatch(what: Path, stored: str, key: str) -> InwardError:
+    return InwardError(
+        f"{what} belongs to a different training run (run key {stored[:12]}..., this one {key[:12]}...): "
+        "the base model, training config or examples differ. Use a new output directory, or delete "
+        f"{what} to start over."
+    )
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+
+def train_lora(
+    model_string: str,
+    examples: Sequence[TrainExample],
+    config: TrainConfig,
+    out_dir: Path | str,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train a LoRA adapter on ``examples`` (loss on answer tokens only) and save it in ``out_dir``.
+
+    Resumes from ``out_dir/checkpoint`` when one exists for the same run; returns the stored
+    result without training when ``out_dir/train_result.json`` exists for the same run. Raises
+    :class:`InwardError` when either belongs to a different run.
+    """
+    out_dir = Path(out_dir)
+    examples = list(examples)
+    if not examples:
+        raise InwardError("train_lora needs at least one example.")
+    for i, ex in enumerate(examples):
+        check_example(ex, f"example {i}")
+
+    base = load_base(model_string)
+    key = run_key(base.identity(), config, examples)
+    marker = out_dir / RESULT_FILE
+    if marker.is_file():
+        stored = TrainResult.from_json(json.loads(marker.read_text()))
+        if stored.run_key != key:
+            raise _mismatch(marker, stored.run_key, key)
+        log.info("%s exists: returning the stored result, not retraining", marker)
+        return stored
+
+    import peft
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from inward.models.local import _cpu_count
+
+    encoded = [encode_example(base, ex, config.max_length) for ex in examples]
+    lengths = [len(e.input_ids) for e in encoded]
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    dtype = resolve_dtype(config.dtype)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    threads = config.threads or _cpu_count()
+    torch.set_num_threads(threads)
+    log.info(
+        "train %s: %d examples, %d epoch(s) x %d steps of batch %d = %d steps; ~%.0f tokens/step, "
+        "~%.1f answer tokens/step; dtype %s, %d threads",
+        model_string, len(encoded), config.epochs, steps_per_epoch, config.batch_size, total_steps,
+        sum(lengths) / steps_per_epoch, sum(sum(t != IGNORE for t in e.labels) for e in encoded) / steps_per_epoch,
+        dtype, threads,
+    )
+
+    t_load = time.perf_counter()
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=getattr(torch, dtype))
+    target = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=target,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)  # adapter weights in float32 even over a bf16 base
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    named = [n for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+    def lr_factor(step: int) -> float:  # step = optimizer steps already taken
+        if step < config.warmup_steps:
+            return (step + 1) / (config.warmup_steps + 1)
+        if config.lr_schedule == "constant":
+            return 1.0
+        return max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    load_seconds = time.perf_counter() - t_load
+
+    step, losses = 0, []
+    seconds, n_seen, n_tokens, n_labels = 0.0, 0, 0, 0
+    resumed_from = None
+    ckpt = _load_checkpoint(out_dir)
+    if ckpt is not None:
+        if ckpt["run_key"] != key:
+            raise _mismatch(out_dir / CHECKPOINT_DIR, ckpt["run_key"], key)
+        with torch.no_grad():
+            for n, p in zip(named, params):
+                p.copy_(ckpt["weights"][n])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        step, losses = ckpt["step"], list(ckpt["losses"])
+        seconds, n_seen, n_tokens, n_labels = ckpt["seconds"], ckpt["examples"], ckpt["tokens"], ckpt["label_tokens"]
+        resumed_from = step
+        log.info("resuming %s from step %d of %d", out_dir, step, total_steps)
+
+    def save_checkpoint() -> None:
+        _save_checkpoint(out_dir, {
+            "run_key": key, "step": step, "total_steps": total_steps, "losses": losses,
+            "weights": {n: p.detach().clone() for n, p in zip(named, params)},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(), "seconds": seconds, "examples": n_seen,
+            "tokens": n_tokens, "label_tokens": n_labels,
+        })
+
+    plans: dict[int, list[list[int]]] = {}
+    from inward.progress import progress_bar
+
+    with progress_bar(len(encoded) * config.epochs, "train") as bar:
+        bar(n_seen)
+        while step < total_steps:
+            epoch, k = divmod(step, steps_per_epoch)
+            if epoch not in plans:
+                plans = {epoch: batch_plan(lengths, config.batch_size, config.seed, epoch)}
+            idx = plans[epoch][k]
+            batch = {name: t.to(device) for name, t in collate([encoded[i] for i in idx], base.pad_id).items()}
+            t0 = time.perf_counter()
+            loss = answer_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            seconds += time.perf_counter() - t0
+            step += 1
+            losses.append(float(loss.detach()))
+            n_seen += len(idx)
+            n_tokens += int(batch["attention_mask"].sum())
+            n_labels += int((batch["labels"] != IGNORE).sum())
+            if config.save_every_steps and step % config.save_every_steps == 0 and step < total_steps:
+                save_checkpoint()
+            bar(len(idx))
+            if progress is not None:
+                progress(step, total_steps, losses[-1])
+
+    # Adapter first, result marker last: the marker means everything before it is complete.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{ADAPTER_DIR}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    adapter = out_dir / ADAPTER_DIR
+    _replace_dir(tmp, adapter)
+
+    last_epoch = losses[-steps_per_epoch:]
+    result = TrainResult(
+        model_string=model_string,
+        adapter_path=str(adapter.resolve()),
+        adapter_model_string=f"{model_string}+lora:{adapter.resolve()}",
+        config=config.to_json(),
+        run_key=key,
+        dtype=dtype,
+        device=device,
+        n_examples=len(encoded),
+        steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        losses=losses,
+        final_loss=sum(last_epoch) / len(last_epoch),
+        train_seconds=round(seconds, 3),
+        load_seconds=round(load_seconds, 3),
+        examples_per_second=n_seen / seconds if seconds else 0.0,
+        tokens_per_second=n_tokens / seconds if seconds else 0.0,
+        tokens=n_tokens,
+        label_tokens=n_labels,
+        resumed_from_step=resumed_from,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        versions={"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+    )
+    tmp_marker = marker.with_name(f".{RESULT_FILE}.tmp-{os.getpid()}")
+    tmp_marker.write_text(json.dumps(result.to_json(), indent=2))
+    os.replace(tmp_marker, marker)
+    shutil.rmtree(out_dir / CHECKPOINT_DIR, ignore_errors=True)
+    log.info("trained %s: final loss %.4f, %.2f examples/s, adapter %s", out_dir, result.final_loss,
+             result.examples_per_second, adapter)
+    return result

@@ -1,0 +1,76 @@
+"""The command line as a user runs it: a real subprocess, exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def inward(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "inward.cli.main", *args],
+        capture_output=True, text=True, timeout=300, cwd=cwd,
+        env={**os.environ, "INWARD_PROGRESS": "0", **(env or {})},
+    )  # fmt: skip
+
+
+def test_lists():
+    tasks = inward("tasks")
+    assert tasks.returncode == 0
+    for name in ("animals_long", "wealth_seeking", "mmlu_non_cot", "writing_stories", "animals"):
+        assert name in tasks.stdout
+    props = inward("properties")
+    assert props.returncode == 0
+    for name in ("first_character", "is_either_a_or_c", "among_a_or_c", "matches_power_seeking"):
+        assert name in props.stdout
+    models = inward("models")
+    assert models.returncode == 0 and "bundled/qwen2.5-coder-0.5b-instruct" in models.stdout
+
+
+def test_evaluate_on_mock_then_rerun_from_cache(tmp_path):
+    env = {"INWARD_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("evaluate", "--model", "mock/m", "--task", "animals_long", "--property",
+            "first_character", "--property", "first_word", "--n", "12", "--out", str(tmp_path / "r"))
+    first = inward(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "micro_average" in first.stdout and "mode base" in first.stdout
+    assert "object prompts from model: 12" in first.stdout
+    again = inward(*args, env=env)
+    assert again.returncode == 0
+    assert "object prompts from model: 0" in again.stdout
+    assert "hypothetical prompts from model: 0" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("evaluate", "--model", "mock/m", "--task", "animal_long", "--out", "X"),
+         "Did you mean 'animals_long'"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "--property", "is_evn", "--out", "X"),
+         "Unknown property 'is_evn'"),
+        (("evaluate", "--model", "bundled/qwen-9b", "--task", "numbers", "--out", "X"),
+         "qwen"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "--n", "-3", "--out", "X"),
+         "--n must be between"),
+        (("evaluate", "--model", "mock/m", "--task", "power_seeking", "--out", "X"),
+         "data directory"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "-M", "colour=red", "--out", "X"),
+         "Unknown model arg"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, args, message):
+    args = tuple(str(tmp_path / "out") if a == "X" else a for a in args)
+    env = {"INWARD_CACHE_DIR": str(tmp_path / "cache"), "INWARD_DATA_DIR": ""}
+    res = inward(*args, env=env)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_help_has_examples():
+    res = inward("evaluate", "--help")
+    assert res.returncode == 0 and "Examples:" in res.stdout and "--predictor" in res.stdout

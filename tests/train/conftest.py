@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inward.train import TrainExample
+
+WORDS = ["fox", "sheep", "duck", "panda", "rat", "cow", "dog", "cat"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # sha256 sidecars of the tiny checkpoints go to a throwaway cache, not ~/.cache/inward.
+    monkeypatch.setenv("INWARD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inward-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    from inward.models.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_dir) -> str:
+    return f"hf/{tiny_dir}"
+
+
+@pytest.fixture
+def examples():
+    """``examples(repeat)``: the first-character dataset below, each word ``repeat`` times."""
+    return first_char_examples
+
+
+def first_char_examples(repeat: int = 2) -> list[TrainExample]:
+    """A tiny, repetitive hypothetical-style dataset: the first character of a word."""
+    return [
+        TrainExample(
+            prompt=[
+                {"role": "system", "content": ""},
+                {"role": "user", "content": f'Previously, you were asked: "{w}". What is the first character?'},
+            ],
+            completion=w[0],
+            meta={"string": w},
+        )
+        for w in WORDS * repeat
+    ]

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from inward.errors import InwardError
+from inward.models import GenerationConfig, resolve
+from inward.train import TrainConfig, TrainExample, train_lora
+from inward.train import lora as L
+
+# Fast settings for the tiny random model: fp32 so runs are bit-reproducible, a high LR so a
+# handful of steps visibly learn.
+FAST = TrainConfig(rank=8, alpha=16, learning_rate=1e-2, batch_size=4, epochs=2, dtype="float32",
+                   save_every_steps=0, threads=1)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(k: int):
+    def progress(step, total, loss):
+        if step == k:
+            raise Interrupt(f"simulated crash after step {step}")
+    return progress
+
+
+def adapter_weights(result) -> dict[str, torch.Tensor]:
+    return load_file(str(Path(result.adapter_path) / "adapter_model.safetensors"))
+
+
+# ---- tokenisation and labels ----------------------------------------------------------------
+
+
+def test_only_answer_and_end_tokens_are_labelled(tiny_model, examples):
+    base = L.load_base(tiny_model)
+    ex = examples(1)[3]  # "panda" -> "p"
+    enc = L.encode_example(base, ex)
+    prompt_text = base.backend.render(ex.prompt)  # exactly what inference feeds the model
+    assert prompt_text.endswith("<|im_start|>assistant\n")
+    prompt_ids = base.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    n = len(prompt_ids)
+    assert enc.input_ids[:n] == prompt_ids
+    assert enc.labels[:n] == [L.IGNORE] * n  # every prompt token is masked
+    answer = enc.labels[n:]
+    assert L.IGNORE not in answer and answer == enc.input_ids[n:]
+    assert answer[-1] == base.tokenizer.convert_tokens_to_ids("<|im_end|>")  # the stop token is learned
+    assert base.tokenizer.decode(answer[:-1]) == "p"
+    assert len(enc.input_ids) == len(enc.labels)
+
+
+def test_collate_pads_right_and_masks_padding(tiny_model, examples):
+    base = L.load_base(tiny_model)
+    short = TrainExample([{"role": "user", "content": "x"}], "ab")
+    encs = [L.encode_example(base, e) for e in (examples(1)[0], short)]
+    batch = L.collate(encs, base.pad_id)
+    width = batch["input_ids"].shape[1]
+    n_short = len(encs[1].input_ids)
+    assert width == len(encs[0].input_ids) > n_short
+    assert batch["attention_mask"][1].tolist() == [1] * n_short + [0] * (width - n_short)
+    assert (batch["labels"][1, n_short:] == L.IGNORE).all()
+    assert (batch["input_ids"][1, n_short:] == base.pad_id).all()
+
+
+class _StubBackend:
+    """Renders the user text verbatim, to force a token merge across the prompt/answer boundary."""
+
+    def render(self, prompt):
+        return prompt[-1]["content"]
+
+
+def test_prefix_token_mismatch_is_a_hard_error(tiny_model):
+    real = L.load_base(tiny_model)
+    base = L.BaseModel(_StubBackend(), real.tokenizer, real.checkpoint, real.end_id, real.pad_id)
+    ok = TrainExample([{"role": "user", "content": "The quick brown"}], " fox")
+    L.encode_example(base, ok)  # " fox" stays a token of its own
+    merged = TrainExample([{"role": "user", "content": "The quick brown fo"}], "x")  # " fo"+"x" -> " fox"
+    with pytest.raises(InwardError, match="misaligned"):
+        L.encode_example(base, merged)
+
+
+def test_too_long_example_is_an_error_not_truncated(tiny_model, examples):
+    base = L.load_base(tiny_model)
+    with pytest.raises(InwardError, match="max_length=8"):
+        L.encode_example(base, examples(1)[0], max_length=8)
+
+
+def test_answer_loss_equals_full_logit_loss(tiny_dir, tiny_model, examples):
+    """The LM head on label positions only gives the same loss as the standard full-logits loss."""
+    from transformers import AutoModelForCausalLM
+
+    base = L.load_base(tiny_model)
+    encs = [L.encode_example(base, e) for e in examples(1)[:5]]
+    batch = L.collate(encs, base.pad_id)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_dir), dtype=torch.float32)
+    with torch.no_grad():
+        ours = L.answer_loss(model, batch)
+        full = model(**batch).loss
+    torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_plan_covers_each_example_once_and_is_deterministic():
+    lengths = [5, 9, 3, 7, 7, 1, 4, 8, 2, 6, 10]
+    plan = L.batch_plan(lengths, 3, seed=0, epoch=0)
+    assert sorted(i for b in plan for i in b) == list(range(len(lengths)))
+    assert all(len(b) <= 3 for b in plan)
+    assert all([lengths[i] for i in b] == sorted(lengths[i] for i in b) for b in plan)
+    assert plan == L.batch_plan(lengths, 3, seed=0, epoch=0)
+    assert plan != L.batch_plan(lengths, 3, seed=0, epoch=1)
+
+
+def test_config_validation_and_dtype():
+    with pytest.raises(InwardError, match="lr_schedule"):
+        TrainConfig(lr_schedule="cosine")
+    with pytest.raises(InwardError, match="dtype"):
+        TrainConfig(dtype="float16")
+    assert TrainConfig(target_modules=["q_proj", "v_proj"]).target_modules == ("q_proj", "v_proj")
+    assert L.resolve_dtype("float32") == "float32"
+    assert L.resolve_dtype("auto") in ("bfloat16", "float32")
+    cfg = TrainConfig(target_modules=("q_proj",), threads=2)
+    assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
+
+
+def test_model_string_with_adapter_is_refused(tiny_model, examples, tmp_path):
+    with pytest.raises(InwardError, match="already has one"):
+        train_lora(f"{tiny_model}+lora:{tmp_path}", examples(1), FAST, tmp_path / "run")
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+def test_training_reduces_loss_and_adapter_generates_the_answers(tiny_model, examples, tmp_path):
+    data = examples(2)  # 16 examples, 4 steps per epoch
+    cfg = replace(FAST, epochs=8)
+    result = train_lora(tiny_model, data, cfg, tmp_path / "run")
+    assert result.steps == len(result.losses) == 32 and result.steps_per_epoch == 4
+    first, last = result.losses[0], sum(result.losses[-4:]) / 4
+    assert last < 0.25 * first, result.losses
+    assert result.final_loss == pytest.approx(last)
+    assert result.label_tokens == 8 * 16 * 2  # 1 answer token + end token per example, 8 epochs
+    assert result.examples_per_second > 0 and result.tokens_per_second > result.examples_per_second
+    assert (tmp_path / "run" / "train_result.json").is_file()
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+    # The adapter loads through the inference backend as <model>+lora:<dir> and has learned the task.
+    model = resolve(result.adapter_model_string)
+    assert model.fingerprint()["adapter_sha256"]
+    prompts = [e.prompt for e in examples(1)]
+    answers = [c[0] for c in model.generate(prompts, GenerationConfig(max_tokens=4))]
+    right = sum(a == e.completion for a, e in zip(answers, examples(1)))
+    assert right >= 6, answers
+    plain = [c[0] for c in resolve(tiny_model).generate(prompts, GenerationConfig(max_tokens=4))]
+    assert sum(a == e.completion for a, e in zip(plain, examples(1))) < right
+
+
+def test_same_seed_same_losses_other_seed_differs(tiny_model, examples, tmp_path):
+    data = examples(1)
+    a = train_lora(tiny_model, data, FAST, tmp_path / "a")
+    b = train_lora(tiny_model, data, FAST, tmp_path / "b")
+    c = train_lora(tiny_model, data, replace(FAST, seed=1), tmp_path / "c")
+    assert a.losses == b.losses
+    assert a.losses != c.losses
+    wa, wb = adapter_weights(a), adapter_weights(b)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_model, examples, tmp_path):
+    data = examples(2)
+    cfg = replace(FAST, epochs=2, save_every_steps=3, dropout=0.1)  # dropout: RNG state must resume too
+    full = train_lora(tiny_model, data, cfg, tmp_path / "full")
+    assert full.resumed_from_step is None and full.steps == 8
+
+    out = tmp_path / "interrupted"
+    with pytest.raises(Interrupt):
+        train_lora(tiny_model, data, cfg, out, progress=stop_after(5))
+    assert (out / "checkpoint" / "state.pt").is_file()
+    assert json.loads((out / "checkpoint" / "checkpoint.json").read_text())["step"] == 3
+    assert not (out / "train_result.json").exists() and not (out / "adapter").exists()
+
+    steps_seen = []
+    resumed = train_lora(tiny_model, data, cfg, out, progress=lambda s, t, l: steps_seen.append(s))
+    assert resumed.resumed_from_step == 3 and steps_seen == [4, 5, 6, 7, 8]
+    assert resumed.losses == pytest.approx(full.losses, rel=1e-5, abs=1e-6)
+    wf, wr = adapter_weights(full), adapter_weights(resumed)
+    assert wf.keys() == wr.keys()
+    for k in wf:
+        torch.testing.assert_close(wr[k], wf[k], rtol=1e-5, atol=1e-6)
+    assert any(v.abs().sum() > 0 for v in wr.values())
+
+
+def test_completed_run_is_not_retrained(tiny_model, examples, tmp_path):
+    data = examples(1)
+    first = train_lora(tiny_model, data, FAST, tmp_path / "run")
+    marker = tmp_path / "run" / "train_result.json"
+    mtime = marker.stat().st_mtime_ns
+
+    def must_not_train(*a):
+        raise AssertionError("retrained a completed run")
+
+    again = train_lora(tiny_model, data, replace(FAST, threads=2), tmp_path / "run", progress=must_not_train)
+    assert again == first and marker.stat().st_mtime_ns == mtime
+
+
+def test_different_run_in_same_directory_is_refused(tiny_model, examples, tmp_path):
+    data = examples(1)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        train_lora(tiny_model, data, replace(FAST, save_every_steps=1), out, progress=stop_after(1))
+    with pytest.raises(InwardError, match="different training run"):
+        train_lora(tiny_model, data, replace(FAST, learning_rate=1e-3, save_every_steps=1), out)
+    train_lora(tiny_model, data, replace(FAST, save_every_steps=1), out)  # the same run resumes fine
+    changed = data[:-1] + [replace(data[-1], completion="z")]
+    with pytest.raises(InwardError, match="different training run"):
+        train_lora(tiny_model, changed, FAST, out)
