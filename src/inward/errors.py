@@ -24,7 +24,8 @@ class UnknownNameError(InwardError, KeyError):
         msg = f"Unknown {kind} {name!r}."
         if close:
             msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
-        msg += f" Run `inward {kind_to_command(kind)}` to list them."
+        if kind in ("task", "property", "model"):
+            msg += f" Run `inward {kind_to_command(kind)}` to list them."
         if hint:
             msg += " " + hint
         super().__init__(msg)

@@ -13,6 +13,7 @@ import click
 from inward import __version__
 from inward.cli.evaluate import evaluate
 from inward.cli.listing import cache, models, properties, tasks
+from inward.cli.study import study
 from inward.errors import InwardError
 
 
@@ -26,11 +27,12 @@ def cli() -> None:
     inward properties            list behaviour properties
     inward models                list bundled models and model-string forms
     inward evaluate ...          object-level + hypothetical run, scored
+    inward study ...             self- vs cross-prediction finetuning study, with a report
     inward cache stats|clear     the response cache
     """
 
 
-for command in (tasks, properties, models, evaluate, cache):
+for command in (tasks, properties, models, evaluate, study, cache):
     cli.add_command(command)
 
 

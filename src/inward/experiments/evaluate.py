@@ -94,14 +94,22 @@ def plan(spec: EvaluateSpec) -> list[tuple[Task, list[Property]]]:
 
 
 def collect_objects(
-    model: CachedModel, tasks: Sequence[Task], spec: EvaluateSpec
+    model: CachedModel,
+    tasks: Sequence[Task],
+    split: str,
+    n: int | None,
+    *,
+    seed: int = 0,
+    data_dir: str | None = None,
+    source: str | None = None,
 ) -> list[ObjectRecord]:
+    """Greedy object-level responses of ``model`` to ``n`` seeded strings of each task."""
     records: list[ObjectRecord] = []
     for task in tasks:
-        samples = task.load(spec.split, spec.n, spec.seed, spec.data_dir, spec.source)
+        samples = task.load(split, n, seed, data_dir, source)
         prompts = [object_prompt(task, s.string) for s in samples]
         config = GenerationConfig(max_tokens=task.max_tokens)
-        with progress_bar(len(prompts), f"object-level {task.name}") as bar:
+        with progress_bar(len(prompts), f"object-level {task.name} ({split})") as bar:
             outputs = model.generate(prompts, config, progress=bar)
         for s, out in zip(samples, outputs, strict=True):
             failed = failed_checks(out[0], task.exclusion_rule_groups)
@@ -172,7 +180,8 @@ def run_evaluate(
         predictor = get(predictor_name)  # its own counters, even when it is the same model
 
         t0 = time.perf_counter()
-        objects = collect_objects(model, list(tasks.values()), spec)
+        objects = collect_objects(model, list(tasks.values()), spec.split, spec.n, seed=spec.seed,
+                                  data_dir=spec.data_dir, source=spec.source)
         seconds["object_level"] = time.perf_counter() - t0
         run.write_jsonl("objects.jsonl", objects)
 

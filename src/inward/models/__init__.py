@@ -20,9 +20,7 @@ from inward.models.base import (
     Prompt,
 )
 from inward.models.bundled import BundledModel
-from inward.models.spec import ModelSpec, parse_model_string
-
-MODEL_ARGS = ("dtype", "threads", "batch_size", "device")
+from inward.models.spec import MODEL_ARGS, ModelSpec, parse_model_string
 
 __all__ = [
     "Backend",

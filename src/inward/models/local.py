@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
+import inspect
 import os
 import time
 from collections.abc import Sequence
@@ -27,16 +27,16 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from inward.errors import InwardError
 from inward.models import bundled, chat
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.paths import file_sha256
+from inward.models.sampling import SeededSampler, sample_seed
 from inward.models.spec import ModelSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-MODEL_ARGS = ("dtype", "threads", "batch_size", "device")
 
 
 def _cpu_count() -> int:
@@ -54,40 +54,6 @@ def _positive_int(key: str, value: Any) -> int:
     if n < 1:
         raise InwardError(f"Model arg {key}={value!r}: expected a positive integer.")
     return n
-
-
-def sample_seed(seed: int, prompt_text: str, index: int) -> int:
-    """The RNG seed of sample ``index`` of a prompt: depends on nothing else (not on batching)."""
-    key = json.dumps([seed, prompt_text, index]).encode("utf-8")
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
-
-
-class SeededSampler(LogitsProcessor):
-    """Temperature + nucleus sampling where every row draws from its own seeded generator.
-
-    Run inside greedy ``generate``: it returns logits that are -inf except at the sampled token,
-    so argmax picks exactly that token. This keeps each sample's randomness tied to
-    (seed, prompt, sample index) while still decoding many rows per batch.
-    """
-
-    def __init__(self, seeds: list[int], temperature: float, top_p: float):
-        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperature, self.top_p = temperature, top_p
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
-        if self.top_p < 1.0:
-            probs, order = probs.sort(dim=-1, descending=True)
-            before = probs.cumsum(dim=-1) - probs  # mass strictly before each token
-            probs = probs * (before < self.top_p)  # the top token is always kept
-        cdf = probs.cumsum(dim=-1)
-        # Uniform draws on the CPU generators, so the choice doesn't depend on the device's RNG.
-        u = torch.stack([torch.rand((), generator=g) for g in self.generators]).to(cdf.device)
-        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1).contiguous())
-        idx = idx.clamp(max=cdf.shape[-1] - 1)
-        chosen = order.gather(-1, idx) if self.top_p < 1.0 else idx
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(-1, chosen, 0.0)
 
 
 class LocalBackend:
@@ -125,6 +91,7 @@ class LocalBackend:
         self._checkpoint: Path | None = None
         self._format: chat.ChatFormat | None = None
         self._stop_ids: list[int] = []
+        self._cache_kwarg = "cache"
         self._check_inputs()
 
     # ---- resolution (cheap checks now, heavy work on first use) -------------------------
@@ -214,6 +181,9 @@ class LocalBackend:
                 eos_token_id=self._stop_ids, pad_token_id=tok.pad_token_id
             )
             self._model = model.to(self.device).eval()
+            # transformers renamed forward's `past_key_values` to `cache` during 5.x.
+            params = inspect.signature(model.forward).parameters
+            self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
             self._stats.extra["load_seconds"] = round(time.perf_counter() - t0, 3)
         return self._model
 
@@ -248,8 +218,10 @@ class LocalBackend:
         return chat.render(self._ensure_tokenizer(), self._format, prompt)
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        t0 = time.perf_counter()
+        if not prompts:
+            return []
         model, tok = self._ensure_model(), self._tokenizer
+        t0 = time.perf_counter()  # inference only; loading is stats.extra["load_seconds"]
         texts = [self.render(p) for p in prompts]
         ids = tok(texts, add_special_tokens=False)["input_ids"]
         # One row per completion: (prompt index, sample index, seed or None for greedy).
@@ -281,7 +253,7 @@ class LocalBackend:
             for (i, j, _), seq in zip(batch, out[:, input_ids.shape[1] :].tolist()):
                 seq = _cut_at_stop(seq, self._stop_ids)
                 new_tokens += len(seq)
-                results[i][j] = tok.decode(seq, skip_special_tokens=True)
+                results[i][j] = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
         st = self._stats
         st.generate_calls += 1
@@ -294,8 +266,10 @@ class LocalBackend:
     def answer_distribution(
         self, prompts: Sequence[Prompt], config: DistributionConfig
     ) -> list[dict[str, float]]:
-        t0 = time.perf_counter()
+        if not prompts:
+            return []
         self._ensure_model()
+        t0 = time.perf_counter()
         texts = [self.render(p) for p in prompts]
         ids = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
         if config.candidates:
@@ -328,32 +302,42 @@ class LocalBackend:
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], dtype=torch.long)
         return input_ids.to(self.device), mask.to(self.device)
 
-    def _forward_tail(self, seqs: list[list[int]], keep: int) -> torch.Tensor:
-        """Float32 logits of the last ``keep`` positions of each (left-padded) sequence."""
+    def _last_logits(self, seqs: list[list[int]]) -> torch.Tensor:
+        """Float32 next-token logits after each (left-padded) sequence's last real token."""
         input_ids, mask = self._left_pad(seqs)
-        # Explicit positions: a plain forward would count the left padding as positions.
+        # Explicit positions: a plain forward would count the left padding as positions (which
+        # RoPE models shrug off, only relative positions reach attention, but absolute ones don't).
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = self._model(
                 input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                use_cache=False, logits_to_keep=keep,
+                use_cache=False, logits_to_keep=1,
             )
-        return out.logits[:, -keep:, :].float()
+        return out.logits[:, -1, :].float()
 
     def _top_k_distribution(self, ids: list[list[int]], top_k: int) -> list[dict[str, float]]:
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         out: list[dict[str, float]] = [{} for _ in ids]
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            probs = torch.softmax(self._forward_tail([ids[i] for i in batch], 1)[:, -1], dim=-1)
+            probs = torch.softmax(self._last_logits([ids[i] for i in batch]), dim=-1)
             top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
             for i, p_row, t_row in zip(batch, top.values.tolist(), top.indices.tolist()):
                 dist: dict[str, float] = {}
                 for p, t in zip(p_row, t_row):
-                    text = self._tokenizer.decode([t], skip_special_tokens=True)  # stop tokens -> ""
+                    text = self._token_text(t)
                     dist[text] = dist.get(text, 0.0) + p
                 out[i] = dict(sorted(dist.items(), key=lambda kv: -kv[1]))
         return out
+
+    def _token_text(self, token_id: int) -> str:
+        """A token as answer text: special tokens (end of turn) are "", and a token that is only
+        part of a UTF-8 character keeps its raw token string, so such fragments are never
+        merged with each other under one "\ufffd" key."""
+        text = self._tokenizer.decode([token_id], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if "\ufffd" in text:
+            return self._tokenizer.convert_ids_to_tokens(token_id)
+        return text
 
     def _candidate_distribution(
         self, ids: list[list[int]], candidates: tuple[str, ...]
@@ -385,7 +369,7 @@ class LocalBackend:
             if width > 0:
                 # Rows (prompt b, candidate c) continue b's cache with c's tokens but its last,
                 # right-padded: padding after the real tokens cannot change their logits.
-                cache = out.past_key_values
+                cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
                 cache.batch_repeat_interleave(n_c)
                 feed = torch.tensor([c[:-1] + [pad] * (width + 1 - len(c)) for c in cand] * len(batch))
                 real = torch.tensor([[1] * (len(c) - 1) + [0] * (width + 1 - len(c)) for c in cand] * len(batch))
@@ -394,7 +378,7 @@ class LocalBackend:
                 with torch.inference_mode():
                     out2 = self._model(
                         input_ids=feed.to(mask.device), attention_mask=mask2, position_ids=pos2,
-                        past_key_values=cache, use_cache=False,
+                        use_cache=False, **{self._cache_kwarg: cache},
                     )
                 rest = torch.log_softmax(out2.logits.float(), dim=-1).view(len(batch), n_c, width, -1)
                 for c, toks in enumerate(cand):

@@ -17,7 +17,7 @@ from typing import Any
 
 from inward.errors import InwardError
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
-from inward.models.spec import ModelSpec
+from inward.models.spec import MODEL_ARGS, ModelSpec
 
 WORDS = (
     "fox sheep duck panda rat cow dog cat horse goat rabbit deer chicken owl bee whale "
@@ -26,7 +26,6 @@ WORDS = (
 LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 DIGITS = list("0123456789")
 
-MODEL_ARGS = ("dtype", "threads", "batch_size", "device")
 MOCK_VERSION = 1  # bump when the outputs change, so caches keyed on the fingerprint miss
 
 

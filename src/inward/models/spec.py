@@ -25,6 +25,9 @@ LOCAL_PROVIDERS = ("bundled", "hf", "gguf", "mock")
 API_PROVIDERS = ("openai", "openai-compatible", "vllm", "anthropic")
 PROVIDERS = LOCAL_PROVIDERS + API_PROVIDERS
 
+# Keyword arguments every backend accepts (``-M key=value`` on the command line).
+MODEL_ARGS = ("dtype", "threads", "batch_size", "device")
+
 FORMS = (
     "bundled/<name>  (run `inward models` to list them)",
     "hf/<hub id or local checkpoint directory>",
@@ -36,6 +39,9 @@ FORMS = (
 _FORMS_TEXT = "Expected one of:\n  " + "\n  ".join(FORMS) + (
     "\nAppend +lora:<adapter dir> to merge a LoRA adapter into a local model."
 )
+
+# Names people reach for that mean one of our providers (for did-you-mean hints only).
+_ALIASES = {"huggingface": "hf", "transformers": "hf", "local": "hf", "llamacpp": "gguf", "llama.cpp": "gguf"}
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,9 @@ def parse_model_string(raw: str) -> ModelSpec:
             hint = f" Did you mean 'bundled/{provider}'?"
         raise InwardError(f"Model string {raw!r} has no provider prefix.{hint} {_FORMS_TEXT}")
     if provider not in PROVIDERS:
-        close = difflib.get_close_matches(provider, PROVIDERS, n=2, cutoff=0.5)
-        hint = (" Did you mean " + " or ".join(repr(c + "/") for c in close) + "?") if close else ""
+        words = {**{p: p for p in PROVIDERS}, **_ALIASES}
+        close = {words[w] for w in difflib.get_close_matches(provider.lower(), words, n=3, cutoff=0.6)}
+        hint = (" Did you mean " + " or ".join(repr(c + "/") for c in sorted(close)) + "?") if close else ""
         raise InwardError(f"Unknown model provider {provider!r} in {raw!r}.{hint} {_FORMS_TEXT}")
     if not name:
         raise InwardError(f"Model string {raw!r} names no model after '{provider}/'. {_FORMS_TEXT}")

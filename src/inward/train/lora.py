@@ -436,6 +436,14 @@ def train_lora(
     t_load = time.perf_counter()
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=getattr(torch, dtype))
+    if getattr(model.config, "quantization_config", None) is not None:
+        # e.g. a GGUF conversion that kept its quantization_config: the weights would stay packed
+        # and run through dequantising kernels, and the trained adapter would not match them.
+        raise InwardError(
+            f"The checkpoint {str(base.checkpoint)!r} of {model_string!r} loads as a quantized model "
+            f"({type(model.config.quantization_config).__name__}); LoRA training needs plain weights. "
+            "For a bundled/gguf model, delete that cached conversion so it is rebuilt."
+        )
     target = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
     lora = LoraConfig(
         r=config.rank,

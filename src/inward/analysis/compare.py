@@ -1,0 +1,61 @@
+"""Self- vs cross-prediction tests, per reported property and pooled (spec §1.11).
+
+Both predictors are scored against the same object behaviour (the self-trained model's), so
+every (task, property, string) row exists for both: the two-proportion z-test compares the two
+accuracies as the paper did, and McNemar's exact test uses the pairing the z-test ignores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from inward.analysis.results import MICRO, reported_name
+from inward.analysis.stats import mcnemar_test, two_proportion_ztest
+from inward.records import ScoredRecord
+
+COMPARISON_COLUMNS = (
+    "response_property", "self_accuracy", "cross_accuracy", "difference", "z", "p_value",
+    "paired_count", "mcnemar_p", "self_count", "cross_count", "self_model", "cross_model",
+)  # fmt: skip
+
+
+def _groups(rows: Sequence[ScoredRecord]) -> dict[str, dict[tuple, bool]]:
+    out: dict[str, dict[tuple, bool]] = defaultdict(dict)
+    for r in rows:
+        if not r.evaluable or r.property == "identity":
+            continue
+        key = (r.task, r.property, r.string)
+        out[reported_name(r.property)][key] = bool(r.correct)
+        out[MICRO][key] = bool(r.correct)
+    return out
+
+
+def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]) -> list[dict]:
+    """One row per reported property (micro average last): accuracies, z-test, McNemar."""
+    s_groups, c_groups = _groups(self_rows), _groups(cross_rows)
+    names = [n for n in s_groups if n != MICRO] + [MICRO]
+    out = []
+    for name in names:
+        s, c = s_groups.get(name, {}), c_groups.get(name, {})
+        if not s or not c:
+            continue
+        s_hits, c_hits = sum(s.values()), sum(c.values())
+        z, p = two_proportion_ztest(s_hits, len(s), c_hits, len(c))
+        shared = sorted(set(s) & set(c))
+        paired = mcnemar_test([s[k] for k in shared], [c[k] for k in shared]) if shared else None
+        out.append({
+            "response_property": name,
+            "self_accuracy": s_hits / len(s),
+            "cross_accuracy": c_hits / len(c),
+            "difference": s_hits / len(s) - c_hits / len(c),
+            "z": z,
+            "p_value": p,
+            "paired_count": len(shared),
+            "mcnemar_p": paired.p_value if paired else float("nan"),
+            "self_count": len(s),
+            "cross_count": len(c),
+            "self_model": self_rows[0].meta_model if self_rows else "",
+            "cross_model": cross_rows[0].meta_model if cross_rows else "",
+        })  # fmt: skip
+    return out

@@ -1,0 +1,62 @@
+"""``inward study``."""
+
+from __future__ import annotations
+
+import click
+
+from inward.cli.options import parse_key_values
+
+EPILOG = """\b
+Examples:
+  inward study --preset default --out runs/default      # the main job (~1 h on 2 CPU cores)
+  inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
+  inward study my_study.yaml --out runs/mine
+  inward study --preset default --set n_eval=50 --out runs/quick
+Rerunning the same command resumes an interrupted study.
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--preset", help="A built-in config: default, smoke or paper.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a top-level config key (or finetune.KEY), e.g. --set n_eval=50.")
+@click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
+def study(config, preset, out, overrides, data_dir):
+    """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
+    compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and
+    report.html to --out."""
+    from inward.errors import InwardError
+    from inward.experiments.study import run_study
+    from inward.experiments.study_config import load_config, parse_config
+    from inward.experiments.study_config import preset as load_preset
+    from inward.report.table import format_results
+
+    if bool(config) == bool(preset):
+        raise InwardError("Give either a CONFIG file or --preset NAME (default, smoke, paper).")
+    cfg = load_config(config) if config else load_preset(preset)
+    if overrides or data_dir:
+        data = cfg.model_dump(by_alias=True)
+        for key, value in parse_key_values(overrides, "--set").items():
+            target = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                target = target.setdefault(p, {})
+            target[leaf] = value
+        if data_dir:
+            data["data_dir"] = data_dir
+        cfg = parse_config(data, "(after --set)")
+    result = run_study(cfg, out)
+    for label in ("untrained", "self", "cross"):
+        rows = [r for r in result.results if r["label"] == label]
+        if rows:
+            click.echo(f"\n== {label} ==")
+            click.echo(format_results(rows))
+    for c in result.comparisons:
+        if c["response_property"] == "micro_average":
+            click.echo(f"\nself vs cross (micro average): {100 * c['self_accuracy']:.1f}% vs "
+                       f"{100 * c['cross_accuracy']:.1f}%, z-test p={c['p_value']:.3g}, "
+                       f"McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']}")
+    click.echo("\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.stage_seconds.items()))
+    click.echo(f"wrote {result.out}/report.html")

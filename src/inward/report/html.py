@@ -1,0 +1,266 @@
+"""The study's report: one self-contained HTML page (inline CSS, figures as data URIs, no scripts).
+
+Everything shown comes from plain data (results rows, comparisons, per-task rows, sample outputs,
+the config and the run manifest). Model outputs, dataset strings, model names, config values and
+notes are untrusted text: every table cell is HTML-escaped unless it was built here as markup
+(:class:`_Html`), so escaping is the default, not something each call site must remember.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Iterable, Sequence
+
+import yaml
+
+LABEL_ORDER = ("untrained", "self", "cross")
+LABEL_NAMES = {"untrained": "Without training", "self": "Self-prediction trained",
+               "cross": "Cross-prediction trained"}  # fmt: skip
+DASH = "–"
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
+ padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.t{max-width:28em;white-space:pre-wrap;word-break:break-word;font-family:monospace;font-size:12px}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:12px}
+figure{margin:1em 0}img{max-width:100%}figcaption{color:#666;font-size:12px}
+.ok{color:#1a7f37}.bad{color:#b42318}.muted{color:#666}
+"""
+INTRO = (
+    "Without training: the model predicts properties of its own behaviour before any finetuning. "
+    "Self-prediction trained: the model finetuned on its own behaviour predicts itself. "
+    "Cross-prediction trained: another model, finetuned on the same facts about the self-trained "
+    "model, predicts that model. All evaluation is on held-out tasks. Errors are 1.96·SEM; the "
+    "mode baseline is the accuracy of always answering the most common object-level value."
+)
+
+
+class _Html(str):
+    """Markup built by this module; everything else is escaped before it reaches the page."""
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _h(x: object) -> str:
+    return x if isinstance(x, _Html) else _e(x)
+
+
+def _num(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+def _n(x) -> _Html:
+    """A right-aligned numeric cell (``x`` already formatted)."""
+    return _Html(f'<td class="n">{_e(x)}</td>')
+
+
+def pct(x) -> str:
+    v = _num(x)
+    return DASH if math.isnan(v) else f"{100 * v:.1f}%"
+
+
+def pp(x, signed: bool = False) -> str:
+    """Percentage points (for ± errors and differences)."""
+    v = _num(x)
+    return DASH if math.isnan(v) else (f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}")
+
+
+def fmt_p(p) -> str:
+    v = _num(p)
+    return DASH if math.isnan(v) else ("p<0.001" if v < 0.001 else f"p={v:.3f}")
+
+
+def num(x, spec: str = "") -> str:
+    """A number (ints as they are, floats by ``spec`` or a sensible default); nan/None as a dash."""
+    if isinstance(x, (bool, str, int)) or x is None:
+        return DASH if x is None else str(x)
+    v = _num(x)
+    if math.isnan(v):
+        return DASH
+    return format(v, spec) if spec else (f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}")
+
+
+def _clip(s: object, limit: int = 400) -> str:
+    s = DASH if s is None else str(s)
+    return s if len(s) <= limit else s[:limit] + f"… [{len(s) - limit} more characters]"
+
+
+def _txt(s: object, limit: int = 400) -> _Html:
+    """A cell holding untrusted free text (model output, dataset string), escaped and clipped."""
+    return _Html(f'<td class="t">{_e(_clip(s, limit))}</td>')
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = (c if isinstance(c, _Html) and c.startswith("<td") else f"<td>{_h(c)}</td>" for c in row)
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not body:
+        return '<p class="muted">none</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
+
+
+def _by_label(rows: Sequence[dict]) -> list[dict]:
+    rank = {label: i for i, label in enumerate(LABEL_ORDER)}
+    return sorted(rows, key=lambda r: rank.get(r.get("label"), len(rank)))  # stable
+
+
+def _label(r: dict) -> str:
+    return LABEL_NAMES.get(r.get("label"), str(r.get("label")))
+
+
+def _headline(results: Sequence[dict]) -> str:
+    rows = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
+    def acc(r):
+        return f"{pct(r.get('accuracy'))} ± {pp(r.get('error'))}"
+
+    return _table(
+        ["", "object model", "predictor", "accuracy ± 1.96·SEM", "mode baseline", "compliance", "n"],
+        ([_label(r), r.get("object_model"), r.get("meta_model"), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
+          _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in rows),
+    )  # fmt: skip
+
+
+def _results(results: Sequence[dict]) -> str:
+    def boot(r):
+        lo, hi = pct(r.get("bootstrap_lower")), pct(r.get("bootstrap_upper"))
+        return DASH if DASH in (lo, hi) else f"{lo}–{hi}"
+
+    return _table(
+        ["label", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
+         "mode baseline", "compliance", "n"],
+        ([_label(r), r.get("object_model"), r.get("meta_model"), r.get("response_property"),
+          _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(boot(r)), _n(pct(r.get("mode_baseline"))),
+          _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in _by_label(results)),
+    )  # fmt: skip
+
+
+def _comparisons(comparisons: Sequence[dict]) -> str:
+    return _table(
+        ["property", "self (predictor)", "cross (predictor)", "self acc.", "cross acc.",
+         "difference (pp)", "z", "z-test", "paired n", "McNemar"],
+        ([c.get("response_property"), c.get("self_model"), c.get("cross_model"),
+          _n(pct(c.get("self_accuracy"))), _n(pct(c.get("cross_accuracy"))),
+          _n(pp(c.get("difference"), signed=True)), _n(num(c.get("z"), ".2f")), _n(fmt_p(c.get("p_value"))),
+          _n(num(c.get("paired_count"))), _n(fmt_p(c.get("mcnemar_p")))] for c in comparisons),
+    )  # fmt: skip
+
+
+def _by_task(by_task: Sequence[dict]) -> str:
+    return _table(
+        ["label", "object model", "predictor", "task", "property", "accuracy", "± (pp)", "mode baseline",
+         "modal value", "compliance", "n", "objects", "objects excluded"],
+        ([_label(r), r.get("object_model"), r.get("meta_model"), r.get("task"), r.get("response_property"),
+          _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))),
+          _txt(r.get("modal_value"), 80), _n(pct(r.get("compliance_rate"))), _n(num(r.get("count"))),
+          _n(num(r.get("objects"))), _n(num(r.get("object_excluded")))] for r in _by_label(by_task)),
+    )  # fmt: skip
+
+
+def _examples(examples: Sequence[dict]) -> str:
+    def mark(ok):
+        if ok is None:
+            return DASH
+        return _Html('<span class="ok">✓</span>' if ok else '<span class="bad">✗</span>')
+
+    return _table(
+        ["label", "task", "property", "string", "object response", "object value", "predicted",
+         "correct"],
+        ([_label(x), x.get("task"), x.get("property"), _txt(x.get("string")),
+          _txt(x.get("object_response")), _txt(x.get("object_value"), 120), _txt(x.get("answer"), 120),
+          mark(x.get("correct"))] for x in _by_label(examples)),
+    )  # fmt: skip
+
+
+def _generic(rows: Sequence[dict]) -> str:
+    """A table of dicts, columns in first-seen order; long values clipped."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    def cell(v):
+        return _n(num(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else _clip(v, 200)
+
+    return _table(cols, ([cell(r.get(k)) for k in cols] for r in rows))
+
+
+def _stages(stage_seconds: dict) -> str:
+    rows = [[k, _n(num(v, ".1f"))] for k, v in stage_seconds.items()]
+    total = sum(v for v in map(_num, stage_seconds.values()) if not math.isnan(v))
+    return _table(["stage", "seconds"], rows + ([["total", _n(f"{total:.1f}")]] if rows else []))
+
+
+def _models(models: dict) -> str:
+    return _generic([{"model": name, **(fp if isinstance(fp, dict) else {"fingerprint": fp})}
+                     for name, fp in models.items()])  # fmt: skip
+
+
+def _versions(manifest: dict) -> str:
+    env = manifest.get("environment") or {}
+    git = env.get("git") or {}
+    rows = list((manifest.get("versions") or env.get("versions") or {}).items())
+    rows += [("platform", env["platform"])] if "platform" in env else []
+    rows += [(f"git {k}", v) for k, v in git.items()]
+    rows += [("recorded at", env["time"])] if "time" in env else []
+    return _table(["", "version"], rows)
+
+
+def _dump(config: object) -> str:
+    plain = json.loads(json.dumps(config, default=str))  # tuples -> lists, odd objects -> str
+    try:
+        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError:
+        return json.dumps(plain, indent=2, ensure_ascii=False)
+
+
+def _figures(figures: dict[str, bytes]) -> str:
+    out = []
+    for name, data in figures.items():
+        mime = "image/png" if data.startswith(b"\x89PNG") else None
+        if mime is None:
+            out.append(f'<p class="muted">figure {_e(name)} is not a PNG; left out.</p>')
+            continue
+        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        out.append(f'<figure><img src="{uri}" alt="{_e(name)}"><figcaption>{_e(name)}</figcaption></figure>')
+    return "\n".join(out) or '<p class="muted">none</p>'
+
+
+def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[dict],
+                  by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
+                  figures: dict[str, bytes]) -> str:  # fmt: skip
+    """The whole report as one HTML string (deterministic for the same inputs)."""
+    notes = manifest.get("notes") or []
+    sections = [
+        ("Headline (micro average over held-out tasks)", _headline(results)),
+        ("Notes", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>" if notes
+         else '<p class="muted">none</p>'),
+        ("Figures", _figures(figures)),
+        ("Results by response property", _results(results)),
+        ("Self- vs cross-prediction tests", _comparisons(comparisons)),
+        ("Results by task", _by_task(by_task)),
+        ("Sample outputs", _examples(examples)),
+        ("Training", _generic(manifest.get("training") or [])),
+        ("Stage wall times", _stages(manifest.get("stage_seconds") or {})),
+        ("Config", f"<pre>{_e(_dump(config))}</pre>"),
+        ("Versions", _versions(manifest)),
+        ("Models", _models(manifest.get("models") or {})),
+    ]  # fmt: skip
+    body = "\n".join(f"<h2>{_e(h)}</h2>\n{content}" for h, content in sections)
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{_e(title)}</h1>\n<p>{_e(INTRO)}</p>\n{body}\n</body>\n</html>\n"
+    )

@@ -1,0 +1,83 @@
+"""Finetuning datasets built from a model's own object-level behaviour (spec §1.5).
+
+For each (train task, property): take the model's object-level responses on the task's *train*
+split, keep the compliant ones whose property exists, draw up to ``n`` of them with a seed, and
+make one example per response: the hypothetical prompt about that string, answered with the
+property value of the model's own response.
+
+Choices, against the paper's two code paths:
+
+- **Compliance filtering: on.** The paper's final (James's) path filtered nothing, while its
+  text says training used "only compliant" samples, and Felix's path filtered with the task's
+  groups. inward filters with the task's groups *before* drawing, so a pair yields ``n``
+  examples whenever ``n`` compliant responses exist.
+- **Dedupe on (task, property, string).** The paper deduped on (string, target) across all
+  properties, which also dropped different properties of one string that happen to share a
+  value; inward drops only true duplicates.
+- **Whitespace-only values are skipped**: they cannot be trained as an assistant turn.
+- **No val strings, ever.** Every object record must come from the train split, and a set of
+  forbidden strings (the evaluation strings) is checked; any overlap is an error, not a filter.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+
+from inward.analysis.scoring import object_value
+from inward.errors import InwardError
+from inward.prompts import hypothetical_prompt
+from inward.properties.registry import Property
+from inward.records import ObjectRecord
+from inward.tasks.base import Task
+from inward.train.examples import TrainExample
+
+
+def self_prediction_examples(
+    objects: Sequence[ObjectRecord],
+    tasks: Mapping[str, Task],
+    props: Mapping[str, Sequence[Property]],
+    *,
+    n_per_pair: int,
+    seed: int = 0,
+    forbidden_strings: Iterable[str] = (),
+) -> list[TrainExample]:
+    """Hypothetical-prompt → property-value examples from ``objects`` (see module doc)."""
+    forbidden = set(forbidden_strings)
+    leaked = [o for o in objects if o.split != "train" or o.string in forbidden]
+    if leaked:
+        o = leaked[0]
+        raise InwardError(
+            f"{len(leaked)} object-level record(s) for training are not from the train split or "
+            f"are evaluation strings (e.g. task {o.task!r}, split {o.split!r}, {o.string!r}); "
+            "training data must never contain held-out strings."
+        )
+    examples: list[TrainExample] = []
+    seen: set[tuple[str, str, str]] = set()
+    for task_name, task_props in props.items():
+        task = tasks[task_name]
+        rows = [o for o in objects if o.task == task_name]
+        for prop in task_props:
+            # whitespace-only values (the first character of " fox") cannot be an answer turn
+            usable = [(o, v) for o in rows if (v := object_value(o, prop)) and v.strip()]
+            random.Random(f"{seed}:{task_name}:{prop.name}").shuffle(usable)
+            for o, value in usable[:n_per_pair]:
+                key = (task_name, prop.name, o.string)
+                if key in seen:
+                    continue
+                seen.add(key)
+                examples.append(
+                    TrainExample(
+                        prompt=hypothetical_prompt(task, prop, o.string),
+                        completion=value,
+                        meta={"task": task_name, "property": prop.name, "string": o.string,
+                              "object_model": o.model},
+                    )  # fmt: skip
+                )
+    random.Random(f"{seed}:order").shuffle(examples)
+    return examples
+
+
+def nested_slices(examples: Sequence[TrainExample], sizes: Sequence[int]) -> list[list[TrainExample]]:
+    """Prefixes of one seeded order, so a larger slice always contains every smaller one."""
+    return [list(examples[: min(s, len(examples))]) for s in sorted(sizes)]

@@ -1,0 +1,145 @@
+"""inward study end to end on tiny random models (seconds): DAG, outputs, resume, config errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from inward.errors import InwardError
+from inward.experiments.study import run_study, slug
+from inward.experiments.study_config import load_config, parse_config, preset
+from inward.store.cache import ResponseCache
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("INWARD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inward-cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    from inward.models.tiny import make_tiny_model
+
+    a = make_tiny_model(tmp_path_factory.mktemp("tiny_a"), seed=0)
+    b = make_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=1)
+    return f"hf/{a}", f"hf/{b}"
+
+
+def config(tiny_pair, **over):
+    base = {
+        "name": "tiny",
+        "pairs": [{"self": tiny_pair[0], "cross": tiny_pair[1]}],
+        "train_tasks": ["colors_long", "numbers"],
+        "held_out_tasks": ["animals_long"],
+        "properties": ["first_character", "starts_with_vowel", "is_even_direct"],
+        "n_train_strings": 6,
+        "n_train_per_pair": 4,
+        "n_eval": 5,
+        "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32",
+                     "learning_rate": 1e-3},
+    }  # fmt: skip
+    base.update(over)
+    return parse_config(base)
+
+
+def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    out = tmp_path / "run"
+    result = run_study(config(tiny_pair), out, cache=cache)
+    labels = {r["label"] for r in result.results}
+    assert labels == {"untrained", "self", "cross"}
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["label"] for r in rows} == labels
+    assert (out / "comparisons.csv").read_text().startswith("response_property,self_accuracy")
+    html = (out / "report.html").read_text()
+    assert "untrained" in html.lower() and "<script" not in html
+    assert list((out / "figures").glob("*.png"))
+    s1 = slug(tiny_pair[0])
+    train = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train.jsonl").open()]
+    assert train and all(line["messages"][-1]["role"] == "assistant" for line in train)
+    # targets are the properties of the model's own train-split responses
+    objects = {json.loads(line)["string"]: json.loads(line)
+               for line in (out / "models" / s1 / "objects_train.jsonl").open()}
+    from inward.properties import extract
+
+    for line in train:
+        meta = line["meta"]
+        obj = objects[meta["string"]]
+        assert obj["split"] == "train"
+        assert extract(meta["property"], obj["response"], target=obj["target"]) == line["messages"][-1]["content"]
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["training"]) == 2
+
+    # resume after everything: no training, no model calls, same tables
+    import inward.train.lora as lora
+
+    def no_training(*a, **k):
+        raise AssertionError("retrained")
+
+    monkeypatch.setattr(lora, "get_peft_model", no_training, raising=False)
+    before = (out / "results.csv").read_bytes()
+    again = run_study(config(tiny_pair), out, cache=cache)
+    assert (out / "results.csv").read_bytes() == before
+    assert again.results == result.results
+
+
+def test_interrupt_after_finetune_does_not_retrain(tmp_path, tiny_pair, monkeypatch):
+    import inward.experiments.study as study_mod
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    out = tmp_path / "run"
+    original = study_mod.Study.evaluate
+    calls = {"n": 0}
+
+    def failing_evaluate(self, setup, *a, **k):
+        if setup.startswith("self-"):
+            raise KeyboardInterrupt  # killed right after the self-prediction finetune
+        return original(self, setup, *a, **k)
+
+    monkeypatch.setattr(study_mod.Study, "evaluate", failing_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config(tiny_pair), out, cache=cache)
+    assert (out / "models" / slug(tiny_pair[0]) / "self_ft" / "train_result.json").is_file()
+    monkeypatch.setattr(study_mod.Study, "evaluate", original)
+
+    import peft
+
+    real = peft.get_peft_model
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr("inward.train.lora.get_peft_model", counting, raising=False)
+    monkeypatch.setattr(peft, "get_peft_model", counting)
+    run_study(config(tiny_pair), out, cache=cache)
+    assert calls["n"] == 1  # only the cross-predictor trained; M1's finetune was reused
+
+
+def test_config_errors_name_the_key(tmp_path, tiny_pair):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
+                   "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_evl: 3\n")
+    with pytest.raises(InwardError, match="n_evl: unknown key"):
+        load_config(bad)
+    bad.write_text("name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
+                   "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_eval: many\n")
+    with pytest.raises(InwardError, match="n_eval"):
+        load_config(bad)
+    with pytest.raises(InwardError, match="Did you mean 'smoke'"):
+        preset("smok")
+    with pytest.raises(InwardError, match="applies to task"):
+        run_study(config(tiny_pair, properties=["is_even_direct"], train_tasks=["numbers"]),
+                  tmp_path / "r", cache=ResponseCache(tmp_path / "c"))
+
+
+def test_presets_are_valid():
+    d = preset("default")
+    assert d.pairs[0].self_model == "bundled/qwen2.5-coder-0.5b-instruct"
+    assert d.pairs[0].cross_model == "bundled/gemma-3-270m"
+    assert set(d.train_tasks) == {"colors_long", "countries_long", "numbers"}
+    assert set(d.held_out_tasks) == {"animals_long", "english_words_long"}
+    assert preset("smoke").n_eval < d.n_eval
+    assert "wikipedia_long" in preset("paper").train_tasks
