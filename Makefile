@@ -1,17 +1,19 @@
 # Two commands do all setup on a fresh clone (see README):
-#   make evaluate -> installs everything, then evaluates the bundled Qwen 0.5B on itself
-#   make test     -> installs everything, then runs the test suite
+#   make study    -> installs everything, then runs the default self-vs-cross study with a report
+#   make test     -> installs everything, then runs the test suite (what CI runs)
+# `make evaluate` is a quicker first look: the bundled Qwen 0.5B predicting itself, untrained.
 # Both create ./.venv on first use. PYTHON picks the interpreter the venv is made from.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STUDY_OUT ?= runs/default
 OUT ?= runs/evaluate
 MODEL ?= bundled/qwen2.5-coder-0.5b-instruct
 N ?= 100
 
-.PHONY: setup test test-fast evaluate clean-venv
+.PHONY: setup test test-fast evaluate study smoke clean-venv
 
 setup: $(STAMP)
 
@@ -34,6 +36,12 @@ evaluate: setup
 	$(BIN)/inward evaluate --model $(MODEL) --task animals_long \
 		--property first_character --property second_character \
 		--property starts_with_vowel --property first_word --n $(N) --out $(OUT)
+
+study: setup
+	$(BIN)/inward study --preset default --out $(STUDY_OUT)
+
+smoke: setup
+	$(BIN)/inward study --preset smoke --out runs/smoke
 
 clean-venv:
 	rm -rf $(VENV)

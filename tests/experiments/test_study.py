@@ -57,8 +57,11 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     assert "untrained" in html.lower() and "<script" not in html
     assert list((out / "figures").glob("*.png"))
     s1 = slug(tiny_pair[0])
-    train = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train.jsonl").open()]
-    assert train and all(line["messages"][-1]["role"] == "assistant" for line in train)
+    upload = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train.jsonl").open()]
+    assert upload and all(set(line) == {"messages"} for line in upload)
+    train = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train_examples.jsonl").open()]
+    assert [line["messages"] for line in train] == [line["messages"] for line in upload]
+    assert all(line["messages"][-1]["role"] == "assistant" for line in train)
     # targets are the properties of the model's own train-split responses
     objects = {json.loads(line)["string"]: json.loads(line)
                for line in (out / "models" / s1 / "objects_train.jsonl").open()}
@@ -71,18 +74,27 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
         assert extract(meta["property"], obj["response"], target=obj["target"]) == line["messages"][-1]["content"]
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["training"]) == 2
+    assert len(manifest["models"]) == 3  # M1, M1ft, M2cross
 
     # resume after everything: no training, no model calls, same tables
-    import inward.train.lora as lora
+    import peft
 
     def no_training(*a, **k):
         raise AssertionError("retrained")
 
-    monkeypatch.setattr(lora, "get_peft_model", no_training, raising=False)
+    original = peft.get_peft_model
+    monkeypatch.setattr(peft, "get_peft_model", no_training)  # the trainer imports it at call time
     before = (out / "results.csv").read_bytes()
     again = run_study(config(tiny_pair), out, cache=cache)
     assert (out / "results.csv").read_bytes() == before
     assert again.results == result.results
+    assert json.loads((out / "run.json").read_text())["models"] == manifest["models"]
+
+    # a fresh run directory gives byte-identical tables (model names do not embed the path)
+    monkeypatch.setattr(peft, "get_peft_model", original)
+    run_study(config(tiny_pair), tmp_path / "elsewhere", cache=cache)
+    for name in ("results.csv", "results_by_task.csv", "comparisons.csv"):
+        assert (tmp_path / "elsewhere" / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_interrupt_after_finetune_does_not_retrain(tmp_path, tiny_pair, monkeypatch):
@@ -112,7 +124,6 @@ def test_interrupt_after_finetune_does_not_retrain(tmp_path, tiny_pair, monkeypa
         calls["n"] += 1
         return real(*a, **k)
 
-    monkeypatch.setattr("inward.train.lora.get_peft_model", counting, raising=False)
     monkeypatch.setattr(peft, "get_peft_model", counting)
     run_study(config(tiny_pair), out, cache=cache)
     assert calls["n"] == 1  # only the cross-predictor trained; M1's finetune was reused

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,10 @@ class Study:
         self.stage_seconds: dict[str, float] = {}
         self.training: list[dict] = []
         self.manifest: dict[str, Any] = {}
+        self.used_models: list[str] = []  # every model string of the study, for fingerprints
+        # Finetuned models appear in tables as "<base>+lora:<path inside the run directory>", so
+        # the tables do not depend on where the run directory lives.
+        self.display: dict[str, str] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -98,12 +102,15 @@ class Study:
         self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + dt
         print(f"[inward study] {name}: done in {dt:.1f}s", file=sys.stderr, flush=True)
 
-    def model(self, name: str) -> CachedModel:
+    def backend(self, name: str):
         from inward.models import resolve
 
         if name not in self.backends:
             self.backends[name] = resolve(name, **self.config.model_args)
-        return CachedModel(self.backends[name], self.cache)
+        return self.backends[name]
+
+    def model(self, name: str) -> CachedModel:
+        return CachedModel(self.backend(name), self.cache)
 
     def release(self, name: str) -> None:
         """Free a local model's weights (a study holds several 0.5B-parameter copies otherwise)."""
@@ -143,11 +150,15 @@ class Study:
                 f"No finetuning examples could be built from {about}'s object-level responses: "
                 "none was compliant with a property value. Check objects_train.jsonl."
             )
-        self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples, include_meta=True))
+        # train.jsonl is upload-ready for a hosted finetuning API (messages only, as the paper);
+        # train_examples.jsonl adds each example's task, property and string.
+        self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples))
+        self.run.write_text(f"{folder}/train_examples.jsonl", to_openai_jsonl(examples, include_meta=True))
         bar = _train_progress(f"finetune {slug(base)}")
         result: TrainResult = train_lora(base, examples, settings.train_config(),
                                          self.run.file(folder), progress=bar)  # fmt: skip
         bar(None, None, None)
+        self.display[result.adapter_model_string] = f"{base}+lora:{folder}/adapter"
         self.training.append({
             "model": base, "about": about, "n_examples": result.n_examples, "steps": result.steps,
             "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
@@ -159,6 +170,7 @@ class Study:
     def evaluate(self, setup: str, object_model: str, meta_model: str,
                  objects: list[ObjectRecord] | None = None) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
         folder = f"eval/{setup}"
+        self.used_models += [m for m in (object_model, meta_model) if m not in self.used_models]
         if objects is None:
             objects = self.objects(object_model, self.held_out, "val", self.config.n_eval,
                                    f"{folder}/objects.jsonl")  # fmt: skip
@@ -167,7 +179,11 @@ class Study:
             lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out, self.eval_props),
         )  # fmt: skip
         index = {(h.task, h.property, h.string): h for h in hyps}
-        scored = score_all(objects, self.eval_props, index, scoring=self.config.scoring)
+        scored = [
+            replace(r, object_model=self.display.get(r.object_model, r.object_model),
+                    meta_model=self.display.get(r.meta_model, r.meta_model))
+            for r in score_all(objects, self.eval_props, index, scoring=self.config.scoring)
+        ]  # fmt: skip
         self.run.write_jsonl(f"{folder}/scored.jsonl", scored)
         return objects, scored
 
@@ -244,10 +260,11 @@ class Study:
         run.write_text("report.html", html)
 
     def _fingerprints(self) -> dict[str, Any]:
+        """Fingerprints of every model of the study (a tokenizer load each, no weights)."""
         out = {}
-        for name, backend in self.backends.items():
+        for name in self.used_models:
             try:
-                out[name] = backend.fingerprint()
+                out[name] = self.backend(name).fingerprint()
             except Exception as e:  # a fingerprint is provenance, never a reason to lose results
                 out[name] = {"error": str(e)}
         return out
@@ -277,6 +294,11 @@ def _notes(results: list[dict], comparisons: list[dict]) -> list[str]:
         if r["accuracy"] == r["accuracy"] and r["accuracy"] <= r["mode_baseline"]:
             notes.append(f"{label} ({meta}): micro-average accuracy {100 * r['accuracy']:.1f}% does "
                          f"not beat the mode baseline {100 * r['mode_baseline']:.1f}%.")  # fmt: skip
+    for (label, meta), r in micro.items():
+        if r["compliance_rate"] == r["compliance_rate"] and r["compliance_rate"] < 0.5:
+            notes.append(f"{label} ({meta}) gave a compliant answer to only "
+                         f"{100 * r['compliance_rate']:.1f}% of hypotheticals; non-compliant answers "
+                         "count as wrong, so its accuracy mostly measures the answer format.")  # fmt: skip
     for c in comparisons:
         if c["response_property"] == "micro_average":
             verdict = "beats" if c["difference"] > 0 and c["p_value"] < 0.05 else "does not beat"

@@ -176,7 +176,17 @@ class LocalBackend:
             except Exception as exc:
                 raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
             if self.spec.adapter:
-                model = _merge_adapter(model, self.spec.adapter).to(DTYPES[self.dtype])
+                model = _merge_adapter(model, self.spec.adapter)
+                if DTYPES[self.dtype] != torch.float32:
+                    # A merged fp32 model cast with .to(bf16) generated 3-5x slower on CPU than
+                    # the same weights in a model loaded as bf16 (measured: 10 prompts, 19 s vs
+                    # 4 s). Load a fresh model in the target dtype and copy the merged weights in.
+                    merged = model.state_dict()
+                    model = AutoModelForCausalLM.from_pretrained(
+                        str(self._checkpoint_dir()), dtype=DTYPES[self.dtype]
+                    )
+                    model.load_state_dict(merged)
+                    del merged
             model.generation_config = transformers.GenerationConfig(
                 eos_token_id=self._stop_ids, pad_token_id=tok.pad_token_id
             )
@@ -205,6 +215,7 @@ class LocalBackend:
                 "precision": self.dtype,
                 "adapter_sha256": adapter_sha,
                 "adapter_config_sha256": adapter_cfg_sha,  # r and alpha change the merged weights
+                "adapter_merge": "fp32-merge-then-load-v2" if adapter_sha else None,
                 "chat_template": self._format.identity(),
                 "stop_tokens": self._tokenizer.convert_ids_to_tokens(self._stop_ids),
                 "device": torch.device(self.device).type,  # CPU and CUDA kernels round differently

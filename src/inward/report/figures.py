@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def _figure(rows: Sequence[dict], value: str, title: str, ylabel: str, **kw) -> 
     with mpl.style.context("default"), mpl.rc_context(_RC):
         n_props = max(len(_properties(rows)), 1)
         n_series = max(len(_series(rows)), 1)
-        width = min(16.0, max(6.0, 1.0 + n_props * (0.6 + 0.3 * n_series)))
+        width = min(16.0, max(8.0, 1.0 + n_props * (0.6 + 0.3 * n_series)))
         fig = Figure(figsize=(width, 4.8), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -157,12 +158,12 @@ def _figure(rows: Sequence[dict], value: str, title: str, ylabel: str, **kw) -> 
             ax.set_ylabel(ylabel)
             pairs = sorted(zip(*ax.get_legend_handles_labels()), key=lambda h: h[1] == "Mode baseline")
             if pairs:
-                fig.legend(*zip(*pairs), loc="outside lower center", ncol=min(len(pairs), 4),
+                fig.legend(*zip(*pairs), loc="outside lower center", ncol=min(len(pairs), int(width // 4)),
                            frameon=False)  # fmt: skip
         else:
             ax.set_axis_off()
             ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(_plain(title, 110))
+        ax.set_title("\n".join(textwrap.wrap(_plain(title, 110), int(width * 9))))
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()

@@ -9,13 +9,13 @@ prompts are the file's own, byte for byte. Both ``train/`` and ``test/`` hold va
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from inward.errors import InwardError
 from inward.properties.registry import resolve_property
 from inward.tasks.base import Sample, Task
+from inward.tasks.files import iter_jsonl
 from inward.tasks.registry import TASKS
 
 RELEASE_PREFIX = "release:"
@@ -58,37 +58,30 @@ def load_release(path: str | Path) -> list[Task]:
     samples: dict[str, dict[str, Sample]] = {}
     props: dict[str, list[str]] = {}
     for file in files:
-        with open(file, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InwardError(f"{file}, line {lineno}: not valid JSON ({e.msg}).") from None
-                if not isinstance(row, dict) or set(row) != FIELDS:
-                    got = sorted(row) if isinstance(row, dict) else type(row).__name__
-                    raise InwardError(
-                        f"{file}, line {lineno}: a release row has exactly the fields "
-                        f"{sorted(FIELDS)}; got {got}."
-                    )
-                dataset, string = row["original_dataset"], row["original_question"]
-                if not isinstance(dataset, str) or not isinstance(string, str):
-                    raise InwardError(f"{file}, line {lineno}: dataset and question must be text.")
-                prop = resolve_property(row["behavioral_property"], dataset).name
-                target = row["option_matching_ethical_stance"]
-                table = prompts.setdefault(dataset, {})
-                table[("object", "", string)] = _user_content(
-                    row["object_level_prompt"], file, lineno, "object_level_prompt"
+        for lineno, row in iter_jsonl(file):
+            if not isinstance(row, dict) or set(row) != FIELDS:
+                got = sorted(row) if isinstance(row, dict) else type(row).__name__
+                raise InwardError(
+                    f"{file}, line {lineno}: a release row has exactly the fields "
+                    f"{sorted(FIELDS)}; got {got}."
                 )
-                table[("hypothetical", prop, string)] = _user_content(
-                    row["hypothetical_prompt"], file, lineno, "hypothetical_prompt"
-                )
-                samples.setdefault(dataset, {}).setdefault(
-                    string, Sample(dataset, "val", string, target)
-                )
-                if prop not in props.setdefault(dataset, []):
-                    props[dataset].append(prop)
+            dataset, string = row["original_dataset"], row["original_question"]
+            if not isinstance(dataset, str) or not isinstance(string, str):
+                raise InwardError(f"{file}, line {lineno}: dataset and question must be text.")
+            prop = resolve_property(row["behavioral_property"], dataset).name
+            target = row["option_matching_ethical_stance"]
+            table = prompts.setdefault(dataset, {})
+            table[("object", "", string)] = _user_content(
+                row["object_level_prompt"], file, lineno, "object_level_prompt"
+            )
+            table[("hypothetical", prop, string)] = _user_content(
+                row["hypothetical_prompt"], file, lineno, "hypothetical_prompt"
+            )
+            samples.setdefault(dataset, {}).setdefault(
+                string, Sample(dataset, "val", string, target)
+            )
+            if prop not in props.setdefault(dataset, []):
+                props[dataset].append(prop)
     tasks = []
     for dataset, table in prompts.items():
         known = TASKS.get(dataset)

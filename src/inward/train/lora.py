@@ -44,6 +44,7 @@ import random
 import resource
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -339,8 +340,8 @@ def run_key(base_identity: dict[str, Any], config: TrainConfig, examples: Sequen
 def _replace_dir(tmp: Path, dest: Path) -> None:
     """Put directory ``tmp`` at ``dest``; at every instant one of ``dest`` or ``dest.old`` is whole."""
     old = dest.with_name(dest.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
     if dest.exists():
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(dest, old)
     os.replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
@@ -400,7 +401,8 @@ def train_lora(
         check_example(ex, f"example {i}")
 
     base = load_base(model_string)
-    key = run_key(base.identity(), config, examples)
+    dtype = resolve_dtype(config.dtype)  # "auto" may differ between machines: the key holds the result
+    key = run_key({**base.identity(), "dtype": dtype}, config, examples)
     marker = out_dir / RESULT_FILE
     if marker.is_file():
         stored = TrainResult.from_json(json.loads(marker.read_text()))
@@ -421,7 +423,6 @@ def train_lora(
     lengths = [len(e.input_ids) for e in encoded]
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    dtype = resolve_dtype(config.dtype)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     threads = config.threads or _cpu_count()
     torch.set_num_threads(threads)
@@ -453,7 +454,9 @@ def train_lora(
         bias="none",
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, lora)  # adapter weights in float32 even over a bf16 base
+    with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, lora)  # adapter weights in float32 even over a bf16 base
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     named = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -560,7 +563,8 @@ def train_lora(
     tmp_marker = marker.with_name(f".{RESULT_FILE}.tmp-{os.getpid()}")
     tmp_marker.write_text(json.dumps(result.to_json(), indent=2))
     os.replace(tmp_marker, marker)
-    shutil.rmtree(out_dir / CHECKPOINT_DIR, ignore_errors=True)
+    for leftover in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old", ADAPTER_DIR + ".old"):
+        shutil.rmtree(out_dir / leftover, ignore_errors=True)
     log.info("trained %s: final loss %.4f, %.2f examples/s, adapter %s", out_dir, result.final_loss,
              result.examples_per_second, adapter)
     return result
