@@ -53,6 +53,9 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["label"] for r in rows} == labels
     assert (out / "comparisons.csv").read_text().startswith("response_property,self_accuracy")
+    symmetric = list(csv.DictReader((out / "results_symmetric.csv").open()))
+    assert {r["label"] for r in symmetric} == labels  # the other normalisation, side by side
+    assert [r["count"] for r in symmetric] == [r["count"] for r in rows]
     html = (out / "report.html").read_text()
     assert "untrained" in html.lower() and "<script" not in html
     assert list((out / "figures").glob("*.png"))

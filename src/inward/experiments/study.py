@@ -32,6 +32,7 @@ from inward.analysis.scoring import score_all
 from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals, collect_objects
 from inward.experiments.study_config import StudyConfig
+from inward.properties import SCORINGS
 from inward.properties.registry import Property, resolve_property
 from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
 from inward.store.cache import CachedModel, ResponseCache
@@ -91,6 +92,10 @@ class Study:
         # Finetuned models appear in tables as "<base>+lora:<path inside the run directory>", so
         # the tables do not depend on where the run directory lives.
         self.display: dict[str, str] = {}
+        # The other answer normalisation, reported beside the configured one (like lm-eval's
+        # strict/flexible pairs): "paper" cleans only the hypothetical answer, "symmetric" both.
+        self.other_scoring = next(x for x in SCORINGS if x != config.scoring)
+        self.other_rows: dict[str, list[ScoredRecord]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -179,11 +184,16 @@ class Study:
             lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out, self.eval_props),
         )  # fmt: skip
         index = {(h.task, h.property, h.string): h for h in hyps}
-        scored = [
-            replace(r, object_model=self.display.get(r.object_model, r.object_model),
-                    meta_model=self.display.get(r.meta_model, r.meta_model))
-            for r in score_all(objects, self.eval_props, index, scoring=self.config.scoring)
-        ]  # fmt: skip
+
+        def scored_with(scoring: str) -> list[ScoredRecord]:
+            return [
+                replace(r, object_model=self.display.get(r.object_model, r.object_model),
+                        meta_model=self.display.get(r.meta_model, r.meta_model))
+                for r in score_all(objects, self.eval_props, index, scoring=scoring)
+            ]  # fmt: skip
+
+        scored = scored_with(self.config.scoring)
+        self.other_rows[setup] = scored_with(self.other_scoring)
         self.run.write_jsonl(f"{folder}/scored.jsonl", scored)
         return objects, scored
 
@@ -226,11 +236,14 @@ class Study:
                 by_task += results_by_task(cross_rows, label="cross")
                 comparisons += compare_self_cross(self_rows, cross_rows)
                 examples += _examples(cross_rows, "cross")
-        self.write_outputs(results, by_task, comparisons, examples)
+        other = [row for setup, rows in self.other_rows.items()
+                 for row in results_table(rows, label=setup.split("-")[0])]  # fmt: skip
+        self.run.write_csv(f"results_{self.other_scoring}.csv", other, RESULT_COLUMNS)
+        self.write_outputs(results, by_task, comparisons, examples, other)
         return StudyResult(self.run.path, results, comparisons, by_task, self.stage_seconds,
                            self.training)  # fmt: skip
 
-    def write_outputs(self, results, by_task, comparisons, examples) -> None:
+    def write_outputs(self, results, by_task, comparisons, examples, other) -> None:
         from inward.report.figures import compliance_bars, self_cross_bars
         from inward.report.html import render_report
 
@@ -249,7 +262,8 @@ class Study:
             (run.file("figures") / f"{name}.png").write_bytes(png)
         self.manifest.update(stage_seconds=self.stage_seconds, training=self.training,
                              environment=environment(), status="complete",
-                             models=self._fingerprints(), notes=_notes(results, comparisons))  # fmt: skip
+                             models=self._fingerprints(),
+                             notes=_notes(results, comparisons) + _scoring_notes(other, self.other_scoring))  # fmt: skip
         run.write_json("run.json", self.manifest)
         html = render_report(
             title=f"inward study: {self.config.name}", results=results, comparisons=comparisons,
@@ -306,6 +320,16 @@ def _notes(results: list[dict], comparisons: list[dict]) -> list[str]:
                          f"({100 * c['self_accuracy']:.1f}% vs {100 * c['cross_accuracy']:.1f}%, "
                          f"z-test p={c['p_value']:.3g}, McNemar p={c['mcnemar_p']:.3g}).")  # fmt: skip
     return notes
+
+
+def _scoring_notes(other: list[dict], scoring: str) -> list[str]:
+    micro = [r for r in other if r["response_property"] == "micro_average"]
+    if not micro:
+        return []
+    parts = ", ".join(f"{r['label']} {100 * r['accuracy']:.1f}% (mode {100 * r['mode_baseline']:.1f}%)"
+                      for r in micro)  # fmt: skip
+    return [f"With {scoring} answer normalisation (results_{scoring}.csv), the micro averages are: "
+            f"{parts}."]  # fmt: skip
 
 
 def _train_progress(desc: str):
