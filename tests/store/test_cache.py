@@ -86,11 +86,11 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
     with RunDir(tmp_path / "run") as run:
         run.write_jsonl("a.jsonl", [{"x": "05"}, {"x": None}])
         run.write_json("run.json", {"status": "complete"})
-        run.write_csv("r.csv", [{"a": 0.1, "b": float("nan")}], ["a", "b"])
+        run.write_csv("r.csv", [{"a": 0.1, "b": float("nan"), "p": 5.45e-27, "x": 1 / 3}], ["a", "b", "p", "x"])
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == [".lock", "a.jsonl", "r.csv", "run.json"]
     assert read_jsonl(tmp_path / "run" / "a.jsonl") == [{"x": "05"}, {"x": None}]
-    assert (tmp_path / "run" / "r.csv").read_text() == "a,b\n0.1,\n"
+    assert (tmp_path / "run" / "r.csv").read_text() == "a,b,p,x\n0.1,,5.45e-27,0.3333333333\n"
 
 
 def test_unwritable_out_dir_is_a_clear_error(tmp_path):

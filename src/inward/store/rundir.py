@@ -82,9 +82,10 @@ def dumps_csv(rows: Sequence[dict], columns: Sequence[str]) -> str:
 
 
 def _csv_cell(value: Any) -> Any:
-    # Floats are written with a fixed repr so that reruns give byte-identical files.
+    # Floats keep 10 significant digits (not 10 decimals: a p-value of 5e-27 must not become
+    # 0.0), written with a fixed repr so that reruns give byte-identical files.
     if isinstance(value, float):
-        return "" if value != value else repr(round(value, 10))
+        return "" if value != value else repr(float(f"{value:.10g}"))
     return "" if value is None else value
 
 
