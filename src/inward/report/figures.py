@@ -46,7 +46,7 @@ _RC = {"font.size": 9, "svg.hashsalt": "inward", "axes.spines.top": False, "axes
 SeriesKey = tuple[str, str, str]  # (label, object_model, meta_model)
 
 
-def _num(x) -> float:
+def as_number(x) -> float:
     """``x`` as a float, nan for None / nan / anything non-numeric."""
     try:
         v = float(x)
@@ -116,18 +116,18 @@ def _grouped_bars(ax, rows: Sequence[dict], value: str, *, error: str | None = N
         offset = (i - (len(keys) - 1) / 2) * width
         xs = [j + offset for j, p in enumerate(props) if p in by_prop]
         got = [by_prop[p] for p in props if p in by_prop]
-        vals = [100 * _num(r[value]) for r in got]
+        vals = [100 * as_number(r[value]) for r in got]
         drawn = [(x, v, r) for x, v, r in zip(xs, vals, got) if not math.isnan(v)]
         ax.bar([x for x, _, _ in drawn], [v for _, v, _ in drawn], width * 0.95, color=colour,
                label=name, zorder=2)  # fmt: skip
         if error:
-            bars = [(x, v, 100 * _num(r[error])) for x, v, r in drawn]
+            bars = [(x, v, 100 * as_number(r[error])) for x, v, r in drawn]
             bars = [b for b in bars if not math.isnan(b[2])]
             if bars:
                 ax.errorbar([b[0] for b in bars], [b[1] for b in bars], yerr=[b[2] for b in bars],
                             fmt="none", ecolor="black", elinewidth=1, capsize=3, zorder=3)  # fmt: skip
         if star:
-            stars = [(x, 100 * _num(r[star])) for x, r in zip(xs, got)]
+            stars = [(x, 100 * as_number(r[star])) for x, r in zip(xs, got)]
             stars = [s for s in stars if not math.isnan(s[1])]
             if stars:
                 ax.scatter([s[0] for s in stars], [s[1] for s in stars], marker="*", s=70,

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import yaml
 
+from inward.report.figures import as_number
+
 LABEL_ORDER = ("untrained", "self", "cross")
 LABEL_NAMES = {"untrained": "Without training", "self": "Self-prediction trained",
                "cross": "Cross-prediction trained"}  # fmt: skip
@@ -54,32 +56,24 @@ def _h(x: object) -> str:
     return x if isinstance(x, _Html) else _e(x)
 
 
-def _num(x) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v if math.isfinite(v) else math.nan
-
-
 def _n(x) -> _Html:
     """A right-aligned numeric cell (``x`` already formatted)."""
     return _Html(f'<td class="n">{_e(x)}</td>')
 
 
 def pct(x) -> str:
-    v = _num(x)
+    v = as_number(x)
     return DASH if math.isnan(v) else f"{100 * v:.1f}%"
 
 
 def pp(x, signed: bool = False) -> str:
     """Percentage points (for ± errors and differences)."""
-    v = _num(x)
+    v = as_number(x)
     return DASH if math.isnan(v) else (f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}")
 
 
 def fmt_p(p) -> str:
-    v = _num(p)
+    v = as_number(p)
     return DASH if math.isnan(v) else ("p<0.001" if v < 0.001 else f"p={v:.3f}")
 
 
@@ -87,7 +81,7 @@ def num(x, spec: str = "") -> str:
     """A number (ints as they are, floats by ``spec`` or a sensible default); nan/None as a dash."""
     if isinstance(x, (bool, str, int)) or x is None:
         return DASH if x is None else str(x)
-    v = _num(x)
+    v = as_number(x)
     if math.isnan(v):
         return DASH
     return format(v, spec) if spec else (f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}")
@@ -197,7 +191,7 @@ def _generic(rows: Sequence[dict]) -> str:
 
 def _stages(stage_seconds: dict) -> str:
     rows = [[k, _n(num(v, ".1f"))] for k, v in stage_seconds.items()]
-    total = sum(v for v in map(_num, stage_seconds.values()) if not math.isnan(v))
+    total = sum(v for v in map(as_number, stage_seconds.values()) if not math.isnan(v))
     return _table(["stage", "seconds"], rows + ([["total", _n(f"{total:.1f}")]] if rows else []))
 
 
