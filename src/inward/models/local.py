@@ -172,7 +172,10 @@ class LocalBackend:
             # With an adapter, merge in fp32 and cast after, so bf16 rounding happens once.
             load_dtype = torch.float32 if self.spec.adapter else DTYPES[self.dtype]
             try:
-                model = AutoModelForCausalLM.from_pretrained(str(self._checkpoint_dir()), dtype=load_dtype)
+                # safetensors only: never unpickle weights from a folder we did not write
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(self._checkpoint_dir()), dtype=load_dtype, use_safetensors=True
+                )
             except Exception as exc:
                 raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
             if self.spec.adapter:
@@ -183,7 +186,7 @@ class LocalBackend:
                     # 4 s). Load a fresh model in the target dtype and copy the merged weights in.
                     merged = model.state_dict()
                     model = AutoModelForCausalLM.from_pretrained(
-                        str(self._checkpoint_dir()), dtype=DTYPES[self.dtype]
+                        str(self._checkpoint_dir()), dtype=DTYPES[self.dtype], use_safetensors=True
                     )
                     model.load_state_dict(merged)
                     del merged

@@ -436,7 +436,9 @@ def train_lora(
 
     t_load = time.perf_counter()
     torch.manual_seed(config.seed)
-    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        str(base.checkpoint), dtype=getattr(torch, dtype), use_safetensors=True  # never pickles
+    )
     if getattr(model.config, "quantization_config", None) is not None:
         # e.g. a GGUF conversion that kept its quantization_config: the weights would stay packed
         # and run through dequantising kernels, and the trained adapter would not match them.
