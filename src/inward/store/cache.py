@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,13 +22,9 @@ from typing import Any
 
 from inward.errors import InwardError
 from inward.models.base import Backend, DistributionConfig, GenerationConfig, Prompt
+from inward.models.paths import CACHE_ENV, cache_dir
 
-CACHE_DIR_ENV = "INWARD_CACHE_DIR"
 SCHEMA_VERSION = 1
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "inward").expanduser()
 
 
 def canonical_json(obj: Any) -> str:
@@ -52,8 +47,8 @@ class ResponseCache:
     """Key → JSON value, in one SQLite file shared by every run on the machine."""
 
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else cache_dir() / "responses.sqlite"
         try:
+            self.path = Path(path) if path is not None else cache_dir() / "responses.sqlite"
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -64,8 +59,9 @@ class ResponseCache:
             )
         except (OSError, sqlite3.Error) as e:
             raise InwardError(
-                f"Cannot open the response cache at {str(self.path)!r} ({e}). Set "
-                f"{CACHE_DIR_ENV} to a writable folder with free space."
+                f"Cannot open the response cache at "
+                f"{str(path) if path is not None else '$' + CACHE_ENV + ' (default ~/.cache/inward)'} ({e}). Set "
+                f"{CACHE_ENV} to a writable folder with free space."
             ) from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -89,7 +85,7 @@ class ResponseCache:
         except sqlite3.OperationalError as e:
             raise InwardError(
                 f"Cannot write to the response cache {str(self.path)!r} ({e}). Free disk space "
-                f"or set {CACHE_DIR_ENV} to a writable folder; finished batches are kept."
+                f"or set {CACHE_ENV} to a writable folder; finished batches are kept."
             ) from None
 
     @contextmanager
