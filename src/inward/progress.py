@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
-def _enabled() -> bool | None:
+def progress_enabled() -> bool | None:
     flag = os.environ.get("INWARD_PROGRESS", "").strip().lower()
     if flag in ("0", "false", "no", "off"):
         return False
@@ -20,7 +20,7 @@ def _enabled() -> bool | None:
 @contextmanager
 def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
     """Yields ``update(k)``: k more items done."""
-    if not _enabled():
+    if not progress_enabled():
         yield lambda k: None
         return
     from tqdm import tqdm

@@ -18,18 +18,20 @@ def test_model_template_keeps_empty_system_message(tiny_dir):
     assert stop_token_ids(tok, fmt) == [tok.convert_tokens_to_ids("<|im_end|>")]
 
 
+FEW_SHOT = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "a"},
+    {"role": "assistant", "content": "b"},
+    {"role": "user", "content": "c"},
+]
+
+
 def test_plain_fallback_without_template(tiny_plain_dir):
     tok = AutoTokenizer.from_pretrained(str(tiny_plain_dir))
     fmt = chat_format(tok, "qwen2")
     assert fmt.source == "fallback:plain" and fmt.template == PLAIN_FALLBACK
     assert render(tok, fmt, MSGS) == "User: Say fox.\nAssistant:"
-    few_shot = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": "b"},
-        {"role": "user", "content": "c"},
-    ]
-    assert render(tok, fmt, few_shot) == "Be brief.\n\nUser: a\nAssistant: b\nUser: c\nAssistant:"
+    assert render(tok, fmt, FEW_SHOT) == "Be brief.\n\nUser: a\nAssistant: b\nUser: c\nAssistant:"
 
 
 def test_gemma_fallback_markup(tiny_plain_dir):
@@ -39,13 +41,7 @@ def test_gemma_fallback_markup(tiny_plain_dir):
     # Empty system dropped.
     assert render(tok, fmt, MSGS) == "<start_of_turn>user\nSay fox.<end_of_turn>\n<start_of_turn>model\n"
     # Non-empty system prepended to the first user turn only; assistant becomes "model".
-    msgs = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "a"},
-        {"role": "assistant", "content": "b"},
-        {"role": "user", "content": "c"},
-    ]
-    assert render(tok, fmt, msgs) == (
+    assert render(tok, fmt, FEW_SHOT) == (
         "<start_of_turn>user\nBe brief.\n\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n"
         "<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n"
     )

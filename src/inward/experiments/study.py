@@ -333,7 +333,7 @@ def _scoring_notes(other: list[dict], scoring: str) -> list[str]:
 
 
 def _train_progress(desc: str):
-    from inward.progress import _enabled
+    from inward.progress import progress_enabled
 
     bar = None
 
@@ -343,7 +343,7 @@ def _train_progress(desc: str):
             if bar is not None:
                 bar.close()
             return
-        if not _enabled():
+        if not progress_enabled():
             return
         if bar is None:
             from tqdm import tqdm
