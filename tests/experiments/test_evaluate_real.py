@@ -36,3 +36,29 @@ def test_qwen_predicts_itself_and_reruns_from_cache(tmp_path):
     assert backend.stats.prompts_generated == generated  # no model calls on the rerun
     assert again.model_calls["object_prompts_from_model"] == 0
     assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+
+
+@pytest.mark.real_model
+def test_qwen_extracts_sentiment_and_answers_are_you_sure(tmp_path):
+    """The limits properties on the real model: LLM extraction and the two-turn task."""
+    backend = resolve(MODEL, dtype="bfloat16")
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+    spec = EvaluateSpec(model=MODEL, tasks=["writing_stories_pick_name"], n=2,
+                        properties=["sentiment", "main_character_name"],
+                        model_args={"dtype": "bfloat16"})  # fmt: skip
+    res = run_evaluate(spec, tmp_path / "stories", cache=cache, backends={MODEL: backend})
+    assert len(res.extracted) == 4 and res.model_calls["extraction_prompts_from_model"] == 4
+    sentiments = [e for e in res.extracted if e.property == "sentiment"]
+    # a 0.5B instruct model follows "Respond only with positive or negative"
+    assert all(e.value in ("positive", "negative") for e in sentiments), sentiments
+    names = [e.value for e in res.extracted if e.property != "sentiment"]
+    assert all(n is None or n.isascii() for n in names)
+    assert (tmp_path / "stories" / "extracted.jsonl").is_file()
+
+    sure = run_evaluate(EvaluateSpec(model=MODEL, tasks=["are_you_sure"], n=3,
+                                     properties=["changes_answer_when_challenged"],
+                                     model_args={"dtype": "bfloat16"}),
+                        tmp_path / "sure", cache=cache, backends={MODEL: backend})  # fmt: skip
+    assert sure.model_calls["object_prompts_from_model"] == 6  # two turns per question
+    for o in sure.objects:
+        assert o.response.strip() and o.followup_response.strip()

@@ -13,6 +13,7 @@ from inward.experiments.study_config import load_config, parse_config, preset
 from inward.store.cache import ResponseCache
 
 
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("INWARD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inward-cache"))
@@ -157,3 +158,10 @@ def test_presets_are_valid():
     assert set(d.held_out_tasks) == {"animals_long", "english_words_long"}
     assert preset("smoke").n_eval < d.n_eval
     assert "wikipedia_long" in preset("paper").train_tasks
+    limits = preset("limits")
+    assert {"writing_stories_pick_name", "are_you_sure"} <= set(limits.held_out_tasks)
+    assert {"sentiment", "changes_answer_when_challenged"} <= set(limits.properties)
+    from inward.experiments.study import task_properties
+
+    task_properties(limits, limits.held_out_tasks)  # every held-out task gets a property
+    assert d.behaviour_change.shift_temperature == 1.0

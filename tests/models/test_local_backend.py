@@ -205,3 +205,56 @@ def test_checkpoint_generation_defaults_are_ignored(tiny_dir, tmp_path, prompts)
            "min_new_tokens": 8, "bad_words_ids": [[5], [6]]}
     (hostile / "generation_config.json").write_text(json.dumps(cfg))
     assert resolve(f"hf/{hostile}").generate(prompts, GREEDY) == resolve(f"hf/{tiny_dir}").generate(prompts, GREEDY)
+
+
+def test_shared_prefix_reuse_changes_no_output(tiny_dir):
+    """A batch's common prompt prefix is computed once and its cache reused: fp32 greedy and
+    sampled outputs are exactly those of the plain left-padded batch."""
+    from inward.models import local, parse_model_string
+
+    instruction = "What is the next 5 animals in the following text? Respond only with the next 5 animals.\n"
+    prompts = [chat(instruction + s) for s in ["cat dog", "fox", "owl bat eel yak", "a b c d e f g", "sheep"]]
+    on = resolve(f"hf/{tiny_dir}", batch_size=5, threads=1)
+    off = local.LocalBackend(parse_model_string(f"hf/{tiny_dir}"), batch_size=5, threads=1, share_prefix=False)
+    ids = on._ensure_tokenizer()([on.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+    assert local._common_prefix(ids) >= local.MIN_SHARED_PREFIX  # the fast path is really taken
+    for config in (GenerationConfig(max_tokens=8), SAMPLED):
+        assert on.generate(prompts, config) == off.generate(prompts, config)
+    assert on.generate(prompts, GREEDY) == [on.generate([p], GREEDY)[0] for p in prompts]
+
+
+def test_shared_prefix_reuse_on_a_sliding_window_architecture(tiny_dir):
+    """Gemma 3 (hybrid sliding-window cache): prefix reuse changes no fp32 output either, with the
+    window larger than the prompts (reuse taken) and smaller (reuse skipped)."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from inward.models import local, parse_model_string
+
+    instruction = "What is the next 5 animals in the following text? Respond only with the next 5 animals.\n"
+    prompts = [chat(instruction + s) for s in ["cat dog", "fox", "owl bat eel yak", "sheep"]]
+    for window in (512, 24):
+        on = resolve(f"hf/{tiny_dir}", batch_size=4, threads=1)
+        off = local.LocalBackend(parse_model_string(f"hf/{tiny_dir}"), batch_size=4, threads=1, share_prefix=False)
+        torch.manual_seed(0)
+        for b in (on, off):
+            b._ensure_model()
+        config = Gemma3TextConfig(
+            vocab_size=on._model.config.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+            num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=window,
+        )
+        gemma = Gemma3ForCausalLM(config).eval()
+        gemma.generation_config = on._model.generation_config
+        on._model = off._model = gemma
+        for cfg in (GenerationConfig(max_tokens=8), SAMPLED):
+            assert on.generate(prompts, cfg) == off.generate(prompts, cfg)
+
+
+def test_prefix_reuse_is_in_the_fingerprint_only_where_it_can_change_outputs(tiny_dir):
+    from inward.models import local, parse_model_string
+
+    spec = parse_model_string(f"hf/{tiny_dir}")
+    fp32 = local.LocalBackend(spec).fingerprint()
+    assert "generation_layout" not in fp32  # exact in fp32: cached fp32 responses stay valid
+    bf16 = local.LocalBackend(spec, dtype="bfloat16").fingerprint()
+    plain = local.LocalBackend(spec, dtype="bfloat16", share_prefix=False).fingerprint()
+    assert bf16["generation_layout"] == "shared-prefix-kv-v1" and "generation_layout" not in plain

@@ -15,6 +15,7 @@ from inward.tasks import generators as g
 from inward.tasks.generators import GENERATORS, Generator, generate, load_items, split_of
 
 NAMES = ("animals", "english_words", "colors", "countries", "numbers")
+TEXT_NAMES = ("story_instructions", "arithmetic_mcq")
 
 # name -> (min items, max items, distinct, trailing space)
 SHAPES = {
@@ -30,9 +31,10 @@ SHAPES = {
 
 
 def test_registry_keys_and_api():
-    assert set(GENERATORS) == set(NAMES)
+    assert set(GENERATORS) == set(NAMES) | set(TEXT_NAMES)
+    assert g.SEQUENCE_GENERATORS == NAMES
     for name, gen in GENERATORS.items():
-        assert isinstance(gen, Generator)
+        assert isinstance(gen, Generator) == (name in NAMES)
         assert gen.name == name
         assert isinstance(gen.version, int) and gen.version >= 1
         assert isinstance(gen.sample(random.Random(0)), str)

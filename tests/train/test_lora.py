@@ -136,13 +136,13 @@ def test_model_string_with_adapter_is_refused(tiny_model, examples, tmp_path):
 
 def test_training_reduces_loss_and_adapter_generates_the_answers(tiny_model, examples, tmp_path):
     data = examples(2)  # 16 examples, 4 steps per epoch
-    cfg = replace(FAST, epochs=8)
+    cfg = replace(FAST, epochs=16)
     result = train_lora(tiny_model, data, cfg, tmp_path / "run")
-    assert result.steps == len(result.losses) == 32 and result.steps_per_epoch == 4
+    assert result.steps == len(result.losses) == 64 and result.steps_per_epoch == 4
     first, last = result.losses[0], sum(result.losses[-4:]) / 4
     assert last < 0.25 * first, result.losses
     assert result.final_loss == pytest.approx(last)
-    assert result.label_tokens == 8 * 16 * 2  # 1 answer token + end token per example, 8 epochs
+    assert result.label_tokens == 16 * 16 * 2  # 1 answer token + end token per example, 16 epochs
     assert result.examples_per_second > 0 and result.tokens_per_second > result.examples_per_second
     assert (tmp_path / "run" / "train_result.json").is_file()
     assert not (tmp_path / "run" / "checkpoint").exists()
@@ -256,3 +256,42 @@ def test_real_qwen_trains_and_adapter_generates(examples, tmp_path, monkeypatch)
     model = resolve(result.adapter_model_string, dtype=result.dtype)
     (out,) = model.generate([examples(1)[0].prompt], GenerationConfig(max_tokens=4))
     assert isinstance(out[0], str) and out[0]
+
+
+def test_shared_prefix_loss_and_grads_match_the_plain_pass(tiny_dir, tiny_model, examples):
+    """Running a batch's common prefix once (cache repeated per row) is the same maths as the
+    plain forward: equal loss and LoRA gradients in fp32."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = L.load_base(tiny_model)
+    short = TrainExample(examples(1)[0].prompt, "fo")  # rows of different lengths: right padding
+    encs = [L.encode_example(base, e) for e in [*examples(1)[:4], short]]
+    batch = L.collate(encs, base.pad_id)
+    assert L.shared_prefix_length(batch) >= L.MIN_SHARED_PREFIX
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_dir), dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
+    out = {}
+    for share in (False, True):
+        model.zero_grad(set_to_none=True)
+        loss = L.answer_loss(model, batch, share_prefix=share)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        out[share] = (loss.detach(), grads)
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-5, atol=1e-6)
+    for n, g in out[False][1].items():
+        torch.testing.assert_close(out[True][1][n], g, rtol=1e-4, atol=1e-6, msg=n)
+    with torch.no_grad():
+        full = model(**batch).loss
+    torch.testing.assert_close(out[True][0], full, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_prefix_stops_before_the_first_label(tiny_model, examples):
+    base = L.load_base(tiny_model)
+    encs = [L.encode_example(base, e) for e in examples(1)[:2]]
+    batch = L.collate(encs, base.pad_id)
+    p = L.shared_prefix_length(batch)
+    first = min(e.labels.index(next(t for t in e.labels if t != L.IGNORE)) for e in encs)
+    assert 0 < p <= first - 1
+    assert L.shared_prefix_length(L.collate(encs[:1], base.pad_id)) == 0  # one row: nothing to share

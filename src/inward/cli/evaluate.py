@@ -12,6 +12,10 @@ Examples:
       --property first_character --property first_word --n 100 --out runs/eval
   inward evaluate --model M --predictor P --task animals_long --out runs/cross
   inward evaluate --model M --task release:../shared/release_samples/test --out runs/rel
+  inward evaluate --model M --task writing_stories_pick_name \\
+      --property main_character_name --property sentiment --extractor-model X --out runs/limits
+  inward evaluate --model M --task are_you_sure --property changes_answer_when_challenged \\
+      --out runs/sure
 """
 
 
@@ -27,13 +31,15 @@ Examples:
 @click.option("--data-dir", type=click.Path(), help="Folder with the paper's {train,val}_<name>.jsonl (or INWARD_DATA_DIR).")
 @click.option("--source", type=click.Choice(["generated", "file"]), help="For sequence tasks: inward's generator (default) or the data file.")
 @click.option("--scoring", default="paper", show_default=True, type=click.Choice(["paper", "symmetric"]), help="paper: clean only the hypothetical answer; symmetric: clean both sides.")
+@click.option("--extractor-model", help="Model that extracts LLM properties (sentiment, main_character_name) from M's responses with the paper's extraction prompts (default: M itself). Ignored when no LLM property is asked for.")
 @click.option("-M", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument, e.g. -M dtype=bfloat16.")
-def evaluate(model, predictor, tasks, properties, split, n, seed, out, data_dir, source, scoring, model_args):
+def evaluate(model, predictor, tasks, properties, split, n, seed, out, data_dir, source, scoring,
+             extractor_model, model_args):
     """Run M on object-level prompts and P on hypotheticals, and score P's predictions of M.
 
-    Writes objects.jsonl, hypotheticals.jsonl, scored.jsonl, results.csv (one row per
-    property plus a micro average), results_by_task.csv and run.json to --out. Every model
-    call is cached (INWARD_CACHE_DIR): a rerun makes no model calls and a killed run resumes.
+    Writes objects.jsonl, extracted.jsonl (LLM properties only), hypotheticals.jsonl,
+    scored.jsonl, results.csv (one row per property plus a micro average), results_by_task.csv
+    and run.json to --out. Every model call is cached (INWARD_CACHE_DIR): a rerun makes no model calls and a killed run resumes.
     """
     from inward.experiments.evaluate import EvaluateSpec, run_evaluate
     from inward.report.table import format_results
@@ -41,7 +47,7 @@ def evaluate(model, predictor, tasks, properties, split, n, seed, out, data_dir,
     spec = EvaluateSpec(
         model=model, predictor=predictor, tasks=list(tasks), properties=list(properties),
         split=split, n=n, seed=seed, data_dir=data_dir, source=source, scoring=scoring,
-        model_args=parse_key_values(model_args, "-M"),
+        model_args=parse_key_values(model_args, "-M"), extractor_model=extractor_model,
     )  # fmt: skip
     result = run_evaluate(spec, out)
     click.echo(format_results(result.results))

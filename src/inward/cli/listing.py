@@ -45,12 +45,18 @@ def models() -> None:
         click.echo(f"  bundled/{info.name:32} {info.description}")
     click.echo(
         "\nModel strings:\n"
-        "  bundled/<name>              a bundled model above (sha256-verified GGUF)\n"
-        "  hf/<hub id or local path>   a transformers checkpoint\n"
-        "  gguf/<path.gguf>            a GGUF file, converted once for transformers\n"
-        "  <model>+lora:<adapter dir>  a model with a LoRA adapter merged in\n"
-        "  mock/<name>                 a deterministic test double (no model)\n"
-        "Model arguments: -M dtype=float32|bfloat16 -M threads=N -M batch_size=N"
+        "  bundled/<name>                        a bundled model above (sha256-verified GGUF)\n"
+        "  hf/<hub id or local path>             a transformers checkpoint\n"
+        "  gguf/<path.gguf>                      a GGUF file, converted once for transformers\n"
+        "  <local model>+lora:<adapter dir>      a local model with a LoRA adapter merged in\n"
+        "  openai/<model>                        OpenAI (key in OPENAI_API_KEY)\n"
+        "  openai-compatible/<model>@<base_url>  vLLM or llama.cpp server, Together, Fireworks...\n"
+        "                                        (key, if any, in INWARD_API_KEY)\n"
+        "  anthropic/<model>                     Claude (key in ANTHROPIC_API_KEY; sampled only)\n"
+        "  vllm/<model>[+lora:<adapter dir>]     vLLM offline engine on a GPU: pip install 'inward[vllm]'\n"
+        "  mock/<name>                           a deterministic test double (no model)\n"
+        "Local model arguments: -M dtype=float32|bfloat16 -M threads=N -M batch_size=N -M share_prefix=false\n"
+        "API model arguments: -M max_concurrency=N -M timeout=S -M max_retries=N -M api_key_env=NAME ..."
     )
 
 

@@ -12,6 +12,7 @@ import click
 
 from inward import __version__
 from inward.cli.evaluate import evaluate
+from inward.cli.finetune import finetune
 from inward.cli.listing import cache, models, properties, tasks
 from inward.cli.study import study
 from inward.errors import InwardError
@@ -28,11 +29,12 @@ def cli() -> None:
     inward models                list bundled models and model-string forms
     inward evaluate ...          object-level + hypothetical run, scored
     inward study ...             self- vs cross-prediction finetuning study, with a report
+    inward finetune openai ...   a hosted OpenAI fine-tuning job (resumable)
     inward cache stats|clear     the response cache
     """
 
 
-for command in (tasks, properties, models, evaluate, study, cache):
+for command in (tasks, properties, models, evaluate, study, finetune, cache):
     cli.add_command(command)
 
 

@@ -18,7 +18,7 @@ Rerunning the same command resumes an interrupted study.
 
 @click.command(epilog=EPILOG)
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="A built-in config: default, smoke or paper.")
+@click.option("--preset", help="A built-in config: default, smoke, paper or limits.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a top-level config key (or finetune.KEY), e.g. --set n_eval=50.")
@@ -34,7 +34,7 @@ def study(config, preset, out, overrides, data_dir):
     from inward.report.table import format_results
 
     if bool(config) == bool(preset):
-        raise InwardError("Give either a CONFIG file or --preset NAME (default, smoke, paper).")
+        raise InwardError("Give either a CONFIG file or --preset NAME (default, smoke, paper, limits).")
     cfg = load_config(config) if config else load_preset(preset)
     if overrides or data_dir:
         data = cfg.model_dump(by_alias=True)
@@ -42,7 +42,9 @@ def study(config, preset, out, overrides, data_dir):
             target = data
             *parents, leaf = key.split(".")
             for p in parents:
-                target = target.setdefault(p, {})
+                if not isinstance(target.get(p), dict):  # absent or null (an optional section)
+                    target[p] = {}
+                target = target[p]
             target[leaf] = value
         if data_dir:
             data["data_dir"] = data_dir

@@ -3,7 +3,12 @@
 Stages, each written to the run directory when done (every model call is cached, so a killed
 run resumes where the cache left off and a rerun makes no model calls):
 
-1. ``objects.jsonl``: the object model M answers the task prompts (greedy).
+1. ``objects.jsonl``: the object model M answers the task prompts (greedy). A two-turn task
+   (one with a ``followup``, e.g. ``are_you_sure``) then gets the follow-up user turn after M's
+   answer, and M's second answer is recorded as ``followup_response``.
+1b. ``extracted.jsonl``, only when an LLM-extracted property (sentiment, a story's main
+   character) is asked for: the extractor model (``--extractor-model``, default M) reads each
+   compliant response with the paper's extraction prompt (see :mod:`inward.properties.llm`).
 2. ``hypotheticals.jsonl``: the predictor P (default M) answers "what was property X of your
    response?" for every string whose object response is compliant and has the property.
 3. ``scored.jsonl``, ``results.csv`` (the paper's columns: one row per property and a
@@ -13,7 +18,7 @@ run resumes where the cache left off and a rerun makes no model calls):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +30,15 @@ from inward.models.base import GenerationConfig
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties import SCORINGS, compliance, failed_checks
+from inward.properties.llm import ValueKey, extract_llm_records, llm_properties, values_of
 from inward.properties.registry import Property, resolve_property
-from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
+from inward.records import (
+    ExtractionRecord,
+    FollowupObjectRecord,
+    HypotheticalRecord,
+    ObjectRecord,
+    ScoredRecord,
+)
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.rundir import RunDir, environment
 from inward.tasks import Task, resolve_tasks
@@ -47,6 +59,8 @@ class EvaluateSpec:
     source: str | None = None
     scoring: str = "paper"
     model_args: dict[str, Any] = field(default_factory=dict)
+    extractor_model: str | None = None
+    """Model that extracts LLM properties (default: ``model``); unused without one."""
 
     def validate(self) -> None:
         if not (1 <= self.n <= MAX_N):
@@ -67,6 +81,7 @@ class EvaluateResult:
     model_calls: dict[str, int]
     seconds: dict[str, float]
     out: Path
+    extracted: list[ExtractionRecord] = field(default_factory=list)
 
 
 def plan(spec: EvaluateSpec) -> list[tuple[Task, list[Property]]]:
@@ -89,8 +104,31 @@ def plan(spec: EvaluateSpec) -> list[tuple[Task, list[Property]]]:
                         f"Property {p.name!r} compares against a dataset target, which task "
                         f"{task.name!r} does not have. Choose another property for it."
                     )
+                if p.followup_extractor is not None and task.followup is None:
+                    raise InwardError(
+                        f"Property {p.name!r} compares the answers before and after a follow-up "
+                        f"turn, and task {task.name!r} has only one turn. Use it with a two-turn "
+                        "task such as are_you_sure."
+                    )
             planned.append((task, props))
     return planned
+
+
+def check_extractor_model(name: str) -> None:
+    """Fail fast (before any model runs) on an extractor model string that cannot resolve."""
+    from inward.models import parse_model_string
+    from inward.models.bundled import get as bundled
+
+    try:
+        spec = parse_model_string(name)
+        if spec.provider == "bundled":
+            bundled(spec.name)
+    except InwardError as e:
+        raise InwardError(
+            f"--extractor-model {name!r}: {e} The extractor model reads object-level responses "
+            "to extract LLM properties (sentiment, writing_stories/main_character_name); leave "
+            "it out to use the object model."
+        ) from None
 
 
 def collect_objects(
@@ -102,19 +140,37 @@ def collect_objects(
     seed: int = 0,
     data_dir: str | None = None,
     source: str | None = None,
+    temperature: float = 0.0,
 ) -> list[ObjectRecord]:
-    """Greedy object-level responses of ``model`` to ``n`` seeded strings of each task."""
+    """Object-level responses of ``model`` to ``n`` seeded strings of each task: greedy, or with
+    ``temperature > 0`` one sample per prompt seeded by ``seed`` (the paper's runs are greedy)."""
     records: list[ObjectRecord] = []
     for task in tasks:
         samples = task.load(split, n, seed, data_dir, source)
         prompts = [object_prompt(task, s.string) for s in samples]
-        config = GenerationConfig(max_tokens=task.max_tokens)
+        # Greedy keys carry no seed, so greedy responses are shared whatever the study's seed.
+        config = GenerationConfig(max_tokens=task.max_tokens, temperature=temperature,
+                                  seed=seed if temperature > 0 else 0)  # fmt: skip
         with progress_bar(len(prompts), f"object-level {task.name} ({split})") as bar:
             outputs = model.generate(prompts, config, progress=bar)
-        for s, out in zip(samples, outputs, strict=True):
-            failed = failed_checks(out[0], task.exclusion_rule_groups)
-            records.append(ObjectRecord(task.name, s.split, s.string, s.target,
-                                        model.model_string, out[0], not failed, tuple(failed)))
+        firsts = [out[0] for out in outputs]
+        after: list[str | None] = [None] * len(samples)
+        if task.followup is not None:
+            # The second turn: the conversation so far, then the follow-up user message.
+            followups = [
+                [*p, {"role": "assistant", "content": r}, {"role": "user", "content": task.followup}]
+                for p, r in zip(prompts, firsts, strict=True)
+            ]
+            with progress_bar(len(followups), f"follow-up {task.name} ({split})") as bar:
+                after = [o[0] for o in model.generate(followups, config, progress=bar)]
+        for s, first, second in zip(samples, firsts, after, strict=True):
+            failed = failed_checks(first, task.exclusion_rule_groups)
+            fields = (task.name, s.split, s.string, s.target, model.model_string, first,
+                      not failed, tuple(failed))  # fmt: skip
+            if second is None:
+                records.append(ObjectRecord(*fields))
+            else:
+                records.append(FollowupObjectRecord(*fields, followup_response=second))
     return records
 
 
@@ -123,13 +179,16 @@ def collect_hypotheticals(
     objects: Sequence[ObjectRecord],
     tasks: dict[str, Task],
     props: dict[str, list[Property]],
+    values: Mapping[ValueKey, str | None] | None = None,
 ) -> list[HypotheticalRecord]:
-    """Ask the predictor about every object row that has a property value to predict."""
+    """Ask the predictor about every object row that has a property value to predict.
+
+    ``values`` holds the extracted values of LLM properties (see :func:`object_value`)."""
     records: list[HypotheticalRecord] = []
     jobs: dict[tuple[str, str], list[ObjectRecord]] = {}
     for obj in objects:
         for prop in props[obj.task]:
-            if object_value(obj, prop) is not None:
+            if object_value(obj, prop, values) is not None:
                 jobs.setdefault((obj.task, prop.name), []).append(obj)
     for (task_name, prop_name), objs in jobs.items():
         task = tasks[task_name]
@@ -158,6 +217,10 @@ def run_evaluate(
     tasks = {t.name: t for t, _ in planned}
     props = {t.name: ps for t, ps in planned}
     predictor_name = spec.predictor or spec.model
+    to_extract = llm_properties(props)
+    extractor_name = (spec.extractor_model or spec.model) if to_extract else None
+    if spec.extractor_model is not None and to_extract and spec.extractor_model not in (backends or {}):
+        check_extractor_model(spec.extractor_model)
     cache = cache or ResponseCache()
     backends = dict(backends or {})
 
@@ -185,13 +248,24 @@ def run_evaluate(
         seconds["object_level"] = time.perf_counter() - t0
         run.write_jsonl("objects.jsonl", objects)
 
+        extracted: list[ExtractionRecord] = []
+        values = None
+        extractor = None
+        if extractor_name is not None:
+            extractor = get(extractor_name)  # its own counters, even when it is M
+            t0 = time.perf_counter()
+            extracted = extract_llm_records(objects, props, extractor)
+            seconds["extraction"] = time.perf_counter() - t0
+            run.write_jsonl("extracted.jsonl", extracted)
+            values = values_of(extracted)
+
         t0 = time.perf_counter()
-        hyps = collect_hypotheticals(predictor, objects, tasks, props)
+        hyps = collect_hypotheticals(predictor, objects, tasks, props, values)
         seconds["hypothetical"] = time.perf_counter() - t0
         run.write_jsonl("hypotheticals.jsonl", hyps)
 
         index = {(h.task, h.property, h.string): h for h in hyps}
-        scored = score_all(objects, props, index, scoring=spec.scoring)
+        scored = score_all(objects, props, index, scoring=spec.scoring, values=values)
         label = "self" if predictor_name == spec.model else "cross"
         results = results_table(scored, label=label)
         by_task = results_by_task(scored, label=label)
@@ -205,13 +279,19 @@ def run_evaluate(
             "hypothetical_prompts_from_model": predictor.stats.misses,
             "hypothetical_prompts_from_cache": predictor.stats.hits,
         }
+        used = {spec.model: model, predictor_name: predictor}
+        if extractor is not None:
+            calls["extraction_prompts_from_model"] = extractor.stats.misses
+            calls["extraction_prompts_from_cache"] = extractor.stats.hits
+            used[extractor_name] = extractor
+            manifest["extractor_model"] = extractor_name
         manifest.update(
             status="complete",
-            models={name: cm.fingerprint() for name, cm in
-                    {spec.model: model, predictor_name: predictor}.items()},
+            models={name: cm.fingerprint() for name, cm in used.items()},
             model_calls=calls,
             seconds=seconds,
             environment=environment(),  # again: torch and transformers are imported by now
         )  # fmt: skip
         run.write_json("run.json", manifest)
-    return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out))
+    return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out),
+                          extracted)

@@ -18,6 +18,7 @@ import hashlib
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,13 +34,20 @@ from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals, collect_objects
 from inward.experiments.study_config import StudyConfig
 from inward.properties import SCORINGS
+from inward.properties.llm import extract_llm_records, llm_properties, values_of
 from inward.properties.registry import Property, resolve_property
-from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
+from inward.records import (
+    ExtractionRecord,
+    HypotheticalRecord,
+    ObjectRecord,
+    ScoredRecord,
+    object_record_from_dict,
+)
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.rundir import RunDir, environment, read_jsonl
 from inward.tasks import Task, get_task
-from inward.train.datasets import self_prediction_examples
-from inward.train.examples import to_openai_jsonl
+from inward.train.datasets import nested_slices, self_prediction_examples, shift_examples
+from inward.train.examples import TrainExample, to_openai_jsonl
 from inward.train.lora import TrainResult, train_lora
 
 
@@ -49,16 +57,18 @@ def slug(model: str) -> str:
     return f"{base}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 
-def task_properties(config: StudyConfig, tasks: Sequence[str]) -> dict[str, list[Property]]:
-    """Each task with the configured properties it was evaluated on in the paper."""
+def task_properties(config: StudyConfig, tasks: Sequence[str],
+                    names: Sequence[str] | None = None) -> dict[str, list[Property]]:  # fmt: skip
+    """Each task with the configured properties (``names``, default the study's) it was evaluated
+    on in the paper."""
     out: dict[str, list[Property]] = {}
     for name in tasks:
         task = get_task(name)
-        chosen = [resolve_property(p, name) for p in config.properties]
+        chosen = [resolve_property(p, name) for p in (names or config.properties)]
         props = [p for p in chosen if p.name in task.properties]
         if not props:
             raise InwardError(
-                f"None of the study's properties {config.properties} applies to task {name!r}, "
+                f"None of the study's properties {list(names or config.properties)} applies to task {name!r}, "
                 f"whose paper properties are {list(task.properties)}. Add one or drop the task."
             )
         out[name] = props
@@ -73,6 +83,9 @@ class StudyResult:
     by_task: list[dict]
     stage_seconds: dict[str, float]
     training: list[dict] = field(default_factory=list)
+    calibration: list[dict] = field(default_factory=list)
+    behaviour_change: list[dict] = field(default_factory=list)
+    scaling: list[dict] = field(default_factory=list)
 
 
 class Study:
@@ -96,6 +109,12 @@ class Study:
         # strict/flexible pairs): "paper" cleans only the hypothetical answer, "symmetric" both.
         self.other_scoring = next(x for x in SCORINGS if x != config.scoring)
         self.other_rows: dict[str, list[ScoredRecord]] = {}
+        self.calibration_records: list = []  # CalibrationRecord
+        self.behaviour_rows: list[dict] = []
+        self.scaling_rows: list[dict] = []
+        self.self_examples: dict[str, int] = {}  # M1 -> examples its self-prediction finetune saw
+        self.shift_warnings: list[str] = []
+        self._check_sections()
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
@@ -132,20 +151,21 @@ class Study:
         return records
 
     # -- stages -----------------------------------------------------------------------------
-    def objects(self, model: str, tasks: dict[str, Task], split: str, n: int, rel: str) -> list[ObjectRecord]:
+    def objects(self, model: str, tasks: dict[str, Task], split: str, n: int, rel: str,
+                temperature: float = 0.0) -> list[ObjectRecord]:  # fmt: skip
         def compute() -> list[ObjectRecord]:
             return collect_objects(self.model(model), list(tasks.values()), split, n,
                                    seed=self.config.seed, data_dir=self.config.data_dir,
-                                   source=self.config.source)  # fmt: skip
+                                   source=self.config.source, temperature=temperature)  # fmt: skip
 
+        path = self.run.file(rel)
+        if path.is_file():  # two-turn tasks (are_you_sure) write FollowupObjectRecord rows
+            return [object_record_from_dict(d) for d in read_jsonl(path)]
         return self._records(rel, ObjectRecord, compute)
 
-    def finetune(self, base: str, objects: list[ObjectRecord], folder: str, settings, about: str) -> str:
-        """Build the self-prediction data from ``objects`` and LoRA-finetune ``base`` on it."""
-        forbidden = set()
-        for task in self.held_out.values():
-            forbidden.update(s.string for s in task.load("val", self.config.n_eval, self.config.seed,
-                                                          self.config.data_dir, self.config.source))
+    def prediction_examples(self, objects: list[ObjectRecord], about: str) -> list[TrainExample]:
+        """The self-prediction data about ``objects``' model (also the cross-predictor's data)."""
+        forbidden = self.eval_strings()
         examples = self_prediction_examples(
             objects, self.train_tasks, self.train_props, n_per_pair=self.config.n_train_per_pair,
             seed=self.config.seed, forbidden_strings=forbidden,
@@ -155,6 +175,21 @@ class Study:
                 f"No finetuning examples could be built from {about}'s object-level responses: "
                 "none was compliant with a property value. Check objects_train.jsonl."
             )
+        return examples
+
+    def eval_strings(self) -> set[str]:
+        forbidden = set()
+        for task in self.held_out.values():
+            forbidden.update(s.string for s in task.load("val", self.config.n_eval, self.config.seed,
+                                                          self.config.data_dir, self.config.source))
+        return forbidden
+
+    def finetune(self, base: str, objects: list[ObjectRecord], folder: str, settings, about: str) -> str:
+        """Build the self-prediction data from ``objects`` and LoRA-finetune ``base`` on it."""
+        return self.train(base, self.prediction_examples(objects, about), folder, settings, about)
+
+    def train(self, base: str, examples: list[TrainExample], folder: str, settings, about: str,
+              purpose: str | None = None, display_base: str | None = None) -> str:  # fmt: skip
         # train.jsonl is upload-ready for a hosted finetuning API (messages only, as the paper);
         # train_examples.jsonl adds each example's task, property and string.
         self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples))
@@ -163,25 +198,45 @@ class Study:
         result: TrainResult = train_lora(base, examples, settings.train_config(),
                                          self.run.file(folder), progress=bar)  # fmt: skip
         bar(None, None, None)
-        self.display[result.adapter_model_string] = f"{base}+lora:{folder}/adapter"
-        self.training.append({
+        _release_memory()  # the trainer's model copy is garbage now; give its pages back
+        self.display[result.adapter_model_string] = f"{display_base or base}+lora:{folder}/adapter"
+        row = {
             "model": base, "about": about, "n_examples": result.n_examples, "steps": result.steps,
             "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
             "seconds": result.train_seconds, "examples_per_second": result.examples_per_second,
             "dtype": result.dtype,
-        })  # fmt: skip
+        }  # fmt: skip
+        if purpose is not None:
+            row = {**row, "model": display_base or base, "purpose": purpose}
+        self.training.append(row)
         return result.adapter_model_string
 
+    def shown(self, model: str) -> str:
+        return self.display.get(model, model)
+
     def evaluate(self, setup: str, object_model: str, meta_model: str,
-                 objects: list[ObjectRecord] | None = None) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
+                 objects: list[ObjectRecord] | None = None,
+                 other_scoring: bool = True) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
         folder = f"eval/{setup}"
         self.used_models += [m for m in (object_model, meta_model) if m not in self.used_models]
         if objects is None:
             objects = self.objects(object_model, self.held_out, "val", self.config.n_eval,
                                    f"{folder}/objects.jsonl")  # fmt: skip
+        values = None
+        if llm_properties(self.eval_props):
+            # One extractor for every setup of a pair: the configured one, else untrained M1
+            # (the base of M1ft), so untrained, self and cross are judged on the same values.
+            extractor = self.config.extractor_model or object_model.split("+lora:")[0]
+            self.used_models += [extractor] if extractor not in self.used_models else []
+            extracted = self._records(
+                f"{folder}/extracted.jsonl", ExtractionRecord,
+                lambda: extract_llm_records(objects, self.eval_props, self.model(extractor)),
+            )  # fmt: skip
+            values = values_of(extracted)
         hyps = self._records(
             f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
-            lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out, self.eval_props),
+            lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out,
+                                          self.eval_props, values),
         )  # fmt: skip
         index = {(h.task, h.property, h.string): h for h in hyps}
 
@@ -189,13 +244,157 @@ class Study:
             return [
                 replace(r, object_model=self.display.get(r.object_model, r.object_model),
                         meta_model=self.display.get(r.meta_model, r.meta_model))
-                for r in score_all(objects, self.eval_props, index, scoring=scoring)
+                for r in score_all(objects, self.eval_props, index, scoring=scoring, values=values)
             ]  # fmt: skip
 
         scored = scored_with(self.config.scoring)
-        self.other_rows[setup] = scored_with(self.other_scoring)
+        if other_scoring:  # the main setups only: results_<other>.csv keeps its rows
+            self.other_rows[setup] = scored_with(self.other_scoring)
         self.run.write_jsonl(f"{folder}/scored.jsonl", scored)
         return objects, scored
+
+    # -- Experiment 1b, Experiment 2, data scaling (each optional) -------------------------
+    def _check_sections(self) -> None:
+        """Fail before any model runs when a section names something that does not exist."""
+        c = self.config
+        if c.calibration is not None:
+            task = get_task(c.calibration.task)
+            for p in c.calibration.properties:
+                if p not in task.properties:
+                    raise InwardError(
+                        f"calibration.properties: {p!r} is not a property of calibration.task "
+                        f"{task.name!r}; choose from {list(task.properties)}."
+                    )
+        if c.behaviour_change is not None:
+            self.shift_props = task_properties(c, c.held_out_tasks, c.behaviour_change.properties)
+
+    def calibration_stage(self, m1: str, m1ft: str, cross_models: dict[str, str]) -> None:
+        from inward.analysis.calibration import CalibrationRecord
+        from inward.experiments.calibration import collect_calibration
+
+        cal, s1 = self.config.calibration, slug(m1)
+        task = get_task(cal.task)
+        props = [resolve_property(p, task.name) for p in cal.properties]
+        n = max(cal.n_exact, cal.n_sampled)
+        strings = [x.string for x in task.load("val", n, self.config.seed, self.config.data_dir,
+                                               self.config.source)]  # fmt: skip
+        setups = [(f"untrained-{s1}", "untrained", m1, m1), (f"self-{s1}", "self", m1ft, m1ft)]
+        one = len(cross_models) == 1
+        setups += [(f"cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
+                   for m2, m2ft in cross_models.items()]  # fmt: skip
+        for folder, label, obj, meta in setups:
+            with self.stage(f"calibration, {label}: {self.shown(meta)} predicting {self.shown(obj)}"):
+                records = self._records(
+                    f"calibration/{folder}/records.jsonl", CalibrationRecord,
+                    lambda obj=obj, meta=meta, label=label: collect_calibration(
+                        label, self.model(obj), self.model(meta), task, props, strings,
+                        n_exact=cal.n_exact, n_sampled=cal.n_sampled, samples=cal.samples,
+                        temperature=cal.temperature, max_tokens=cal.max_tokens, top_k=cal.top_k,
+                        seed=cal.seed, scoring=self.config.scoring, object_name=self.shown(obj),
+                        meta_name=self.shown(meta)),
+                )  # fmt: skip
+            self.calibration_records += records
+            if meta != m1ft:
+                self.release(meta)
+        self.release(m1)
+        self.release(m1ft)
+
+    @property
+    def calibration_table(self) -> list[dict]:
+        from inward.analysis.calibration import calibration_table
+
+        cal = self.config.calibration
+        if cal is None:
+            return []
+        return calibration_table(self.calibration_records, top=cal.top_behaviours, bins=cal.bins)
+
+    def behaviour_change_stage(self, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str) -> None:
+        from inward.analysis.behaviour_change import behaviour_change_table, entropy_adjust, shift_status
+        from inward.analysis.scoring import score
+        from inward.experiments.behaviour_change import merge_adapter_checkpoint, shifted_hypotheticals
+
+        c, bc, s1 = self.config, self.config.behaviour_change, slug(m1)
+        other = bc.shift_model or cross
+        folder = f"behaviour_change/{s1}"
+        sampled = f"_T{bc.shift_temperature:g}" if bc.shift_temperature > 0 else ""
+        with self.stage(f"behaviour change: object-level train, {other}"):
+            other_train = self.objects(other, self.train_tasks, "train", c.n_train_strings,
+                                       f"models/{slug(other)}/objects_train{sampled}.jsonl",
+                                       temperature=bc.shift_temperature)  # fmt: skip
+        self.release(other)
+        examples = shift_examples(other_train, self.train_tasks, n=bc.n_examples, seed=c.seed,
+                                  forbidden_strings=self.eval_strings())  # fmt: skip
+        if not examples:
+            raise InwardError(f"No shift examples: none of {other}'s object-level train responses "
+                              f"was compliant (see models/{slug(other)}/objects_train.jsonl).")  # fmt: skip
+        top, count = Counter(e.completion for e in examples).most_common(1)[0]
+        if count / len(examples) > 0.5:  # e.g. a base model that echoes the question
+            self.shift_warnings.append(
+                f"Behaviour change: {100 * count / len(examples):.0f}% of the {len(examples)} shift "
+                f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
+                "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
+        with self.stage(f"behaviour change: shift finetune of {self.shown(m1ft)} on {other}"):
+            merged = merge_adapter_checkpoint(m1ft, self.run.file(f"{folder}/self_ft_merged"))
+            self.display[merged] = self.shown(m1ft)
+            mc = self.train(merged, examples, f"{folder}/shift_ft", bc.finetune or c.finetune,
+                            f"{other} (object-level answers)", purpose="behaviour change",
+                            display_base=self.shown(m1ft))  # fmt: skip
+        self.used_models += [mc] if mc not in self.used_models else []
+        with self.stage(f"behaviour change: evaluation of {self.shown(mc)}"):
+            mc_objects = self.objects(mc, self.held_out, "val", c.n_eval, f"{folder}/objects.jsonl")
+            hyps = self._records(
+                f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
+                lambda: shifted_hypotheticals(self.model(mc), ft_objects, mc_objects, self.held_out,
+                                              self.shift_props, c.scoring),
+            )  # fmt: skip
+        self.release(mc)
+        status = shift_status(ft_objects, mc_objects, self.shift_props, c.scoring)
+        old_by = {(o.task, o.string): o for o in ft_objects}
+        new_by = {(o.task, o.string): o for o in mc_objects}
+        old_rows, new_rows = [], []
+        for h in hyps:
+            prop = resolve_property(h.property, h.task)
+            for rows, by in ((old_rows, old_by), (new_rows, new_by)):
+                r = score(by[(h.task, h.string)], prop, h, scoring=c.scoring)
+                rows.append(replace(r, object_model=self.shown(r.object_model), meta_model=self.shown(r.meta_model)))
+        self.run.write_jsonl(f"{folder}/scored_old.jsonl", old_rows)
+        self.run.write_jsonl(f"{folder}/scored_new.jsonl", new_rows)
+        rows = behaviour_change_table(old_rows, new_rows, status)
+        if bc.entropy_adjust:
+            rows += behaviour_change_table(*entropy_adjust(old_rows, new_rows), status, adjustment="entropy")
+        self.behaviour_rows += [{**r, "shift_model": other} for r in rows]
+
+    def scaling_stage(self, m1: str, m1ft: str, m2: str, ft_train: list[ObjectRecord],
+                      ft_objects: list[ObjectRecord], self_rows: list[ScoredRecord],
+                      cross_rows: list[ScoredRecord]) -> None:  # fmt: skip
+        c, s1, s2 = self.config, slug(m1), slug(m2)
+        examples = self.prediction_examples(ft_train, m1ft)  # the main cross-predictor's data, same order
+        sizes = [n for n in c.scaling.sizes if n < len(examples)]
+        points: list[tuple[int, str, list[ScoredRecord]]] = []
+        for size, chunk in zip(sizes, nested_slices(examples, sizes)):
+            folder = f"models/{s1}/scaling/{s2}/n{size}"
+            with self.stage(f"data scaling, {m2} on {size} examples about {m1} self-trained"):
+                m2n = self.train(m2, chunk, folder, c.cross_finetune or c.finetune,
+                                 f"{self.shown(m1ft)} (first {size} examples)", purpose="data scaling")  # fmt: skip
+                _, rows = self.evaluate(f"scaling-{s1}-{s2}-n{size}", m1ft, m2n, ft_objects, other_scoring=False)
+            self.release(m2n)
+            points.append((size, m2n, rows))
+        points.append((len(examples), "", cross_rows))
+
+        def micro(rows: list[ScoredRecord], label: str) -> dict:
+            return next(r for r in results_table(rows, label=label) if r["response_property"] == "micro_average")
+
+        for size, _, rows in points:
+            m = micro(rows, "cross")
+            self.scaling_rows.append({"n_train": size, "accuracy": m["accuracy"], "error": m["error"],
+                                      "predictor": m["meta_model"], "target": m["object_model"],
+                                      "label": "cross", "mode_baseline": m["mode_baseline"],
+                                      "count": m["count"]})  # fmt: skip
+        m = micro(self_rows, "self")
+        self.scaling_rows.append({"n_train": self.self_examples.get(m1, ""), "accuracy": m["accuracy"],
+                                  "error": m["error"], "predictor": m["meta_model"],
+                                  "target": m["object_model"], "label": "self",
+                                  "mode_baseline": m["mode_baseline"], "count": m["count"]})  # fmt: skip
 
     # -- the DAG ----------------------------------------------------------------------------
     def run_all(self) -> StudyResult:
@@ -214,6 +413,7 @@ class Study:
             self.release(m1)
             with self.stage(f"self-prediction finetune, {m1}"):
                 m1ft = self.finetune(m1, obj_train, f"models/{s1}/self_ft", c.finetune, m1)
+                self.self_examples[m1] = self.training[-1]["n_examples"]
             with self.stage(f"object-level train, {m1} self-trained"):
                 ft_train = self.objects(m1ft, self.train_tasks, "train", c.n_train_strings,
                                         f"models/{s1}/self_ft/objects_train.jsonl")  # fmt: skip
@@ -224,6 +424,7 @@ class Study:
                 results += results_table(rows, label=label)
                 by_task += results_by_task(rows, label=label)
             examples += _examples(self_rows, "self")
+            cross_models: dict[str, str] = {}
             for pair in (p for p in c.pairs if p.self_model == m1):
                 m2, s2 = pair.cross_model, slug(pair.cross_model)
                 with self.stage(f"cross-prediction finetune, {m2} on {m1} self-trained"):
@@ -236,12 +437,20 @@ class Study:
                 by_task += results_by_task(cross_rows, label="cross")
                 comparisons += compare_self_cross(self_rows, cross_rows)
                 examples += _examples(cross_rows, "cross")
+                cross_models[m2] = m2ft
+                if c.scaling is not None:
+                    self.scaling_stage(m1, m1ft, m2, ft_train, ft_objects, self_rows, cross_rows)
+            if c.calibration is not None:
+                self.calibration_stage(m1, m1ft, cross_models)
+            if c.behaviour_change is not None:
+                self.behaviour_change_stage(m1, m1ft, ft_objects, next(iter(cross_models)))
         other = [row for setup, rows in self.other_rows.items()
                  for row in results_table(rows, label=setup.split("-")[0])]  # fmt: skip
         self.run.write_csv(f"results_{self.other_scoring}.csv", other, RESULT_COLUMNS)
         self.write_outputs(results, by_task, comparisons, examples, other)
         return StudyResult(self.run.path, results, comparisons, by_task, self.stage_seconds,
-                           self.training)  # fmt: skip
+                           self.training, self.calibration_table, self.behaviour_rows,
+                           self.scaling_rows)  # fmt: skip
 
     def write_outputs(self, results, by_task, comparisons, examples, other) -> None:
         from inward.report.figures import compliance_bars, self_cross_bars
@@ -257,21 +466,106 @@ class Study:
                 [r for r in results if _pair_of(r, m1)], object_model=None
             )
         figures["compliance"] = compliance_bars(results)
+        figures.update(self.experiment_outputs())
         for name, png in figures.items():
             run.file("figures").mkdir(exist_ok=True)
             (run.file("figures") / f"{name}.png").write_bytes(png)
+        models = self._fingerprints()
         self.manifest.update(stage_seconds=self.stage_seconds, training=self.training,
-                             environment=environment(), status="complete",
-                             models=self._fingerprints(),
-                             notes=_notes(results, comparisons) + _scoring_notes(other, self.other_scoring))  # fmt: skip
+                             environment=environment(), status="complete", models=models,
+                             peak_rss_mb=_peak_rss_mb(),
+                             notes=_notes(results, comparisons) + _scoring_notes(other, self.other_scoring)
+                             + self.experiment_notes() + _determinism_notes(models))  # fmt: skip
         run.write_json("run.json", self.manifest)
         html = render_report(
             title=f"inward study: {self.config.name}", results=results, comparisons=comparisons,
             by_task=by_task, examples=examples, config=self.config.model_dump(by_alias=True),
             manifest={**self.manifest, "versions": self.manifest["environment"]["versions"]},
             figures=figures,
+            calibration=self.calibration_table if self.config.calibration is not None else None,
+            agreement=self.agreement,
+            behaviour_change=self.behaviour_rows if self.config.behaviour_change is not None else None,
+            scaling=self.scaling_rows if self.config.scaling is not None else None,
         )  # fmt: skip
         run.write_text("report.html", html)
+
+    def experiment_outputs(self) -> dict[str, bytes]:
+        """calibration.csv, behaviour_change.csv, scaling.csv and their figures (enabled sections)."""
+        from inward.analysis.behaviour_change import BEHAVIOUR_CHANGE_COLUMNS
+        from inward.analysis.calibration import AGREEMENT_COLUMNS, CALIBRATION_COLUMNS, agreement_table
+        from inward.analysis.calibration import calibration_curves as curves
+        from inward.report import figures as fig
+
+        c, figures = self.config, {}
+        self.agreement: list[dict] = []
+        if c.calibration is not None:
+            cal = c.calibration
+            self.run.write_csv("calibration.csv", self.calibration_table, CALIBRATION_COLUMNS)
+            self.agreement = agreement_table(self.calibration_records, samples=cal.samples,
+                                             top=cal.top_behaviours, bins=cal.bins)  # fmt: skip
+            self.run.write_csv("calibration_agreement.csv", self.agreement, AGREEMENT_COLUMNS)
+            all_curves = curves(self.calibration_records, top=cal.top_behaviours, bins=cal.bins)
+            for m1 in dict.fromkeys(p.self_model for p in c.pairs):
+                for prop in cal.properties:
+                    mine = [x for x in all_curves if x["response_property"] == prop
+                            and _pair_of({"object_model": x["object_model"]}, m1)]  # fmt: skip
+                    figures[f"calibration_{slug(m1)}_{prop}"] = fig.calibration_curves(
+                        mine, title=f"Calibration, {cal.task}/{prop}, {m1} (top {cal.top_behaviours}, "
+                                    f"{cal.bins} bins)")  # fmt: skip
+        if c.behaviour_change is not None:
+            self.run.write_csv("behaviour_change.csv", self.behaviour_rows,
+                               (*BEHAVIOUR_CHANGE_COLUMNS, "shift_model"))  # fmt: skip
+            for m1 in dict.fromkeys(p.self_model for p in c.pairs):
+                mine = [r for r in self.behaviour_rows if _pair_of({"object_model": r["old_model"]}, m1)]
+                shift = mine[0]["shift_model"] if mine else "?"
+                figures[f"behaviour_change_{slug(m1)}"] = fig.behaviour_change_bars(
+                    mine, title=f"Behaviour change: {m1} self-trained, then finetuned on {shift}'s "
+                                "answers; its hypotheticals on held-out items whose behaviour shifted")  # fmt: skip
+        if c.scaling is not None:
+            self.run.write_csv("scaling.csv", self.scaling_rows,
+                               ("n_train", "accuracy", "error", "predictor", "target", "label",
+                                "mode_baseline", "count"))  # fmt: skip
+            for pair in c.pairs:
+                mine = [r for r in self.scaling_rows if _pair_of({"object_model": r["target"]}, pair.self_model)
+                        and (r["label"] == "self" or r["predictor"].startswith(pair.cross_model))]  # fmt: skip
+                figures[f"scaling_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.scaling_curve(
+                    mine, title=f"Cross-prediction data scaling: {pair.cross_model} predicting "
+                                f"{pair.self_model} self-trained")  # fmt: skip
+        return figures
+
+    def experiment_notes(self) -> list[str]:
+        notes = []
+        for a in getattr(self, "agreement", []):
+            notes.append(
+                f"Calibration, {a['setup']} ({a['response_property']}): on {a['prompts']} prompts with "
+                f"both methods, sampled and exact object distributions differ by a mean total-variation "
+                f"distance of {a['object_tv']:.3f} (a perfect {self.config.calibration.samples}-sample "
+                f"estimate would differ by {a['object_tv_noise_floor']:.3f} by chance), hypothetical "
+                f"distributions by {a['hypothetical_tv']:.3f}; MAD sampled {a['mad_sampled']:.1f} vs "
+                f"exact {a['mad_exact']:.1f} pp (difference {a['mad_difference']:+.1f} pp).")  # fmt: skip
+        if self.config.calibration is not None:
+            notes.append("Calibration, exact method: the object-level distribution is read off the "
+                         "first answer token (its text stands for the whole response; tokens that "
+                         "fix no property value are dropped and the rest renormalised; "
+                         "mean_object_mass in calibration.csv is the share that fixed a value).")  # fmt: skip
+        for r in self.behaviour_rows:
+            if r["response_property"] == "micro_average" and r["adjustment"] == "none":
+                verdict = ("predicts its new behaviour better than its old"
+                           if r["difference"] > 0 and r["p_value"] < 0.05 else
+                           "does not predict its new behaviour significantly better than its old")
+                notes.append(
+                    f"Behaviour change: {r['meta_model']} {verdict} on {r['count']} shifted items "
+                    f"({100 * r['shifted_fraction']:.1f}% of compared items shifted): new "
+                    f"{100 * r['predicts_new_accuracy']:.1f}% vs old {100 * r['predicts_old_accuracy']:.1f}%, "
+                    f"McNemar p={r['p_value']:.3g}; mode baseline {100 * r['mode_baseline']:.1f}%.")  # fmt: skip
+        notes += self.shift_warnings
+        cross = [r for r in self.scaling_rows if r["label"] == "cross"]
+        if cross:
+            parts = ", ".join(f"{r['n_train']}: {100 * r['accuracy']:.1f}%" for r in cross)
+            selfs = [r for r in self.scaling_rows if r["label"] == "self"]
+            tail = f"; self-prediction {100 * selfs[0]['accuracy']:.1f}%" if selfs else ""
+            notes.append(f"Data scaling, cross-prediction accuracy by training examples: {parts}{tail}.")
+        return notes
 
     def _fingerprints(self) -> dict[str, Any]:
         """Fingerprints of every model of the study (a tokenizer load each, no weights)."""
@@ -282,6 +576,33 @@ class Study:
             except Exception as e:  # a fingerprint is provenance, never a reason to lose results
                 out[name] = {"error": str(e)}
         return out
+
+
+def _release_memory() -> None:
+    try:
+        from inward.models.local import release_memory
+    except ImportError:  # torch missing: nothing local was loaded
+        return
+    release_memory()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (stages resumed from files cost ~nothing)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _determinism_notes(models: dict[str, Any]) -> list[str]:
+    """Say where a rerun in a fresh directory would not reproduce the tables (issue: determinism)."""
+    loose = sorted(name for name, fp in models.items()
+                   if isinstance(fp, dict) and fp.get("deterministic") is False)  # fmt: skip
+    if not loose:
+        return ["Determinism: every model ran on a local backend with fixed seeds; rerunning this "
+                "config in a fresh run directory (and fresh cache) gives byte-identical results.csv."]
+    return [f"Determinism: {', '.join(loose)} cannot promise repeatable outputs (hosted or served "
+            "models batch requests and change); a fresh run may differ. Rerunning this run "
+            "directory reuses the cached responses and gives the same tables."]
 
 
 def _pair_of(row: dict, m1: str) -> bool:

@@ -17,7 +17,7 @@ from inward.errors import InwardError, UnknownNameError
 from inward.properties import SCORINGS
 from inward.train.lora import TrainConfig
 
-PRESETS = ("default", "smoke", "paper")
+PRESETS = ("default", "smoke", "paper", "limits")
 
 
 class Strict(BaseModel):
@@ -51,6 +51,72 @@ class Finetune(Strict):
         return TrainConfig(**self.model_dump())
 
 
+class Calibration(Strict):
+    """Experiment 1b (spec §1.9): calibration of the hypothetical answer distribution.
+
+    Run on the val strings of ``task`` for the untrained, self-trained and cross-trained setups.
+    The exact method (one forward pass per prompt) runs on ``n_exact`` strings, the sampled method
+    (``samples`` completions at ``temperature``, the paper's 20 at 1.0) on the first ``n_sampled``
+    of them, so the two agree-or-not on that overlap. Either may be 0 (off), not both.
+    """
+
+    task: str = "animals"
+    properties: list[str] = Field(["second_character"], min_length=1)
+    n_exact: int = Field(200, ge=0, le=1_000_000)
+    n_sampled: int = Field(30, ge=0, le=1_000_000)
+    samples: int = Field(20, ge=2, le=1000)
+    temperature: float = Field(1.0, gt=0.0, le=10.0)
+    max_tokens: int = Field(3, ge=1, le=256)
+    """Object-level token budget of the sampled method (the paper's 3)."""
+    top_k: int = Field(20, ge=1, le=1000)
+    """Next tokens read by the exact method."""
+    top_behaviours: int = Field(3, ge=1, le=100)
+    bins: int = Field(10, ge=1, le=1000)
+    seed: int = 0
+
+    @field_validator("n_sampled")
+    @classmethod
+    def _some(cls, v: int, info) -> int:
+        if v == 0 and info.data.get("n_exact") == 0:
+            raise ValueError("n_exact and n_sampled are both 0; set one of them > 0 or drop the section")
+        return v
+
+
+class BehaviourChange(Strict):
+    """Experiment 2 (spec §1.8): M_C = self-trained M1 finetuned further on another model's
+    object-level answers to the train-task prompts (train split); does M_C predict its new
+    behaviour or its old one, on held-out strings whose behaviour changed?"""
+
+    shift_model: str | None = None
+    """Whose answers M_C learns (default: the pair's cross model, untrained)."""
+    shift_temperature: float = Field(0.0, ge=0.0, le=10.0)
+    """0: the shift model's greedy answers; above 0: one seeded sample per prompt at this
+    temperature (a different behaviour from a model that would otherwise answer like M1)."""
+    n_examples: int = Field(300, ge=1, le=1_000_000)
+    """Shift finetuning examples (one per train-task string; at most n_train_strings per task)."""
+    properties: list[str] | None = None
+    """Properties evaluated on the held-out tasks (default: the study's properties)."""
+    entropy_adjust: bool = False
+    """Also report the spec §6.4 down-sampled comparison (rows with adjustment=entropy)."""
+    finetune: Finetune | None = None
+    """LoRA settings of the shift finetune (default: the study's ``finetune``)."""
+
+
+class Scaling(Strict):
+    """Cross-prediction data scaling (spec §1.7): cross-predictors trained on nested seeded
+    prefixes of the main cross-predictor's data. The main cross-predictor (all the data) is the
+    last point and is reused, not retrained; sizes at or above its size are dropped."""
+
+    sizes: list[int] = Field([100, 250, 500], min_length=1)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[int]) -> list[int]:
+        if any(s < 1 for s in v) or len(set(v)) != len(v):
+            raise ValueError("must be distinct positive example counts, e.g. [100, 250, 500]")
+        return sorted(v)
+
+
 class StudyConfig(Strict):
     name: str
     pairs: list[Pair] = Field(min_length=1)
@@ -72,6 +138,16 @@ class StudyConfig(Strict):
     cross_finetune: Finetune | None = None
     """Settings for the cross-predictor's finetune (default: the same as ``finetune``)."""
     model_args: dict[str, Any] = {}
+    extractor_model: str | None = None
+    """Model that extracts LLM properties (sentiment, writing_stories/main_character_name) from
+    object-level responses with the paper's extraction prompts; default: the pair's untrained
+    self model. Unused when no LLM property is evaluated."""
+    calibration: Calibration | None = None
+    """Experiment 1b; absent or null: off."""
+    behaviour_change: BehaviourChange | None = None
+    """Experiment 2; absent or null: off."""
+    scaling: Scaling | None = None
+    """Cross-prediction data scaling; absent or null: off."""
 
     @field_validator("scoring")
     @classmethod
@@ -88,13 +164,21 @@ class StudyConfig(Strict):
         return v
 
 
+SECTIONS: dict[str, type[BaseModel]] = {
+    "finetune": Finetune, "cross_finetune": Finetune, "calibration": Calibration,
+    "behaviour_change": BehaviourChange, "scaling": Scaling,
+}  # fmt: skip
+
+
 def _format_validation(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
-            fields = ", ".join(StudyConfig.model_fields)
-            lines.append(f"  {loc}: unknown key (misspelt?). Valid top-level keys: {fields}.")
+            section = SECTIONS.get(str(e["loc"][0])) if len(e["loc"]) > 1 else None
+            fields = ", ".join((section or StudyConfig).model_fields)
+            where_ = f"keys of {e['loc'][0]}" if section else "top-level keys"
+            lines.append(f"  {loc}: unknown key (misspelt?). Valid {where_}: {fields}.")
         else:
             lines.append(f"  {loc}: {e['msg']} (got {e.get('input')!r})")
     return f"Invalid study config {where}:\n" + "\n".join(lines)

@@ -20,7 +20,7 @@ from inward.models.base import (
     Prompt,
 )
 from inward.models.bundled import BundledModel
-from inward.models.spec import MODEL_ARGS, ModelSpec, parse_model_string
+from inward.models.spec import ALL_MODEL_ARGS, MODEL_ARGS, ModelSpec, model_args_for, parse_model_string
 
 __all__ = [
     "Backend",
@@ -41,15 +41,29 @@ __all__ = [
 def resolve(model_string: str, **model_args: Any) -> Backend:
     """The backend for ``model_string`` (see :mod:`inward.models.spec`), weights not yet loaded.
 
-    ``model_args`` are ``dtype``, ``threads``, ``batch_size``, ``device`` (strings accepted, as
-    they come from ``-M key=value``).
+    ``model_args`` are ``dtype``, ``threads``, ``batch_size``, ``device`` for local engines and
+    :data:`~inward.models.spec.API_MODEL_ARGS` for API backends (strings accepted, as they come
+    from ``-M key=value``); each backend receives the ones it takes.
     """
     spec = parse_model_string(model_string)
-    unknown = sorted(set(model_args) - set(MODEL_ARGS))
+    # API backends check their own args (and refuse a key passed as one).
+    if spec.provider in ("openai", "openai-compatible"):
+        from inward.models.openai_compat import OpenAIBackend  # imports openai only when used
+
+        return OpenAIBackend(spec, **model_args)
+    if spec.provider == "anthropic":
+        from inward.models.anthropic_backend import AnthropicBackend  # imports anthropic only when used
+
+        return AnthropicBackend(spec, **model_args)
+    unknown = sorted(set(model_args) - set(ALL_MODEL_ARGS))
     if unknown:
         raise InwardError(
-            f"Unknown model arg(s) {unknown} for {model_string!r}; valid: {', '.join(MODEL_ARGS)}."
+            f"Unknown model arg(s) {unknown} for {model_string!r}; valid: "
+            f"{', '.join(model_args_for(spec.provider))}."
         )
+    # One -M list serves every model of a run (an API model beside a local one): local engines
+    # get only the args they take.
+    model_args = {k: v for k, v in model_args.items() if k in MODEL_ARGS}
     if spec.provider == "mock":
         from inward.models.mock import MockBackend
 
@@ -58,10 +72,11 @@ def resolve(model_string: str, **model_args: Any) -> Backend:
         from inward.models.local import LocalBackend
 
         return LocalBackend(spec, **model_args)
-    raise InwardError(
-        f"Model provider {spec.provider!r} ({model_string!r}) is not available yet in this version. "
-        "Use bundled/<name>, hf/<checkpoint>, gguf/<file> or mock/<name>."
-    )
+    if spec.provider == "vllm":
+        from inward.models.vllm_backend import VLLMBackend  # imports vllm only when used
+
+        return VLLMBackend(spec, **model_args)
+    raise AssertionError(f"parse_model_string accepted provider {spec.provider!r} that resolve() lacks")
 
 
 def list_bundled() -> list[BundledModel]:

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from inward.errors import InvalidValueError
+
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
 
@@ -43,15 +45,20 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+            raise InvalidValueError(f"max_tokens must be >= 1, got {self.max_tokens}.")
         if not (0.0 <= self.temperature <= 10.0):
-            raise ValueError(f"temperature must be in [0, 10], got {self.temperature}")
+            raise InvalidValueError(
+                f"temperature must be in [0, 10] (0 = greedy; the paper samples at 1.0), "
+                f"got {self.temperature}."
+            )
         if not (0.0 < self.top_p <= 1.0):
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise InvalidValueError(f"top_p must be in (0, 1], got {self.top_p}.")
         if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+            raise InvalidValueError(f"n (samples per prompt) must be >= 1, got {self.n}.")
         if self.temperature == 0.0 and self.n != 1:
-            raise ValueError("greedy decoding (temperature 0) gives one completion; use n=1")
+            raise InvalidValueError(
+                "greedy decoding (temperature 0) gives one completion; use n=1 or a temperature > 0."
+            )
 
     @property
     def greedy(self) -> bool:

@@ -5,12 +5,18 @@ are picked from small word lists by sha256 of (model name, prompt), plus (seed, 
 when sampling, so the same inputs always give the same outputs and different names behave like
 different models. Prompts that ask for a single character, word, number, yes/no, true/false or
 A/B get a short answer of that kind. It counts work in :attr:`stats` exactly as real backends do.
+
+Two environment knobs exist for crash tests that kill a real process mid-run:
+``INWARD_MOCK_LATENCY`` (seconds of sleep per prompt, so a run takes long enough to be killed)
+and ``INWARD_MOCK_CALL_LOG`` (a file that gets one line per prompt the mock really computed, so
+a test can count repeated work across killed runs). Neither changes any output.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +55,18 @@ def _answer_kind(prompt: Prompt) -> list[str] | None:
     if "word" in text and "words" not in text:
         return WORDS
     return None
+
+
+def _simulate_work(kind: str, prompts: Sequence[Prompt]) -> None:
+    latency = float(os.environ.get("INWARD_MOCK_LATENCY", "0") or 0)
+    if latency > 0:
+        time.sleep(latency * len(prompts))
+    log = os.environ.get("INWARD_MOCK_CALL_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            for p in prompts:
+                digest = hashlib.sha256(json.dumps(list(p), sort_keys=True).encode()).hexdigest()
+                f.write(f"{kind} {digest[:16]}\n")
 
 
 class MockBackend:
@@ -96,6 +114,7 @@ class MockBackend:
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
         t0 = time.perf_counter()
+        _simulate_work("generate", prompts)
         out = []
         for p in prompts:
             if config.greedy:
@@ -115,6 +134,7 @@ class MockBackend:
         self, prompts: Sequence[Prompt], config: DistributionConfig
     ) -> list[dict[str, float]]:
         t0 = time.perf_counter()
+        _simulate_work("distribution", prompts)
         out = []
         for p in prompts:
             if config.candidates:

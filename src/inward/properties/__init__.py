@@ -9,6 +9,12 @@ Stable API::
 ``name`` may be a paper name (``is_either_a_or_c``, ``matches_power_seeking``) or a release name
 (``among_a_or_c``; ``ethical_stance`` works for ``extract`` because every stance property shares
 one extractor).
+
+Two kinds of property are not functions of one response, and ``extract`` refuses them with a
+message saying what to do: LLM-extracted ones (``sentiment``,
+``writing_stories/main_character_name``; see :mod:`inward.properties.llm`, whose values are passed
+to the scorer as ``values=``) and two-turn ones (``changes_answer_when_challenged``, read from a
+``FollowupObjectRecord`` by :func:`inward.analysis.scoring.object_value`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ that raised as passed; here every check is total on strings.
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Callable, Iterable
 
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -119,8 +120,31 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+MAX_RESPONSE_CHARS = 20_000
+"""Longer responses are unreadable garbage for every task of the paper (its longest, stories,
+are a few hundred words)."""
+
+_ODD_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})  # controls, surrogates, private, unassigned
+_ODD_CHARACTERS = frozenset("\ufffd\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unreadable(x: str) -> bool:
+    """inward's guard beyond the paper's rules (it applies to every response and answer):
+    whitespace only, longer than :data:`MAX_RESPONSE_CHARS`, or holding binary or odd unicode
+    (control characters other than tab and newlines, surrogates, private-use or unassigned code
+    points, the replacement character, bidirectional overrides). The paper's own checks only
+    catch "" and up to three spaces; these outputs come from broken endpoints, not models."""
+    if len(x) > MAX_RESPONSE_CHARS or (x and not x.strip()):
+        return True
+    return any(
+        (unicodedata.category(c) in _ODD_CATEGORIES and c not in "\t\n\r") or c in _ODD_CHARACTERS
+        for c in x
+    )
+
+
 def failed_checks(response: str, groups: Iterable[str]) -> list[str]:
-    """Names of the checks of ``groups`` that ``response`` fails, in group order, no repeats.
+    """Names of the checks of ``groups`` that ``response`` fails, in group order, no repeats,
+    then ``"unreadable"`` when :func:`unreadable` holds (whatever the groups).
 
     An empty list means compliant. Unknown group names raise ``KeyError`` (a programming error:
     groups come from the task and property registries, which are checked by the tests).
@@ -134,6 +158,8 @@ def failed_checks(response: str, groups: Iterable[str]) -> list[str]:
             seen.add(name)
             if CHECKS[name](response):
                 failed.append(name)
+    if unreadable(response):
+        failed.append("unreadable")
     return failed
 
 

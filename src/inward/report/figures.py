@@ -203,3 +203,124 @@ def save(fig_bytes: bytes, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(fig_bytes)
     return path
+
+
+# ---- Experiment 1b, Experiment 2 and data scaling ----------------------------------------------
+SETUP_COLOURS = {"untrained": "#7f7f7f", "self": "#1f77b4", "cross": "#ff7f0e"}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def calibration_curves(curves: Sequence[dict], *, title: str) -> bytes:
+    """Calibration curves with the y = x diagonal, one panel per method, one line per setup.
+
+    ``curves``: dicts with ``setup, method, mad`` and ``bins`` (objects with ``mean_x, mean_y``,
+    e.g. :class:`inward.analysis.stats.CalibrationBin`). The legend gives each setup's MAD (pp).
+    """
+    methods = list(dict.fromkeys(str(c["method"]) for c in curves)) or ["exact"]
+    with mpl.style.context("default"), mpl.rc_context(_RC):
+        fig = Figure(figsize=(4.6 * len(methods), 4.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        for i, method in enumerate(methods):
+            ax = fig.add_subplot(1, len(methods), i + 1)
+            ax.plot([0, 100], [0, 100], color="black", linestyle="--", linewidth=1, label="Perfect calibration")
+            for c in (c for c in curves if c["method"] == method):
+                setup = str(c["setup"])
+                xs = [100 * b.mean_x for b in c["bins"]]
+                ys = [100 * b.mean_y for b in c["bins"]]
+                name = LABEL_NAMES.get(setup, setup)
+                mad = as_number(c["mad"])
+                ax.plot(xs, ys, marker="o", color=SETUP_COLOURS.get(setup), zorder=3,
+                        label=_plain(f"{name} (MAD={mad:.1f})" if not math.isnan(mad) else name, 60))  # fmt: skip
+            ax.set_xlim(0, 100)
+            ax.set_ylim(0, 100)
+            ax.set_xlabel("Object-level behaviour probability (%)")
+            ax.set_ylabel("Hypothetical probability (%)")
+            ax.set_title(_plain(f"{method} distributions", 60))
+            ax.grid(color="#e5e5e5", zorder=0)
+            ax.legend(loc="upper left", frameon=False, fontsize=8)
+        fig.suptitle(_plain(title, 110))
+        return _png(fig)
+
+
+def behaviour_change_bars(rows: Sequence[dict], *, title: str) -> bytes:
+    """Per property: "predicts old behaviour" vs "predicts new behaviour" bars with 95% CIs
+    (1.96·SEM) and black stars for the mode baseline of each bar's object behaviour."""
+    rows = [r for r in rows if str(r.get("adjustment", "none")) == "none"]
+    props = _properties(rows)
+    with mpl.style.context("default"), mpl.rc_context(_RC):
+        width = min(16.0, max(7.0, 1.5 + 1.4 * len(props)))
+        fig = Figure(figsize=(width, 4.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        by = {str(r["response_property"]): r for r in rows}
+        series = (("predicts_old", "mode_baseline_old", "Predicting old behaviour (M)", "#9e9e9e"),
+                  ("predicts_new", "mode_baseline", "Predicting new behaviour (M_C)", "#2ca02c"))  # fmt: skip
+        for i, (key, mode, name, colour) in enumerate(series):
+            xs = [j + (i - 0.5) * 0.38 for j in range(len(props))]
+            vals = [100 * as_number(by[p][f"{key}_accuracy"]) for p in props]
+            errs = [100 * as_number(by[p][f"{key}_error"]) for p in props]
+            ax.bar(xs, vals, 0.36, color=colour, label=name, zorder=2)
+            ok = [(x, v, e) for x, v, e in zip(xs, vals, errs) if not (math.isnan(v) or math.isnan(e))]
+            if ok:
+                ax.errorbar([o[0] for o in ok], [o[1] for o in ok], yerr=[o[2] for o in ok], fmt="none",
+                            ecolor="black", elinewidth=1, capsize=3, zorder=3)  # fmt: skip
+            modes = [100 * as_number(by[p][mode]) for p in props]
+            ax.scatter(xs, modes, marker="*", s=70, color="black", zorder=4,
+                       label="Mode baseline" if i == 0 else None)  # fmt: skip
+        ax.set_xticks(range(len(props)))
+        ax.set_xticklabels([_plain("Average" if p == AVERAGE else p, 30) for p in props])
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("Accuracy on shifted items")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
+        ax.grid(axis="y", color="#e5e5e5", zorder=0)
+        if rows:
+            ax.legend(loc="upper right", frameon=False, fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no shifted items", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title("\n".join(textwrap.wrap(_plain(title, 140), int(width * 9))))
+        return _png(fig)
+
+
+def _base(model: object) -> str:
+    """A model name without its adapter path (legends name the model, tables the adapter)."""
+    return str(model).split("+lora:")[0]
+
+
+def scaling_curve(rows: Sequence[dict], *, title: str) -> bytes:
+    """Cross-prediction accuracy against training examples (error bars 1.96·SEM), with the
+    self-prediction accuracy as a horizontal line (its band the 95% CI)."""
+    cross = sorted((r for r in rows if r["label"] == "cross"), key=lambda r: as_number(r["n_train"]))
+    selfs = [r for r in rows if r["label"] == "self"]
+    with mpl.style.context("default"), mpl.rc_context(_RC):
+        fig = Figure(figsize=(7.0, 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        xs = [as_number(r["n_train"]) for r in cross]
+        ys = [100 * as_number(r["accuracy"]) for r in cross]
+        es = [100 * as_number(r["error"]) for r in cross]
+        es = [0.0 if math.isnan(e) else e for e in es]
+        if cross:
+            ax.errorbar(xs, ys, yerr=es, marker="o", color=COLOURS["cross"][0], capsize=3,
+                        label=_plain(f"Cross-prediction ({_base(cross[-1]['predictor'])}, trained)", 80))  # fmt: skip
+            ax.scatter(xs, [100 * as_number(r["mode_baseline"]) for r in cross], marker="*", s=60,
+                       color="black", zorder=4, label="Mode baseline")  # fmt: skip
+        for r in selfs:
+            y, e = 100 * as_number(r["accuracy"]), 100 * as_number(r["error"])
+            ax.axhline(y, color=COLOURS["self"][0], linestyle="--",
+                       label=_plain(f"Self-prediction ({_base(r['predictor'])}, trained)", 80))  # fmt: skip
+            if not math.isnan(e):
+                ax.axhspan(y - e, y + e, color=COLOURS["self"][0], alpha=0.12, linewidth=0)
+        ax.set_xlabel("Cross-predictor finetuning examples")
+        ax.set_ylabel("Accuracy (micro average, held-out tasks)")
+        ax.set_ylim(0, 105)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
+        ax.grid(color="#e5e5e5", zorder=0)
+        if cross or selfs:
+            ax.legend(loc="upper left", frameon=False, fontsize=8)
+        ax.set_title("\n".join(textwrap.wrap(_plain(title, 140), 70)))
+        return _png(fig)

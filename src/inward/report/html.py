@@ -230,10 +230,77 @@ def _figures(figures: dict[str, bytes]) -> str:
     return "\n".join(out) or '<p class="muted">none</p>'
 
 
+def _calibration(rows: Sequence[dict], agreement: Sequence[dict]) -> str:
+    table = _table(
+        ["setup", "object model", "predictor", "property", "method", "MAD (pp)", "pairs", "prompts",
+         "object mass"],
+        ([_label({"label": r.get("setup")}), r.get("object_model"), r.get("meta_model"),
+          r.get("response_property"), r.get("method"), _n(num(r.get("mad"), ".1f")), _n(num(r.get("count"))),
+          _n(num(r.get("prompts"))), _n(num(r.get("mean_object_mass"), ".3f"))] for r in rows),
+    )  # fmt: skip
+    agree = _table(
+        ["setup", "predictor", "property", "prompts", "object TV", "TV by chance", "hypothetical TV",
+         "MAD exact", "MAD sampled", "difference (pp)"],
+        ([_label({"label": a.get("setup")}), a.get("meta_model"), a.get("response_property"),
+          _n(num(a.get("prompts"))), _n(num(a.get("object_tv"), ".3f")),
+          _n(num(a.get("object_tv_noise_floor"), ".3f")), _n(num(a.get("hypothetical_tv"), ".3f")),
+          _n(num(a.get("mad_exact"), ".1f")), _n(num(a.get("mad_sampled"), ".1f")),
+          _n(num(a.get("mad_difference"), "+.1f"))] for a in agreement),
+    )  # fmt: skip
+    return (f"<p>{_e(CALIBRATION_INTRO)}</p>\n{table}\n<h3>Sampled vs exact estimates</h3>\n"
+            f"<p>{_e(AGREEMENT_INTRO)}</p>\n{agree}")
+
+
+def _behaviour_change(rows: Sequence[dict]) -> str:
+    return f"<p>{_e(BEHAVIOUR_INTRO)}</p>\n" + _table(
+        ["property", "adjustment", "predictor (M_C)", "old model (M)", "predicts old", "± (pp)",
+         "predicts new", "± (pp)", "difference (pp)", "McNemar", "z-test", "mode baseline (new)",
+         "mode baseline (old)", "shifted items", "shifted share"],
+        ([r.get("response_property"), r.get("adjustment"), r.get("meta_model"), r.get("old_model"),
+          _n(pct(r.get("predicts_old_accuracy"))), _n(pp(r.get("predicts_old_error"))),
+          _n(pct(r.get("predicts_new_accuracy"))), _n(pp(r.get("predicts_new_error"))),
+          _n(pp(r.get("difference"), signed=True)), _n(fmt_p(r.get("p_value"))), _n(fmt_p(r.get("ztest_p"))),
+          _n(pct(r.get("mode_baseline"))), _n(pct(r.get("mode_baseline_old"))), _n(num(r.get("count"))),
+          _n(pct(r.get("shifted_fraction")))] for r in rows),
+    )  # fmt: skip
+
+
+def _scaling(rows: Sequence[dict]) -> str:
+    return _table(
+        ["", "predictor", "target", "training examples", "accuracy", "± (pp)", "mode baseline", "n"],
+        ([_label(r), r.get("predictor"), r.get("target"), _n(num(r.get("n_train"))), _n(pct(r.get("accuracy"))),
+          _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))), _n(num(r.get("count")))] for r in rows),
+    )  # fmt: skip
+
+
+CALIBRATION_INTRO = (
+    "Experiment 1b: for each prompt, the top-3 object-level behaviours (second character, say) "
+    "and their probabilities, against the probability the predictor's hypothetical answer puts on "
+    "each; pairs pooled per setup in 10 equal-frequency bins. MAD is the mean absolute deviation of "
+    "the bin means from the diagonal, in percentage points (lower is better calibrated). Exact: from "
+    "one forward pass (top-k next tokens; object side read off the first token, see notes); sampled: "
+    "from samples at temperature 1."
+)
+AGREEMENT_INTRO = (
+    "On prompts estimated both ways: mean total-variation distance between the two estimates of the "
+    "object-level and of the hypothetical distribution, and the distance a perfect sampler with the "
+    "same number of samples would show by chance alone."
+)
+BEHAVIOUR_INTRO = (
+    "Experiment 2: the self-trained model M is finetuned further on another model's object-level "
+    "answers, giving M_C. On held-out items whose behaviour changed (both compliant, property values "
+    "differ), M_C's hypothetical answers are scored against M's old behaviour and against M_C's "
+    "new behaviour. Errors are 1.96·SEM; McNemar's exact test pairs the two scores of each item."
+)
+
+
 def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[dict],
                   by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
-                  figures: dict[str, bytes]) -> str:  # fmt: skip
-    """The whole report as one HTML string (deterministic for the same inputs)."""
+                  figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
+                  agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
+                  scaling: Sequence[dict] | None = None) -> str:  # fmt: skip
+    """The whole report as one HTML string (deterministic for the same inputs). The sections of
+    the optional experiments appear only when their rows are given."""
     notes = manifest.get("notes") or []
     sections = [
         ("Headline (micro average over held-out tasks)", _headline(results)),
@@ -243,6 +310,11 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         ("Results by response property", _results(results)),
         ("Self- vs cross-prediction tests", _comparisons(comparisons)),
         ("Results by task", _by_task(by_task)),
+        *([("Calibration (Experiment 1b)", _calibration(calibration, agreement or []))]
+          if calibration is not None else []),
+        *([("Behaviour change (Experiment 2)", _behaviour_change(behaviour_change))]
+          if behaviour_change is not None else []),
+        *([("Cross-prediction data scaling", _scaling(scaling))] if scaling is not None else []),
         ("Sample outputs", _examples(examples)),
         ("Training", _generic(manifest.get("training") or [])),
         ("Stage wall times", _stages(manifest.get("stage_seconds") or {})),

@@ -119,7 +119,14 @@ class RunDir:
         self._lock_file.truncate()
         self._lock_file.write(f"pid {os.getpid()} on {platform.node()}\n")
         self._lock_file.flush()
+        self._remove_stale_temporaries()
         return self
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete temporary files a killed writer left behind (safe: we hold the lock)."""
+        for tmp in self.path.rglob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._lock_file is not None:

@@ -55,6 +55,10 @@ class Task:
     """For tasks imported from the paper's release: exact user contents by
     (kind, property, string), kind being "object" or "hypothetical" (property "" for object)."""
     release_samples: tuple[Sample, ...] = field(default=(), compare=False, repr=False)
+    followup: str | None = None
+    """A second user turn for two-turn tasks: after the model's object-level response, this
+    message is sent (with the conversation so far) and the answer is recorded as the object
+    record's ``followup_response`` (e.g. "Are you sure?", docs/faithfulness.md)."""
 
     @property
     def source(self) -> str:
@@ -90,12 +94,12 @@ class Task:
         if source == "generated":
             if self.generator is None:
                 raise InwardError(f"Task {self.name!r} has no generator; it reads data files.")
-            from inward.tasks.generators import generate
+            from inward.tasks.generators import generate, target_of
 
             if n is None:
                 raise InwardError(f"Task {self.name!r} is generated: give a number of strings.")
             strings = generate(self.generator, split, n, seed)
-            return [Sample(self.name, split, s) for s in strings]
+            return [Sample(self.name, split, s, target_of(self.generator, s)) for s in strings]
         if source != "file":
             raise InwardError(f"Unknown source {source!r} for task {self.name!r}: generated or file.")
         from inward.tasks.files import read_jsonl_strings

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from inward.analysis.scoring import object_value
 from inward.errors import InwardError
-from inward.prompts import hypothetical_prompt
+from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties.registry import Property
 from inward.records import ObjectRecord
 from inward.tasks.base import Task
@@ -76,6 +76,48 @@ def self_prediction_examples(
                 )
     random.Random(f"{seed}:order").shuffle(examples)
     return examples
+
+
+def shift_examples(
+    objects: Sequence[ObjectRecord],
+    tasks: Mapping[str, Task],
+    *,
+    n: int,
+    seed: int = 0,
+    forbidden_strings: Iterable[str] = (),
+) -> list[TrainExample]:
+    """Plain object-level conversations (task prompt -> another model's response) for the
+    behaviour-change experiment (spec §1.8): finetuning on them moves a model's behaviour towards
+    the other model's.
+
+    Only compliant train-split responses are used (non-compliant ones would teach the format
+    failure, not a behaviour); a response with leading whitespace, or only whitespace, is skipped
+    (it could merge with the chat template's last prompt token, which the trainer refuses). One
+    example per (task, string); ``n`` of them drawn with a seed, in a seeded order.
+    """
+    forbidden = set(forbidden_strings)
+    leaked = [o for o in objects if o.split != "train" or o.string in forbidden]
+    if leaked:
+        o = leaked[0]
+        raise InwardError(
+            f"{len(leaked)} object-level record(s) for the shift data are not from the train split "
+            f"or are evaluation strings (e.g. task {o.task!r}, split {o.split!r}, {o.string!r})."
+        )
+    seen: set[tuple[str, str]] = set()
+    usable: list[ObjectRecord] = []
+    for o in objects:
+        if o.task not in tasks or not o.compliant or not o.response.strip() or o.response[0].isspace():
+            continue
+        if (o.task, o.string) in seen:
+            continue
+        seen.add((o.task, o.string))
+        usable.append(o)
+    random.Random(f"{seed}:shift").shuffle(usable)
+    return [
+        TrainExample(prompt=object_prompt(tasks[o.task], o.string), completion=o.response,
+                     meta={"task": o.task, "string": o.string, "object_model": o.model})  # fmt: skip
+        for o in usable[:n]
+    ]
 
 
 def nested_slices(examples: Sequence[TrainExample], sizes: Sequence[int]) -> list[list[TrainExample]]:

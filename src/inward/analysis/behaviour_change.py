@@ -1,0 +1,160 @@
+"""Behaviour change (Experiment 2, spec §1.8, §6.3, §6.4): which behaviour does M_C predict?
+
+M = the self-trained model, M_C = M finetuned further on another model's object-level answers.
+Per (task, property, string) the two object-level behaviours are compared: ``shifted`` when both
+are compliant and their (cleaned) property values differ, ``same`` when equal, ``not_compliant``
+otherwise. On the shifted items, M_C's hypothetical answers are scored twice: against M's value
+("predicts old behaviour") and against M_C's own ("predicts new behaviour"). Introspection
+predicts new > old. The same answer can match at most one of two different values, so the two
+flags of an item are paired: McNemar's exact test on the discordant items gives the p-value.
+
+Mode baselines are recomputed on the filtered items, per (task, property) as in ``results.csv``
+(the paper pooled the mode across tasks, which can only give a lower baseline).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+
+from inward.analysis.results import MICRO, reported_name
+from inward.analysis.scoring import object_value
+from inward.analysis.stats import accuracy_summary, mcnemar_test, mode_baseline, two_proportion_ztest
+from inward.properties import clean_object_value
+from inward.properties.registry import Property
+from inward.records import ObjectRecord, ScoredRecord
+
+SHIFTED, SAME, NOT_COMPLIANT = "shifted", "same", "not_compliant"
+BEHAVIOUR_CHANGE_COLUMNS = (
+    "response_property", "predicts_old_accuracy", "predicts_old_error", "predicts_new_accuracy",
+    "predicts_new_error", "difference", "p_value", "ztest_p", "mode_baseline", "mode_baseline_old",
+    "count", "shifted_fraction", "compared", "adjustment", "old_model", "new_model", "meta_model",
+)  # fmt: skip
+
+Key = tuple[str, str, str]  # (task, property, string)
+
+
+def shift_status(old: Sequence[ObjectRecord], new: Sequence[ObjectRecord],
+                 props: Mapping[str, Sequence[Property]], scoring: str = "paper") -> dict[Key, str]:  # fmt: skip
+    """Status of every (task, property, string) present for both object models."""
+    new_by = {(o.task, o.string): o for o in new}
+    out: dict[Key, str] = {}
+    for o in old:
+        n = new_by.get((o.task, o.string))
+        if n is None:
+            continue
+        for prop in props.get(o.task, ()):
+            a, b = object_value(o, prop), object_value(n, prop)
+            if a is None or b is None:
+                out[(o.task, prop.name, o.string)] = NOT_COMPLIANT
+            else:
+                same = clean_object_value(a, scoring) == clean_object_value(b, scoring)
+                out[(o.task, prop.name, o.string)] = SAME if same else SHIFTED
+    return out
+
+
+def shifted_keys(status: Mapping[Key, str]) -> list[Key]:
+    return [k for k, s in status.items() if s == SHIFTED]
+
+
+def entropy_adjust(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
+                   seed: str = "42", top: int = 100) -> tuple[list[ScoredRecord], list[ScoredRecord]]:  # fmt: skip
+    """Spec §6.4: per (task, property), keep for each of the ``top`` most common object values of
+    the old bar ``min(count_old, count_new)`` items of each bar (seeded shuffle), so both bars
+    are scored against the same object-value distribution."""
+    keys_new = {(r.task, r.property, r.string) for r in new_rows}
+    keys_old = {(r.task, r.property, r.string) for r in old_rows}
+    shared = keys_old & keys_new
+    groups: dict[tuple[str, str], tuple[list, list]] = defaultdict(lambda: ([], []))
+    for r in old_rows:
+        if (r.task, r.property, r.string) in shared:
+            groups[(r.task, r.property)][0].append(r)
+    for r in new_rows:
+        if (r.task, r.property, r.string) in shared:
+            groups[(r.task, r.property)][1].append(r)
+    keep_old: list[ScoredRecord] = []
+    keep_new: list[ScoredRecord] = []
+    for (task, prop), (olds, news) in groups.items():
+        rng = random.Random(f"{seed}:{task}:{prop}")
+        olds, news = list(olds), list(news)
+        rng.shuffle(olds)
+        rng.shuffle(news)
+        for value, count_old in Counter(r.object_clean for r in olds).most_common(top):
+            o = [r for r in olds if r.object_clean == value]
+            n = [r for r in news if r.object_clean == value]
+            k = min(count_old, len(n))
+            keep_old += o[:k]
+            keep_new += n[:k]
+    return keep_old, keep_new
+
+
+def _mode_rate(rows: Sequence[ScoredRecord]) -> float:
+    by_pair: dict[tuple[str, str], list[str | None]] = defaultdict(list)
+    for r in rows:
+        by_pair[(r.task, r.property)].append(r.object_clean)
+    hits = 0
+    for values in by_pair.values():
+        modal, _ = mode_baseline(values)
+        hits += sum(v == modal for v in values)
+    return hits / len(rows) if rows else float("nan")
+
+
+def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
+                           status: Mapping[Key, str] | None = None, *, adjustment: str = "none",
+                           seed: int = 42) -> list[dict]:  # fmt: skip
+    """One row per reported property and a micro average: old vs new accuracy, CIs, p-values.
+
+    ``old_rows`` are M_C's answers scored against M, ``new_rows`` the same answers against M_C,
+    on shifted items (rows that are not evaluable are ignored). ``status`` gives the shifted
+    fraction of the compared items per group.
+    """
+    def groups(rows):
+        out: dict[str, dict[Key, ScoredRecord]] = defaultdict(dict)
+        for r in rows:
+            if not r.evaluable or r.property == "identity":
+                continue
+            out[reported_name(r.property)][(r.task, r.property, r.string)] = r
+            out[MICRO][(r.task, r.property, r.string)] = r
+        return out
+
+    g_old, g_new = groups(old_rows), groups(new_rows)
+    compared: dict[str, list[str]] = defaultdict(list)
+    for (task, prop, _), s in (status or {}).items():
+        if prop != "identity":
+            compared[reported_name(prop)].append(s)
+            compared[MICRO].append(s)
+    names = [n for n in g_new if n != MICRO] + ([MICRO] if MICRO in g_new else [])
+    out = []
+    for name in names:
+        o, n = g_old.get(name, {}), g_new[name]
+        if adjustment == "none":
+            shared = sorted(set(o) & set(n))
+            olds, news = [o[k] for k in shared], [n[k] for k in shared]
+        else:
+            olds, news = (o[k] for k in sorted(o)), (n[k] for k in sorted(n))
+            olds, news = list(olds), list(news)
+        if not olds or not news:
+            continue
+        so = accuracy_summary([bool(r.correct) for r in olds], seed=seed)
+        sn = accuracy_summary([bool(r.correct) for r in news], seed=seed)
+        if adjustment == "none":
+            p = mcnemar_test([bool(r.correct) for r in news], [bool(r.correct) for r in olds]).p_value
+        else:  # the two bars hold different items after down-sampling: unpaired only
+            p = float("nan")
+        _, zp = two_proportion_ztest(sum(bool(r.correct) for r in news), len(news),
+                                     sum(bool(r.correct) for r in olds), len(olds))  # fmt: skip
+        st = compared.get(name, [])
+        out.append({
+            "response_property": name,
+            "predicts_old_accuracy": so.accuracy, "predicts_old_error": so.error,
+            "predicts_new_accuracy": sn.accuracy, "predicts_new_error": sn.error,
+            "difference": sn.accuracy - so.accuracy, "p_value": p, "ztest_p": zp,
+            "mode_baseline": _mode_rate(news), "mode_baseline_old": _mode_rate(olds),
+            "count": len(news),
+            "shifted_fraction": st.count("shifted") / len(st) if st else float("nan"),
+            "compared": len(st), "adjustment": adjustment,
+            "old_model": olds[0].object_model, "new_model": news[0].object_model,
+            "meta_model": news[0].meta_model,
+        })  # fmt: skip
+    return out
