@@ -344,11 +344,7 @@ class ApiBackend:
         self._check_generation(config)
         t0 = time.perf_counter()
         out = self._run(gather_or_cancel([self._generate_one(p, config) for p in prompts]))
-        st = self._stats
-        st.generate_calls += 1
-        st.prompts_generated += len(prompts)
-        st.completions_generated += len(prompts) * config.n
-        st.seconds += time.perf_counter() - t0
+        self._stats.add_generate(len(prompts), len(prompts) * config.n, time.perf_counter() - t0)
         return out
 
     def answer_distribution(
@@ -362,10 +358,7 @@ class ApiBackend:
             self.fingerprint()  # probes whether the server returns logprobs
         t0 = time.perf_counter()
         out = self._run(gather_or_cancel([self._distribution_one(p, config) for p in prompts]))
-        st = self._stats
-        st.distribution_calls += 1
-        st.prompts_scored += len(prompts)
-        st.seconds += time.perf_counter() - t0
+        self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
         return out
 
     def close(self) -> None:

@@ -97,6 +97,21 @@ class BackendStats:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def add_generate(self, prompts: int, completions: int, seconds: float, tokens: int | None = None) -> None:
+        """Count one ``generate`` call (``tokens``: new tokens, where the backend knows them)."""
+        self.generate_calls += 1
+        self.prompts_generated += prompts
+        self.completions_generated += completions
+        self.seconds += seconds
+        if tokens is not None:
+            self.extra["tokens_generated"] = self.extra.get("tokens_generated", 0) + tokens
+
+    def add_distribution(self, prompts: int, seconds: float) -> None:
+        """Count one ``answer_distribution`` call."""
+        self.distribution_calls += 1
+        self.prompts_scored += prompts
+        self.seconds += seconds
+
 
 @runtime_checkable
 class Backend(Protocol):

@@ -314,12 +314,7 @@ class LocalBackend:
                 new_tokens += len(seq)
                 results[i][j] = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
-        st = self._stats
-        st.generate_calls += 1
-        st.prompts_generated += len(prompts)
-        st.completions_generated += len(rows)
-        st.extra["tokens_generated"] = st.extra.get("tokens_generated", 0) + new_tokens
-        st.seconds += time.perf_counter() - t0
+        self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
 
     def answer_distribution(
@@ -335,9 +330,7 @@ class LocalBackend:
             out = self._candidate_distribution(ids, config.candidates)
         else:
             out = self._top_k_distribution(ids, config.top_k)
-        self._stats.distribution_calls += 1
-        self._stats.prompts_scored += len(prompts)
-        self._stats.seconds += time.perf_counter() - t0
+        self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
         return out
 
     def close(self) -> None:

@@ -123,11 +123,7 @@ class MockBackend:
                 out.append(
                     [self._complete(p, config.max_tokens, config.seed, i, config.temperature) for i in range(config.n)]
                 )
-        st = self._stats
-        st.generate_calls += 1
-        st.prompts_generated += len(prompts)
-        st.completions_generated += len(prompts) * config.n
-        st.seconds += time.perf_counter() - t0
+        self._stats.add_generate(len(prompts), len(prompts) * config.n, time.perf_counter() - t0)
         return out
 
     def answer_distribution(
@@ -149,7 +145,5 @@ class MockBackend:
             for rank, o in enumerate(others[:4]):
                 dist[o] = 0.4 / 2 ** (rank + 1)  # 0.2, 0.1, ...: total stays below 1
             out.append(dict(list(dist.items())[: config.top_k]))
-        self._stats.distribution_calls += 1
-        self._stats.prompts_scored += len(prompts)
-        self._stats.seconds += time.perf_counter() - t0
+        self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
         return out

@@ -495,12 +495,7 @@ class VLLMBackend:
             token_ids = list(out.outputs[0].token_ids)
             new_tokens += len(cut_at_stop(token_ids, self._stop_ids))
             results[row.prompt][row.sample] = decode_completion(self._tokenizer, token_ids, self._stop_ids)
-        st = self._stats
-        st.generate_calls += 1
-        st.prompts_generated += len(prompts)
-        st.completions_generated += len(rows)
-        st.extra["tokens_generated"] = st.extra.get("tokens_generated", 0) + new_tokens
-        st.seconds += time.perf_counter() - t0
+        self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
 
     def answer_distribution(self, prompts: Sequence[Prompt], config: DistributionConfig) -> list[dict[str, float]]:
@@ -534,9 +529,7 @@ class VLLMBackend:
                                    config.top_k, lambda t: token_text(tok, t), f"prompt {i}")
                 for i, o in enumerate(outputs)
             ]  # fmt: skip
-        self._stats.distribution_calls += 1
-        self._stats.prompts_scored += len(prompts)
-        self._stats.seconds += time.perf_counter() - t0
+        self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
         return out
 
     def close(self) -> None:
