@@ -8,7 +8,7 @@ from inward.cli.options import parse_key_values
 
 EPILOG = """\b
 Examples:
-  inward study --preset default --out runs/default      # the main job (~30 min on 2 CPU cores)
+  inward study --preset default --out runs/default      # the main job (~50 min on 2 CPU cores)
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
