@@ -421,7 +421,10 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
             subprocess.run([sys.executable, "-m", "inward.cli.main", "study", "--preset", "smoke", "--out", tmp],
                            check=True, cwd=ROOT)
             out["smoke_study_seconds"] = time.perf_counter() - t
-        out["smoke_study_peak_rss_gb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+            # The study records its own peak. RUSAGE_CHILDREN is no use here: a child's ru_maxrss
+            # counts the pages it shared with this (12 GB) process between fork and exec.
+            peak_mb = json.loads((Path(tmp) / "run.json").read_text()).get("peak_rss_mb")
+        out["smoke_study_peak_rss_gb"] = peak_mb / 1024 if peak_mb is not None else None
         if out["study_peak_rss_gb"] is None:
             out["study_peak_rss_gb"] = out["smoke_study_peak_rss_gb"]
             out["study_peak_rss_source"] = "smoke preset child process"
