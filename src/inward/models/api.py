@@ -139,18 +139,12 @@ class ApiArgs:
                 f"Unknown model arg(s) {unknown} for {spec.raw!r}; valid: {', '.join(API_MODEL_ARGS)}."
             )
         out = cls(ignored={k: v for k, v in args.items() if k in MODEL_ARGS})
-        if "max_concurrency" in args:
-            out.max_concurrency = _number_arg("max_concurrency", args["max_concurrency"], int, 1)
-        if "timeout" in args:
-            out.timeout = _number_arg("timeout", args["timeout"], float, 0.001)
-        if "max_retries" in args:
-            out.max_retries = _number_arg("max_retries", args["max_retries"], int, 0)
-        if "retry_base_delay" in args:
-            out.retry_base_delay = _number_arg("retry_base_delay", args["retry_base_delay"], float, 0.0)
-        if "retry_max_delay" in args:
-            out.retry_max_delay = _number_arg("retry_max_delay", args["retry_max_delay"], float, 0.0)
-        if "distribution_samples" in args:
-            out.distribution_samples = _number_arg("distribution_samples", args["distribution_samples"], int, 1)
+        numbers = (("max_concurrency", int, 1), ("timeout", float, 0.001), ("max_retries", int, 0),
+                   ("retry_base_delay", float, 0.0), ("retry_max_delay", float, 0.0),
+                   ("distribution_samples", int, 1))  # fmt: skip
+        for key, kind, minimum in numbers:
+            if key in args:
+                setattr(out, key, _number_arg(key, args[key], kind, minimum))
         if "distribution" in args:
             mode = str(args["distribution"]).strip().lower()
             if mode not in ("auto", "logprobs", "sampling"):

@@ -33,6 +33,19 @@ from inward.tasks.base import Task
 from inward.train.examples import TrainExample
 
 
+def _refuse_leaks(objects: Sequence[ObjectRecord], forbidden_strings: Iterable[str], purpose: str) -> None:
+    """Training data must come from the train split and never contain an evaluation string."""
+    forbidden = set(forbidden_strings)
+    leaked = [o for o in objects if o.split != "train" or o.string in forbidden]
+    if leaked:
+        o = leaked[0]
+        raise InwardError(
+            f"{len(leaked)} object-level record(s) {purpose} are not from the train split or are "
+            f"evaluation strings (e.g. task {o.task!r}, split {o.split!r}, {o.string!r}); "
+            "training data must never contain held-out strings."
+        )
+
+
 def self_prediction_examples(
     objects: Sequence[ObjectRecord],
     tasks: Mapping[str, Task],
@@ -43,15 +56,7 @@ def self_prediction_examples(
     forbidden_strings: Iterable[str] = (),
 ) -> list[TrainExample]:
     """Hypothetical-prompt → property-value examples from ``objects`` (see module doc)."""
-    forbidden = set(forbidden_strings)
-    leaked = [o for o in objects if o.split != "train" or o.string in forbidden]
-    if leaked:
-        o = leaked[0]
-        raise InwardError(
-            f"{len(leaked)} object-level record(s) for training are not from the train split or "
-            f"are evaluation strings (e.g. task {o.task!r}, split {o.split!r}, {o.string!r}); "
-            "training data must never contain held-out strings."
-        )
+    _refuse_leaks(objects, forbidden_strings, "for training")
     examples: list[TrainExample] = []
     seen: set[tuple[str, str, str]] = set()
     for task_name, task_props in props.items():
@@ -95,14 +100,7 @@ def shift_examples(
     (it could merge with the chat template's last prompt token, which the trainer refuses). One
     example per (task, string); ``n`` of them drawn with a seed, in a seeded order.
     """
-    forbidden = set(forbidden_strings)
-    leaked = [o for o in objects if o.split != "train" or o.string in forbidden]
-    if leaked:
-        o = leaked[0]
-        raise InwardError(
-            f"{len(leaked)} object-level record(s) for the shift data are not from the train split "
-            f"or are evaluation strings (e.g. task {o.task!r}, split {o.split!r}, {o.string!r})."
-        )
+    _refuse_leaks(objects, forbidden_strings, "for the shift data")
     seen: set[tuple[str, str]] = set()
     usable: list[ObjectRecord] = []
     for o in objects:
