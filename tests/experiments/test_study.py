@@ -151,3 +151,40 @@ def test_presets_are_valid():
 
     task_properties(limits, limits.held_out_tasks)  # every held-out task gets a property
     assert d.behaviour_change.shift_temperature == 1.0
+
+
+def test_base_cross_model_gets_its_chat_format_by_measurement(tmp_path, tiny_pair, tmp_path_factory):
+    """A template-less cross model is prompted in the fallback with the lowest untrained loss on
+    held-out train-task examples; the table is written and the choice is in its fingerprint."""
+    from inward.models.tiny import make_tiny_model
+
+    base = f"hf/{make_tiny_model(tmp_path_factory.mktemp('tiny_base'), seed=2, chat_template=False)}"
+    cfg = config((tiny_pair[0], base), chat_format_examples=6)
+    run_study(cfg, tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
+    rows = list(csv.DictReader((tmp_path / "run" / "chat_formats.csv").open()))
+    assert [r["chat_format"] for r in rows] and {r["chat_format"] for r in rows} == {"plain", "qa"}
+    losses = [float(r["label_loss"]) for r in rows]
+    assert losses == sorted(losses) and [r["chosen"] for r in rows] == ["True", "False"]
+    assert len({r["n_examples"] for r in rows}) == 1 and 1 <= int(rows[0]["n_examples"]) <= 6
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    cross = [fp for name, fp in manifest["models"].items() if name.startswith(base + "+lora:")]
+    assert cross and cross[0]["chat_template"]["source"] == f"fallback:{rows[0]['chat_format']}"
+    # the measurement used train-task strings that no model was trained on
+    s1, s2 = slug(tiny_pair[0]), slug(base)
+    held = {json.loads(line)["string"] for line in
+            (tmp_path / "run" / "models" / s1 / "cross_ft" / s2 / "chat_format_objects.jsonl").open()}
+    trained = {json.loads(line)["meta"]["string"] for line in
+               (tmp_path / "run" / "models" / s1 / "cross_ft" / s2 / "train_examples.jsonl").open()}
+    assert held - trained and trained <= held  # the first n strings are shared, the rest are new
+
+
+def test_explicit_chat_format_skips_the_measurement(tmp_path, tiny_pair, tmp_path_factory):
+    from inward.models.tiny import make_tiny_model
+
+    base = f"hf/{make_tiny_model(tmp_path_factory.mktemp('tiny_base2'), seed=2, chat_template=False)}"
+    cfg = config((tiny_pair[0], base), model_args={"chat_format": "qa"})
+    run_study(cfg, tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
+    assert not (tmp_path / "run" / "chat_formats.csv").exists()
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert {fp["chat_template"]["source"] for name, fp in manifest["models"].items()
+            if name.startswith(base)} == {"fallback:qa"}

@@ -56,6 +56,7 @@ def models() -> None:
         "  vllm/<model>[+lora:<adapter dir>]     vLLM offline engine on a GPU: pip install 'inward[vllm]'\n"
         "  mock/<name>                           a deterministic test double (no model)\n"
         "Local model arguments: -M dtype=float32|bfloat16 -M threads=N -M batch_size=N -M share_prefix=false\n"
+        "  -M chat_format=auto|model|gemma|plain|qa (how a model without its own chat template is prompted)\n"
         "API model arguments: -M max_concurrency=N -M timeout=S -M max_retries=N -M api_key_env=NAME ..."
     )
 

@@ -8,6 +8,14 @@ import click
 
 
 def parse_value(text: str) -> Any:
+    """``true``/``false``, an int, a float, a JSON list or object (``[1e-4, 2e-4]``), else the text."""
+    if text.startswith(("[", "{")):
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise click.BadParameter(f"{text!r} looks like JSON but does not parse: {e.msg}") from None
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"

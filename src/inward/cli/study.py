@@ -16,22 +16,11 @@ Rerunning the same command resumes an interrupted study.
 """
 
 
-@click.command(epilog=EPILOG)
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="A built-in config: default, smoke, paper or limits.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a top-level config key (or finetune.KEY), e.g. --set n_eval=50.")
-@click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
-def study(config, preset, out, overrides, data_dir):
-    """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
-    compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and
-    report.html to --out."""
+def load_study_config(config, preset, overrides, data_dir):
+    """A study config from a file or preset, with ``--set`` overrides and ``--data-dir`` applied."""
     from inward.errors import InwardError
-    from inward.experiments.study import run_study
     from inward.experiments.study_config import load_config, parse_config
     from inward.experiments.study_config import preset as load_preset
-    from inward.report.table import format_results
 
     if bool(config) == bool(preset):
         raise InwardError("Give either a CONFIG file or --preset NAME (default, smoke, paper, limits).")
@@ -49,6 +38,24 @@ def study(config, preset, out, overrides, data_dir):
         if data_dir:
             data["data_dir"] = data_dir
         cfg = parse_config(data, "(after --set)")
+    return cfg
+
+
+@click.command(epilog=EPILOG)
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--preset", help="A built-in config: default, smoke, paper or limits.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a top-level config key (or finetune.KEY), e.g. --set n_eval=50.")
+@click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
+def study(config, preset, out, overrides, data_dir):
+    """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
+    compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and
+    report.html to --out."""
+    from inward.experiments.study import run_study
+    from inward.report.table import format_results
+
+    cfg = load_study_config(config, preset, overrides, data_dir)
     result = run_study(cfg, out)
     for label in ("untrained", "self", "cross"):
         rows = [r for r in result.results if r["label"] == label]

@@ -141,12 +141,15 @@ def collect_objects(
     data_dir: str | None = None,
     source: str | None = None,
     temperature: float = 0.0,
+    start: int = 0,
 ) -> list[ObjectRecord]:
     """Object-level responses of ``model`` to ``n`` seeded strings of each task: greedy, or with
-    ``temperature > 0`` one sample per prompt seeded by ``seed`` (the paper's runs are greedy)."""
+    ``temperature > 0`` one sample per prompt seeded by ``seed`` (the paper's runs are greedy).
+    ``start`` skips the first strings of that seeded order (they are nested: the strings from
+    ``start`` to ``n`` are the ones a smaller ``n`` would not have used)."""
     records: list[ObjectRecord] = []
     for task in tasks:
-        samples = task.load(split, n, seed, data_dir, source)
+        samples = task.load(split, n, seed, data_dir, source)[start:]
         prompts = [object_prompt(task, s.string) for s in samples]
         # Greedy keys carry no seed, so greedy responses are shared whatever the study's seed.
         config = GenerationConfig(max_tokens=task.max_tokens, temperature=temperature,

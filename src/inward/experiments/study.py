@@ -114,6 +114,10 @@ class Study:
         self.scaling_rows: list[dict] = []
         self.self_examples: dict[str, int] = {}  # M1 -> examples its self-prediction finetune saw
         self.shift_warnings: list[str] = []
+        # Model args per base model on top of config.model_args: the measured chat format of a
+        # model without a template (inward.models.chat_select), for every use of it and its adapters.
+        self.format_args: dict[str, dict[str, str]] = {}
+        self.chat_formats: list[dict] = []
         self._check_sections()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -130,8 +134,11 @@ class Study:
         from inward.models import resolve
 
         if name not in self.backends:
-            self.backends[name] = resolve(name, **self.config.model_args)
+            self.backends[name] = resolve(name, **self.model_args(name))
         return self.backends[name]
+
+    def model_args(self, name: str) -> dict[str, Any]:
+        return {**self.config.model_args, **self.format_args.get(name.split("+lora:")[0], {})}
 
     def model(self, name: str) -> CachedModel:
         return CachedModel(self.backend(name), self.cache)
@@ -195,8 +202,8 @@ class Study:
         self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples))
         self.run.write_text(f"{folder}/train_examples.jsonl", to_openai_jsonl(examples, include_meta=True))
         bar = _train_progress(f"finetune {slug(base)}")
-        result: TrainResult = train_lora(base, examples, settings.train_config(),
-                                         self.run.file(folder), progress=bar)  # fmt: skip
+        result: TrainResult = train_lora(base, examples, settings.train_config(), self.run.file(folder),
+                                         progress=bar, model_args=self.model_args(base))  # fmt: skip
         bar(None, None, None)
         _release_memory()  # the trainer's model copy is garbage now; give its pages back
         self.display[result.adapter_model_string] = f"{display_base or base}+lora:{folder}/adapter"
@@ -252,6 +259,43 @@ class Study:
             self.other_rows[setup] = scored_with(self.other_scoring)
         self.run.write_jsonl(f"{folder}/scored.jsonl", scored)
         return objects, scored
+
+    def choose_chat_format(self, m2: str, m1ft: str, ft_train: list[ObjectRecord], folder: str) -> None:
+        """For a cross model without a chat template, measure which fallback format gives the
+        lowest untrained answer loss on ``chat_format_examples`` examples about ``m1ft`` from
+        train-task strings that no model trains on, and use it for every use of ``m2``."""
+        from inward.models.chat_select import FormatLoss, has_own_template, measure_formats
+
+        n = self.config.chat_format_examples
+        if (n == 0 or m2 in self.format_args or "chat_format" in self.config.model_args
+                or not _is_local(m2) or has_own_template(m2)):  # fmt: skip
+            return
+        per_task = -(-n // len(self.train_tasks))
+
+        def measure() -> list:
+            more = self.objects(m1ft, self.train_tasks, "train", self.config.n_train_strings + per_task,
+                                f"{folder}/chat_format_objects.jsonl")  # fmt: skip
+            trained_on = {(o.task, o.string) for o in ft_train}
+            held = [o for o in more if (o.task, o.string) not in trained_on]
+            examples = self_prediction_examples(
+                held, self.train_tasks, self.train_props, n_per_pair=per_task, seed=self.config.seed,
+                forbidden_strings=self.eval_strings() | {s for _, s in trained_on},
+            )[:n]  # fmt: skip
+            self.release(m1ft)
+            if not examples:
+                raise InwardError(
+                    f"Cannot choose a chat format for {m2}: none of {self.shown(m1ft)}'s answers to the "
+                    f"{per_task} held-out strings per train task was compliant. Set chat_format_examples "
+                    "higher, or name the format with model_args: {chat_format: plain}.")  # fmt: skip
+            return measure_formats(m2, examples)
+
+        with self.stage(f"chat format of {m2}: measured on {n} held-out train-task examples"):
+            rows = self._records(f"{folder}/chat_formats.jsonl", FormatLoss, measure)
+        chosen = next(r.chat_format for r in rows if r.chosen)
+        self.format_args[m2] = {"chat_format": chosen}
+        table = [{"model": m2, "about": self.shown(m1ft), **r.to_json()} for r in rows]
+        self.run.write_csv(f"{folder}/chat_formats.csv", table, CHAT_FORMAT_COLUMNS)
+        self.chat_formats += table
 
     # -- Experiment 1b, Experiment 2, data scaling (each optional) -------------------------
     def _check_sections(self) -> None:
@@ -427,6 +471,7 @@ class Study:
             cross_models: dict[str, str] = {}
             for pair in (p for p in c.pairs if p.self_model == m1):
                 m2, s2 = pair.cross_model, slug(pair.cross_model)
+                self.choose_chat_format(m2, m1ft, ft_train, f"models/{s1}/cross_ft/{s2}")
                 with self.stage(f"cross-prediction finetune, {m2} on {m1} self-trained"):
                     m2ft = self.finetune(m2, ft_train, f"models/{s1}/cross_ft/{s2}",
                                          c.cross_finetune or c.finetune, m1ft)  # fmt: skip
@@ -471,7 +516,10 @@ class Study:
             run.file("figures").mkdir(exist_ok=True)
             (run.file("figures") / f"{name}.png").write_bytes(png)
         models = self._fingerprints()
+        if self.chat_formats:
+            run.write_csv("chat_formats.csv", self.chat_formats, CHAT_FORMAT_COLUMNS)
         self.manifest.update(stage_seconds=self.stage_seconds, training=self.training,
+                             chat_formats=self.chat_formats,
                              environment=environment(), status="complete", models=models,
                              peak_rss_mb=_peak_rss_mb(),
                              notes=_notes(results, comparisons) + _scoring_notes(other, self.other_scoring)
@@ -559,6 +607,12 @@ class Study:
                     f"{100 * r['predicts_new_accuracy']:.1f}% vs old {100 * r['predicts_old_accuracy']:.1f}%, "
                     f"McNemar p={r['p_value']:.3g}; mode baseline {100 * r['mode_baseline']:.1f}%.")  # fmt: skip
         notes += self.shift_warnings
+        for model in dict.fromkeys(r["model"] for r in self.chat_formats):
+            rows = [r for r in self.chat_formats if r["model"] == model]
+            parts = ", ".join(f"{r['chat_format']} {r['label_loss']:.2f}" for r in rows)
+            notes.append(f"Chat format of {model} (no template of its own): {rows[0]['chat_format']}, the lowest "
+                         f"untrained loss on the answer and end tokens of {rows[0]['n_examples']} held-out "
+                         f"train-task examples (nats/token: {parts}); see chat_formats.csv.")  # fmt: skip
         cross = [r for r in self.scaling_rows if r["label"] == "cross"]
         if cross:
             parts = ", ".join(f"{r['n_train']}: {100 * r['accuracy']:.1f}%" for r in cross)
@@ -576,6 +630,14 @@ class Study:
             except Exception as e:  # a fingerprint is provenance, never a reason to lose results
                 out[name] = {"error": str(e)}
         return out
+
+
+CHAT_FORMAT_COLUMNS = ("model", "about", "chat_format", "label_loss", "answer_loss", "end_loss",
+                       "n_examples", "chosen")  # fmt: skip
+
+
+def _is_local(model: str) -> bool:
+    return model.split("/", 1)[0] in ("bundled", "hf", "gguf")
 
 
 def _release_memory() -> None:

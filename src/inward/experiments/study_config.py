@@ -117,6 +117,29 @@ class Scaling(Strict):
         return sorted(v)
 
 
+TUNABLE = ("rank", "alpha", "dropout", "learning_rate", "lr_schedule", "warmup_steps", "epochs", "batch_size")
+
+
+class Tune(Strict):
+    """``inward tune``: choose the self-prediction finetune's settings on held-out strings of the
+    *train* tasks, never on the test tasks. M1 (the first pair's self model) is trained on the
+    study's own data for every point of ``grid`` (each a change to ``finetune``) and scored on
+    ``n_strings`` further train-split strings per train task that the data never contains."""
+
+    grid: dict[str, list[Any]] = {"learning_rate": [1e-4, 2e-4, 5e-4]}
+    n_strings: int = Field(30, ge=1, le=100_000)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        bad = sorted(set(v) - set(TUNABLE))
+        if bad:
+            raise ValueError(f"{bad} cannot be tuned; tunable finetune keys: {', '.join(TUNABLE)}")
+        if not v or any(not values for values in v.values()):
+            raise ValueError("needs at least one key with at least one value, e.g. {learning_rate: [1e-4, 2e-4]}")
+        return v
+
+
 class StudyConfig(Strict):
     name: str
     pairs: list[Pair] = Field(min_length=1)
@@ -138,6 +161,11 @@ class StudyConfig(Strict):
     cross_finetune: Finetune | None = None
     """Settings for the cross-predictor's finetune (default: the same as ``finetune``)."""
     model_args: dict[str, Any] = {}
+    chat_format_examples: int = Field(48, ge=0, le=100_000)
+    """A cross model without a chat template (a base model) is prompted in the fallback format
+    with the lowest untrained answer loss on this many examples about the self-trained model,
+    built from train-task strings beyond ``n_train_strings`` (so no model trains on them). 0:
+    don't measure (the backend default, or ``model_args.chat_format``, is used)."""
     extractor_model: str | None = None
     """Model that extracts LLM properties (sentiment, writing_stories/main_character_name) from
     object-level responses with the paper's extraction prompts; default: the pair's untrained
@@ -148,6 +176,8 @@ class StudyConfig(Strict):
     """Experiment 2; absent or null: off."""
     scaling: Scaling | None = None
     """Cross-prediction data scaling; absent or null: off."""
+    tune: Tune | None = None
+    """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
 
     @field_validator("scoring")
     @classmethod
@@ -166,7 +196,7 @@ class StudyConfig(Strict):
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "finetune": Finetune, "cross_finetune": Finetune, "calibration": Calibration,
-    "behaviour_change": BehaviourChange, "scaling": Scaling,
+    "behaviour_change": BehaviourChange, "scaling": Scaling, "tune": Tune,
 }  # fmt: skip
 
 

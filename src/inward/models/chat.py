@@ -4,21 +4,34 @@ A model's own chat template wins whenever the tokenizer has one (Qwen's renders 
 message as ``<|im_start|>system\\n<|im_end|>\\n``; we keep it, because the paper's prompts pass
 ``system=""`` and dropping it would make Qwen insert its default system prompt instead).
 
-Models without a template (base models such as Gemma 3 270M) get a documented fallback, written
-as a Jinja chat template so it is rendered by the same machinery and hashed the same way:
+Models without a template (base models such as Gemma 3 270M) get one of a few fallbacks, each
+written as a Jinja chat template so it is rendered by the same machinery and hashed the same way.
+Which one is **chosen by measurement**, not convention: :mod:`inward.models.chat_select` scores
+each candidate's answer loss before training (a study does this on a held-out slice of its own
+train tasks and records the table), and ``-M chat_format=NAME`` sets it by hand.
 
-- ``fallback:gemma`` for gemma architectures: Gemma's turn markup
+- ``fallback:gemma`` (offered when the tokenizer has Gemma's turn tokens): Gemma's turn markup
   (``<start_of_turn>user\\n{content}<end_of_turn>\\n`` ... ``<start_of_turn>model\\n``); a
   non-empty system message is prepended to the first user turn followed by a blank line, an
-  empty one is dropped (Gemma has no system role); assistant turns use role ``model``.
-- ``fallback:plain`` otherwise: ``{system}\\n\\n`` (if non-empty), then ``User: {content}\\n`` and
-  ``Assistant: {content}\\n`` per turn, ending with ``Assistant:`` (so completions usually
-  start with a space; nothing is stripped).
+  empty one is dropped (Gemma has no system role); assistant turns use role ``model`` and end
+  with ``<end_of_turn>``.
+- ``fallback:plain``: ``{system}\\n\\n`` (if non-empty), then ``User: {content}\\n`` and
+  ``Assistant: {content}\\n`` per turn, ending with ``Assistant:``.
+- ``fallback:qa``: the same with ``Question:`` / ``Answer:``.
 
-Both fallbacks start with the tokenizer's BOS token when it has one, since prompts are tokenized
+The two plain-text formats put a space between ``Assistant:`` and the answer and end a turn
+with a newline, as text in the wild does. The space is the format's ``answer_prefix``: training
+appends ``answer_prefix + completion`` to the prompt (so `` c`` is one natural token, not ``c``
+glued to the colon), and generation strips it from the front of what the model says. Measured on
+base Gemma 3 270M before training (docs/training.md): the Gemma markup costs ~29 nats on its
+``<end_of_turn>`` token alone, more than a uniform guess over its 262k vocabulary (12.5), which
+is where the cross-predictor's "impossible" first-step loss of ~20 nats came from.
+
+All fallbacks start with the tokenizer's BOS token when it has one, since prompts are tokenized
 without adding special tokens (chat templates that want BOS write it themselves).
 
-The template identity (source, sha256 of the template text) goes into the backend fingerprint.
+The format identity (source, sha256 of the template text, and for fallbacks the end text and
+answer prefix) goes into the backend fingerprint.
 """
 
 from __future__ import annotations
@@ -50,17 +63,25 @@ GEMMA_FALLBACK = (
     "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}"
 )
 
-PLAIN_FALLBACK = (
-    "{{- bos_token if bos_token else '' -}}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}"
-    "{%- if message['content'] -%}{{- message['content'] + '\n\n' -}}{%- endif -%}"
-    "{%- elif message['role'] == 'user' -%}{{- 'User: ' + message['content'] + '\n' -}}"
-    "{%- else -%}{{- 'Assistant: ' + message['content'] + '\n' -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}"
-)
+
+
+def _speaker_template(user: str, assistant: str) -> str:
+    """``{system}\\n\\n`` then ``<user>: …\\n`` / ``<assistant>: …\\n`` turns, ending ``<assistant>:``."""
+    return (
+        "{{- bos_token if bos_token else '' -}}"
+        "{%- for message in messages -%}"
+        "{%- if message['role'] == 'system' -%}"
+        "{%- if message['content'] -%}{{- message['content'] + '\n\n' -}}{%- endif -%}"
+        f"{{%- elif message['role'] == 'user' -%}}{{{{- '{user}: ' + message['content'] + '\n' -}}}}"
+        f"{{%- else -%}}{{{{- '{assistant}: ' + message['content'] + '\n' -}}}}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        f"{{%- if add_generation_prompt -%}}{{{{- '{assistant}:' -}}}}{{%- endif -%}}"
+    )
+
+
+PLAIN_FALLBACK = _speaker_template("User", "Assistant")
+QA_FALLBACK = _speaker_template("Question", "Answer")
 
 # End-of-turn markers of the chat formats we know; any that the tokenizer has as a single token
 # and that the template uses stop generation (along with EOS).
@@ -73,25 +94,66 @@ ROLES = ("system", "user", "assistant")
 class ChatFormat:
     """How prompts are rendered for one tokenizer; ``identity()`` goes into the fingerprint."""
 
-    source: str  # "model" | "fallback:gemma" | "fallback:plain"
+    source: str  # "model" | "fallback:gemma" | "fallback:plain" | "fallback:qa"
     template: str
+    end: str | None = None
+    """Text that ends an assistant turn: trained after every completion, and generation stops
+    there. None: the first :data:`END_OF_TURN` marker the template uses (the model's own)."""
+    answer_prefix: str = ""
+    """Text between the generation prompt and the answer (see module doc)."""
+
+    @property
+    def name(self) -> str:
+        return self.source.removeprefix("fallback:")
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.template.encode("utf-8")).hexdigest()
 
     def identity(self) -> dict[str, str]:
-        return {"source": self.source, "sha256": self.sha256}
+        out = {"source": self.source, "sha256": self.sha256}
+        if self.source != "model":  # the model's own template: unchanged keys, unchanged cache
+            out.update(end=self.end or "", answer_prefix=self.answer_prefix)
+        return out
 
 
-def chat_format(tokenizer: Any, model_type: str) -> ChatFormat:
-    """The model's own template if it has one, else the fallback for its architecture."""
+FALLBACKS: dict[str, ChatFormat] = {
+    "gemma": ChatFormat("fallback:gemma", GEMMA_FALLBACK, end="<end_of_turn>"),
+    "plain": ChatFormat("fallback:plain", PLAIN_FALLBACK, end="\n", answer_prefix=" "),
+    "qa": ChatFormat("fallback:qa", QA_FALLBACK, end="\n", answer_prefix=" "),
+}
+DEFAULT_FALLBACK = "plain"
+"""For a model without a template when nothing was measured or asked for. A study measures
+(inward.models.chat_select); ``plain`` had the lowest answer loss of the candidates on base
+Gemma 3 270M in the measurement recorded in docs/training.md."""
+CHOICES = ("auto", "model", *FALLBACKS)
+
+
+def candidates(tokenizer: Any) -> list[str]:
+    """The fallbacks that make sense for this tokenizer (Gemma markup needs Gemma's turn tokens)."""
+    vocab = tokenizer.get_vocab()
+    return [n for n in FALLBACKS if n != "gemma" or ("<start_of_turn>" in vocab and "<end_of_turn>" in vocab)]
+
+
+def chat_format(tokenizer: Any, model_type: str = "", choice: str = "auto") -> ChatFormat:
+    """The format for ``choice``: ``auto`` (the model's own template if it has one, else
+    :data:`DEFAULT_FALLBACK`), ``model`` (its own, an error without one) or a fallback name."""
+    if choice not in CHOICES:
+        raise InwardError(f"Model arg chat_format={choice!r}: expected one of {', '.join(CHOICES)}.")
     own = getattr(tokenizer, "chat_template", None)
-    if isinstance(own, str) and own.strip():
+    has_own = isinstance(own, str) and bool(own.strip())
+    if choice in ("auto", "model") and has_own:
         return ChatFormat("model", own)
-    if model_type.startswith("gemma"):
-        return ChatFormat("fallback:gemma", GEMMA_FALLBACK)
-    return ChatFormat("fallback:plain", PLAIN_FALLBACK)
+    if choice == "model":
+        raise InwardError(
+            "Model arg chat_format=model, but this model's tokenizer has no chat template. "
+            f"Use chat_format=auto or one of {', '.join(FALLBACKS)}."
+        )
+    name = DEFAULT_FALLBACK if choice == "auto" else choice
+    if name not in candidates(tokenizer):
+        raise InwardError(f"Model arg chat_format={name!r}: this tokenizer lacks Gemma's turn tokens; "
+                          f"use one of {', '.join(candidates(tokenizer))}.")  # fmt: skip
+    return FALLBACKS[name]
 
 
 def validate(messages: Sequence[Message]) -> None:
@@ -116,11 +178,20 @@ def render(tokenizer: Any, fmt: ChatFormat, messages: Sequence[Message]) -> str:
 
 
 def stop_token_ids(tokenizer: Any, fmt: ChatFormat) -> list[int]:
-    """End-of-turn token(s) used by the template, then EOS; the first is the template's own end."""
+    """End-of-turn token(s) used by the template, then EOS; the first is the template's own end
+    (the token trained after every completion)."""
     ids: list[int] = []
     vocab = tokenizer.get_vocab()
+    if fmt.end is not None:
+        end = tokenizer(fmt.end, add_special_tokens=False)["input_ids"]
+        if len(end) != 1:
+            raise InwardError(f"Chat format {fmt.source}: its end text {fmt.end!r} is not one token "
+                              "for this tokenizer; choose another chat_format.")  # fmt: skip
+        ids.append(end[0])
+        if fmt.end == "\n":  # a newline run is its own token in many vocabularies; stop there too
+            ids += [t for t in tokenizer("\n\n", add_special_tokens=False)["input_ids"][:1] if t not in ids]
     for marker in END_OF_TURN:
-        if marker in fmt.template and marker in vocab:
+        if marker in fmt.template and marker in vocab and vocab[marker] not in ids:
             ids.append(vocab[marker])
     eos = tokenizer.eos_token_id
     for tid in eos if isinstance(eos, list) else [eos]:
@@ -129,3 +200,9 @@ def stop_token_ids(tokenizer: Any, fmt: ChatFormat) -> list[int]:
     if not ids:
         raise InwardError("The tokenizer has neither an end-of-turn token nor an EOS token to stop at.")
     return ids
+
+
+def strip_answer_prefix(fmt: ChatFormat, text: str) -> str:
+    """What the model said, without the format's answer prefix (e.g. the space after "Assistant:")."""
+    p = fmt.answer_prefix
+    return text[len(p):] if p and text.startswith(p) else text

@@ -90,7 +90,9 @@ class LocalBackend:
     run a generate batch's common prompt prefix (chat template, task instruction) once and reuse
     its KV cache for every row. Identical outputs in fp32; in bf16 it changes some greedy outputs
     (rounding), so bf16 fingerprints record the layout; ``-M share_prefix=false`` reproduces runs
-    made before it existed.
+    made before it existed. ``chat_format`` "auto" (default: the model's own chat template, else
+    the default fallback) | "model" | "gemma" | "plain" | "qa" (see :mod:`inward.models.chat`;
+    for a base model a study measures which fallback fits best).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class LocalBackend:
         batch_size: int | str = 32,
         device: str = "auto",
         share_prefix: bool | str = True,
+        chat_format: str = "auto",
     ):
         if spec.provider not in ("bundled", "gguf", "hf"):
             raise InwardError(f"LocalBackend cannot run {spec.raw!r}.")
@@ -114,6 +117,9 @@ class LocalBackend:
         self.batch_size = _positive_int("batch_size", batch_size)
         self.device = self._resolve_device(str(device))
         self.share_prefix = str(share_prefix).lower() not in ("false", "0", "no", "off")
+        if str(chat_format) not in chat.CHOICES:
+            raise InwardError(f"Model arg chat_format={chat_format!r}: expected one of {', '.join(chat.CHOICES)}.")
+        self.chat_choice = str(chat_format)
         self._stats = BackendStats()
         self._tokenizer: Any = None
         self._model: Any = None
@@ -186,7 +192,7 @@ class LocalBackend:
             ckpt = self._checkpoint_dir()
             tok = AutoTokenizer.from_pretrained(str(ckpt))
             model_type = AutoConfig.from_pretrained(str(ckpt)).model_type
-            self._format = chat.chat_format(tok, model_type)
+            self._format = chat.chat_format(tok, model_type, self.chat_choice)
             self._stop_ids = chat.stop_token_ids(tok, self._format)
             if tok.pad_token_id is None:  # masked out anyway; any real token will do
                 tok.pad_token = tok.convert_ids_to_tokens(self._stop_ids[-1])
@@ -312,7 +318,8 @@ class LocalBackend:
             for (i, j, _), seq in zip(batch, out[:, input_ids.shape[1] :].tolist()):
                 seq = _cut_at_stop(seq, self._stop_ids)
                 new_tokens += len(seq)
-                results[i][j] = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                text = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                results[i][j] = chat.strip_answer_prefix(self._format, text)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
@@ -408,7 +415,7 @@ class LocalBackend:
         text = self._tokenizer.decode([token_id], skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if "\ufffd" in text:
             return self._tokenizer.convert_ids_to_tokens(token_id)
-        return text
+        return chat.strip_answer_prefix(self._format, text)
 
     def _candidate_distribution(
         self, ids: list[list[int]], candidates: tuple[str, ...]
@@ -421,7 +428,8 @@ class LocalBackend:
         if len(set(candidates)) != len(candidates):
             raise InwardError(f"Answer candidates must be distinct, got {list(candidates)}.")
         end = self._stop_ids[0]
-        cand = [self._tokenizer(c, add_special_tokens=False)["input_ids"] + [end] for c in candidates]
+        prefix = self._format.answer_prefix
+        cand = [self._tokenizer(prefix + c, add_special_tokens=False)["input_ids"] + [end] for c in candidates]
         n_c, width = len(cand), max(len(c) for c in cand) - 1  # tokens fed after the prompt
         pad = self._tokenizer.pad_token_id
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))

@@ -307,6 +307,7 @@ class VLLMBackend:
         batch_size: int | str | None = None,
         device: str = "auto",
         share_prefix: Any = None,  # noqa: ARG002 - a local-backend arg; vLLM caches prefixes itself
+        chat_format: str = "auto",
         vllm_module: Any = None,
     ):
         if spec.provider != "vllm":
@@ -326,6 +327,9 @@ class VLLMBackend:
                 self.max_num_seqs = 0
             if self.max_num_seqs < 1:
                 raise InwardError(f"Model arg batch_size={batch_size!r}: expected a positive integer.")
+        if str(chat_format) not in chat.CHOICES:
+            raise InwardError(f"Model arg chat_format={chat_format!r}: expected one of {', '.join(chat.CHOICES)}.")
+        self.chat_choice = str(chat_format)
         self.spec = spec
         self.model_string = spec.raw
         self.dtype = str(dtype)
@@ -386,7 +390,7 @@ class VLLMBackend:
 
             ckpt = str(self._checkpoint_dir())
             tok = AutoTokenizer.from_pretrained(ckpt)
-            self._format = chat.chat_format(tok, AutoConfig.from_pretrained(ckpt).model_type)
+            self._format = chat.chat_format(tok, AutoConfig.from_pretrained(ckpt).model_type, self.chat_choice)
             self._stop_ids = chat.stop_token_ids(tok, self._format)
             self._tokenizer = tok
         return self._tokenizer
@@ -494,7 +498,8 @@ class VLLMBackend:
         for row, out in zip(rows, outputs):
             token_ids = list(out.outputs[0].token_ids)
             new_tokens += len(cut_at_stop(token_ids, self._stop_ids))
-            results[row.prompt][row.sample] = decode_completion(self._tokenizer, token_ids, self._stop_ids)
+            text = decode_completion(self._tokenizer, token_ids, self._stop_ids)
+            results[row.prompt][row.sample] = chat.strip_answer_prefix(self._format, text)
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
 
@@ -510,7 +515,8 @@ class VLLMBackend:
         sp = self._module().SamplingParams
         tok = self._tokenizer
         if config.candidates:
-            cand_ids = [tok(c, add_special_tokens=False)["input_ids"] for c in config.candidates]
+            prefix = self._format.answer_prefix  # type: ignore[union-attr]
+            cand_ids = [tok(prefix + c, add_special_tokens=False)["input_ids"] for c in config.candidates]
             seqs = [s for p in ids for s in candidate_sequences(p, cand_ids, self._stop_ids[0])]
             outputs = self._run(seqs, [sp(**kwargs)] * len(seqs))
             n_c = len(config.candidates)
@@ -526,7 +532,8 @@ class VLLMBackend:
             outputs = self._run(ids, [sp(**kwargs)] * len(ids))
             out = [
                 top_k_distribution(o.outputs[0].logprobs[0] if o.outputs[0].logprobs else None,
-                                   config.top_k, lambda t: token_text(tok, t), f"prompt {i}")
+                                   config.top_k, lambda t: chat.strip_answer_prefix(self._format, token_text(tok, t)),
+                                   f"prompt {i}")
                 for i, o in enumerate(outputs)
             ]  # fmt: skip
         self._stats.add_distribution(len(prompts), time.perf_counter() - t0)

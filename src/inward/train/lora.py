@@ -207,16 +207,18 @@ class BaseModel:
     checkpoint: Path
     end_id: int  # the template's end-of-turn token: appended to every completion
     pad_id: int
+    answer_prefix: str = ""  # the chat format's text before an answer (" " after "Assistant:")
 
     def identity(self) -> dict[str, Any]:
         fp = self.backend.fingerprint()
         return {k: fp[k] for k in ("model", "weights_sha256", "chat_template", "stop_tokens")}
 
 
-def load_base(model_string: str) -> BaseModel:
+def load_base(model_string: str, model_args: dict[str, Any] | None = None) -> BaseModel:
     """Resolve ``model_string`` (``bundled/``, ``hf/``, ``gguf/``; no adapter) to its checkpoint and
     tokenizer, through the local backend so that training renders prompts as inference does.
 
+    ``model_args`` are the local backend's (only ``chat_format`` changes what training sees).
     Uses the LocalBackend internals ``_checkpoint_dir``, ``_ensure_tokenizer`` and ``_stop_ids``
     (the models package has no public accessor for them).
     """
@@ -232,11 +234,12 @@ def load_base(model_string: str) -> BaseModel:
         raise InwardError(
             f"LoRA training needs a local model (bundled/, hf/ or gguf/), got {model_string!r}."
         )
-    backend = resolve(model_string)
+    fmt_args = {k: v for k, v in (model_args or {}).items() if k == "chat_format"}
+    backend = resolve(model_string, **fmt_args)
     tok = backend._ensure_tokenizer()
     stop_ids = list(backend._stop_ids)
     pad = tok.pad_token_id if tok.pad_token_id is not None else stop_ids[-1]
-    return BaseModel(backend, tok, backend._checkpoint_dir(), stop_ids[0], pad)
+    return BaseModel(backend, tok, backend._checkpoint_dir(), stop_ids[0], pad, backend._format.answer_prefix)
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,9 @@ def encode_example(base: BaseModel, example: TrainExample, max_length: int | Non
     tok = base.tokenizer
     prompt_text = base.backend.render(example.prompt)
     prompt_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
-    full_ids = tok(prompt_text + example.completion, add_special_tokens=False)["input_ids"]
+    # The format's answer prefix (the space after "Assistant:" in the plain formats) belongs to
+    # the answer, as generation produces it; the model's own templates have none.
+    full_ids = tok(prompt_text + base.answer_prefix + example.completion, add_special_tokens=False)["input_ids"]
     n = len(prompt_ids)
     if full_ids[:n] != prompt_ids:
         k = next((i for i, (a, b) in enumerate(zip(full_ids, prompt_ids)) if a != b), min(n, len(full_ids)))
@@ -436,8 +441,12 @@ def train_lora(
     config: TrainConfig,
     out_dir: Path | str,
     progress: ProgressFn | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on ``examples`` (loss on answer tokens only) and save it in ``out_dir``.
+
+    ``model_args``: the local backend's args the model is used with (its ``chat_format`` decides
+    how prompts are rendered, so the adapter must be evaluated with the same one).
 
     Resumes from ``out_dir/checkpoint`` when one exists for the same run; returns the stored
     result without training when ``out_dir/train_result.json`` exists for the same run. Raises
@@ -450,7 +459,7 @@ def train_lora(
     for i, ex in enumerate(examples):
         check_example(ex, f"example {i}")
 
-    base = load_base(model_string)
+    base = load_base(model_string, model_args)
     dtype = resolve_dtype(config.dtype)  # "auto" may differ between machines: the key holds the result
     key = run_key({**base.identity(), "dtype": dtype}, config, examples)
     marker = out_dir / RESULT_FILE

@@ -1,0 +1,118 @@
+"""``inward tune``: choose finetuning settings on held-out strings of the train tasks.
+
+Hyperparameters chosen on the test tasks would leak the answer into the verdict, so the
+selection uses only the train tasks' *train split*, cut in two by the tasks' nested seeded
+order:
+
+- strings ``[0, n_train_strings)``: M1's object-level answers there are the training data,
+  built exactly as ``inward study`` builds its self-prediction data;
+- strings ``[n_train_strings, n_train_strings + tune.n_strings)``: the tuning strings. Each
+  trained model answers them at object level (its own new behaviour) and is asked the
+  hypotheticals about them; accuracy is scored against its own answers, as in the study.
+
+For every point of ``tune.grid`` (changes to the study's ``finetune`` section) the model is
+trained once and scored; ``tune.csv`` has one row per point with the micro-average accuracy,
+its mode baseline and each property's accuracy, and ``best`` marks the highest micro accuracy.
+Held-out (test) tasks are never loaded. Every trained point and model call is cached, so a
+rerun resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from inward.analysis.results import results_table
+from inward.analysis.scoring import score_all
+from inward.errors import InwardError
+from inward.experiments.evaluate import collect_hypotheticals, collect_objects
+from inward.experiments.study import slug, task_properties
+from inward.experiments.study_config import StudyConfig, Tune
+from inward.store.cache import CachedModel, ResponseCache
+from inward.store.rundir import RunDir, environment
+from inward.tasks import get_task
+from inward.train.datasets import self_prediction_examples
+from inward.train.lora import train_lora
+
+BASE_COLUMNS = ("point", "micro_accuracy", "micro_error", "mode_baseline", "count", "compliance_rate",
+                "final_loss", "train_seconds", "n_examples", "best")  # fmt: skip
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in the order the keys and values were given."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def point_name(point: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in point.items())
+
+
+def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | None = None) -> list[dict]:
+    """Train and score every grid point (see module doc); returns the rows of ``tune.csv``."""
+    from inward.models import resolve
+    from inward.models.local import release_memory
+
+    tune = config.tune or Tune()
+    cache = cache or ResponseCache()
+    m1 = config.pairs[0].self_model
+    tasks = {n: get_task(n) for n in config.train_tasks}
+    props = task_properties(config, config.train_tasks)
+    n_train, n_all = config.n_train_strings, config.n_train_strings + tune.n_strings
+    load = dict(seed=config.seed, data_dir=config.data_dir, source=config.source)
+    points = grid_points(tune.grid)
+    for point in points:
+        config.finetune.model_copy(update=point).train_config()  # a bad value fails before any work
+    rows: list[dict] = []
+    with RunDir(out) as run:
+        manifest = {"version": 1, "command": "tune", "status": "running", "model": m1,
+                    "config": config.model_dump(by_alias=True), "environment": environment()}  # fmt: skip
+        run.write_json("run.json", manifest)
+        base = CachedModel(resolve(m1, **config.model_args), cache)
+        train_objects = collect_objects(base, list(tasks.values()), "train", n_train, **load)
+        tune_strings = {(o.task, o.string) for o in
+                        collect_objects(base, list(tasks.values()), "train", n_all, start=n_train, **load)}  # fmt: skip
+        base.backend.close() if hasattr(base.backend, "close") else None
+        if tune_strings & {(o.task, o.string) for o in train_objects}:
+            raise InwardError("Tuning strings overlap the training strings; the task's string order is not nested.")
+        examples = self_prediction_examples(train_objects, tasks, props, n_per_pair=config.n_train_per_pair,
+                                            seed=config.seed, forbidden_strings={s for _, s in tune_strings})  # fmt: skip
+        if not examples:
+            raise InwardError(f"No finetuning examples could be built from {m1}'s train-split answers.")
+        columns: list[str] = list(BASE_COLUMNS[:1]) + list(tune.grid) + list(BASE_COLUMNS[1:])
+        for point in points:
+            name = point_name(point)
+            folder = f"points/{slug(name)}"
+            settings = config.finetune.model_copy(update=point)
+            result = train_lora(m1, examples, settings.train_config(), run.file(f"{folder}/ft"),
+                                model_args=config.model_args)  # fmt: skip
+            release_memory()
+            backend = resolve(result.adapter_model_string, **config.model_args)
+            trained = CachedModel(backend, cache)
+            objects = collect_objects(trained, list(tasks.values()), "train", n_all, start=n_train, **load)
+            hyps = collect_hypotheticals(trained, objects, tasks, props)
+            backend.close() if hasattr(backend, "close") else None
+            release_memory()
+            index = {(h.task, h.property, h.string): h for h in hyps}
+            scored = score_all(objects, props, index, scoring=config.scoring)
+            table = results_table(scored, label=name)
+            run.write_jsonl(f"{folder}/scored.jsonl", scored)
+            micro = next(r for r in table if r["response_property"] == "micro_average")
+            row = {"point": name, **point, "micro_accuracy": micro["accuracy"], "micro_error": micro["error"],
+                   "mode_baseline": micro["mode_baseline"], "count": micro["count"],
+                   "compliance_rate": micro["compliance_rate"], "final_loss": result.final_loss,
+                   "train_seconds": result.train_seconds, "n_examples": result.n_examples, "best": False}  # fmt: skip
+            for r in table:
+                if r["response_property"] != "micro_average":
+                    row[r["response_property"]] = r["accuracy"]
+                    if r["response_property"] not in columns:
+                        columns.append(r["response_property"])
+            rows.append(row)
+        best = max(range(len(rows)), key=lambda i: rows[i]["micro_accuracy"])
+        rows[best]["best"] = True
+        run.write_csv("tune.csv", rows, tuple(columns))
+        manifest.update(status="complete", best=points[best], rows=rows, environment=environment())
+        run.write_json("run.json", json.loads(json.dumps(manifest, default=str)))
+    return rows
