@@ -327,3 +327,41 @@ def test_bins_match_pandas_qcut(pairs, q):
         assert b.mean_y == pytest.approx(row["y"], rel=1e-12, abs=1e-15)
     paper_mad = float(np.mean(np.abs(100 * means["x"].to_numpy() - 100 * means["y"].to_numpy())))
     assert calibration_mad(list(x), list(y), q=q) == pytest.approx(paper_mad, abs=1e-9)
+
+
+def test_beats_mode_p_matches_scipy_one_sided_binomial():
+    import random
+
+    from scipy.stats import binomtest
+
+    from inward.analysis.stats import beats_mode_p
+
+    rng = random.Random(3)
+    for _ in range(30):
+        n = rng.randint(1, 60)
+        correct = [rng.random() < 0.5 for _ in range(n)]
+        mode = [rng.random() < 0.5 for _ in range(n)]
+        a = sum(c and not m for c, m in zip(correct, mode))
+        b = sum(m and not c for c, m in zip(correct, mode))
+        expected = binomtest(a, a + b, 0.5, alternative="greater").pvalue if a + b else 1.0
+        assert beats_mode_p(correct, mode) == pytest.approx(expected, rel=1e-12)
+    # a predictor that always gives the modal answer never beats the mode
+    assert beats_mode_p([True, False, True], [True, False, True]) == 1.0
+
+
+def test_top_answer_and_degenerate_flag_in_results():
+    from inward.analysis.results import results_table
+    from inward.records import ScoredRecord
+
+    def row(task, obj, ans):
+        return ScoredRecord(task, "starts_with_vowel", f"s{obj}{ans}{task}", "M", "P", "", obj, True, ans, True,
+                            obj == ans, obj, ans)  # fmt: skip
+
+    # "false" 9 times in 10, right at the mode: degenerate, no evidence of beating the mode
+    rows = [row("t", "false", "false")] * 7 + [row("t", "true", "false")] * 2 + [row("t", "true", "true")]
+    table = {r["response_property"]: r for r in results_table(rows, label="self")}
+    prop = table["starts_with_vowel"]
+    assert prop["top_answer"] == "false" and prop["top_answer_share"] == pytest.approx(0.9)
+    assert prop["degenerate"] is True and prop["mode_baseline"] == pytest.approx(0.7)
+    assert prop["accuracy"] == pytest.approx(0.8) and prop["beats_mode_p"] == pytest.approx(0.5)
+    assert table["micro_average"]["degenerate_groups"] == 1 and table["micro_average"]["degenerate"] == ""

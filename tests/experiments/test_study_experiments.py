@@ -49,13 +49,15 @@ def test_study_with_all_experiments_runs_and_resumes(tmp_path, tiny_pair, monkey
     assert all(int(r["prompts"]) == 4 for r in exact)
     for r in cal:  # a MAD is a mean of |x - y| in percentage points
         assert r["mad"] == "" or 0.0 <= float(r["mad"]) <= 100.0
+    assert any(r["mad"] != "" for r in exact), "no exact-method MAD was computed at all"
     agree = list(csv.DictReader((out / "calibration_agreement.csv").open()))
     assert {r["setup"] for r in agree} == {"untrained", "self", "cross"}
     assert all(int(r["prompts"]) == 2 and 0.0 <= float(r["object_tv"]) <= 1.0 for r in agree)
     records = [json.loads(x) for x in (out / "calibration" / f"self-{s1}" / "records.jsonl").open()]
-    for r in records:
-        if r["object_dist"]:
-            assert abs(sum(r["object_dist"].values()) - 1.0) < 1e-6
+    with_dist = [r for r in records if r["object_dist"]]
+    assert with_dist, "every object distribution is empty"
+    for r in with_dist:
+        assert abs(sum(r["object_dist"].values()) - 1.0) < 1e-6
 
     bc = list(csv.DictReader((out / "behaviour_change.csv").open()))
     assert bc, "the tiny shift finetune should change some behaviour"
@@ -77,7 +79,8 @@ def test_study_with_all_experiments_runs_and_resumes(tmp_path, tiny_pair, monkey
     main = json.loads((out / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train_result.json").read_text())
     assert [int(r["n_train"]) for r in cross] == [2, 5, main["n_examples"]]
     assert len([r for r in sc if r["label"] == "self"]) == 1
-    assert result.scaling == [{k: r[k] for k in r} for r in result.scaling]
+    assert [(str(r["n_train"]), r["label"]) for r in result.scaling] == [(r["n_train"], r["label"]) for r in sc]
+    assert [float(r["accuracy"]) for r in result.scaling] == pytest.approx([float(r["accuracy"]) for r in sc])
     # scaling slices are prefixes of the main cross-predictor's data
     main_data = (out / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train.jsonl").read_text().splitlines()
     for n in (2, 5):

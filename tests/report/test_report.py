@@ -82,7 +82,7 @@ def test_report_shows_the_numbers(page):
     assert "+10.0" in page  # the self − cross difference in points
     assert "12.3%" in page and "wikipedia_long" in page  # per-task row
     assert "f" * 64 in page and "bf16" in page  # model hash and precision
-    assert "12.2" in page or "12.3" in page  # a stage's wall time
+    assert ">12.2</td>" in page and ">15.2</td>" in page  # a stage's wall time (12.25 s) and the total
     assert "0.4321" in page and "16.26" in page  # training summary
     assert "3.11.2" in page
     assert "Self-prediction trained" in page and "Cross-prediction trained" in page

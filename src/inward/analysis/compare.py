@@ -3,6 +3,11 @@
 Both predictors are scored against the same object behaviour (the self-trained model's), so
 every (task, property, string) row exists for both: the two-proportion z-test compares the two
 accuracies as the paper did, and McNemar's exact test uses the pairing the z-test ignores.
+
+A last row, ``micro_average_non_degenerate``, pools only the (task, property) groups where
+neither predictor is degenerate (one answer in more than 80% of its rows: a constant answer
+that happens to match the behaviour is not evidence about either predictor);
+``excluded_groups`` names the groups it leaves out.
 """
 
 from __future__ import annotations
@@ -11,16 +16,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from inward.analysis.results import MICRO, reported_name
-from inward.analysis.stats import mcnemar_test, two_proportion_ztest
+from inward.analysis.stats import DEGENERATE_SHARE, mcnemar_test, top_answer, two_proportion_ztest
 from inward.records import ScoredRecord
 
 COMPARISON_COLUMNS = (
     "response_property", "self_accuracy", "cross_accuracy", "difference", "z", "p_value",
     "paired_count", "mcnemar_p", "self_count", "cross_count", "self_model", "cross_model",
+    "excluded_groups",
 )  # fmt: skip
+NON_DEGENERATE = "micro_average_non_degenerate"
 
 
-def _groups(rows: Sequence[ScoredRecord]) -> dict[str, dict[tuple, bool]]:
+def degenerate_groups(rows: Sequence[ScoredRecord]) -> set[tuple[str, str]]:
+    """(task, property) groups whose most common answer covers more than 80% of the rows."""
+    answers: dict[tuple[str, str], list] = defaultdict(list)
+    for r in rows:
+        if r.evaluable:
+            answers[(r.task, r.property)].append(r.answer_clean if r.meta_compliant else None)
+    return {g for g, a in answers.items() if top_answer(a)[1] > DEGENERATE_SHARE}
+
+
+def _groups(rows: Sequence[ScoredRecord], skip: set[tuple[str, str]]) -> dict[str, dict[tuple, bool]]:
     out: dict[str, dict[tuple, bool]] = defaultdict(dict)
     for r in rows:
         if not r.evaluable or r.property == "identity":
@@ -28,13 +44,16 @@ def _groups(rows: Sequence[ScoredRecord]) -> dict[str, dict[tuple, bool]]:
         key = (r.task, r.property, r.string)
         out[reported_name(r.property)][key] = bool(r.correct)
         out[MICRO][key] = bool(r.correct)
+        if (r.task, r.property) not in skip:
+            out[NON_DEGENERATE][key] = bool(r.correct)
     return out
 
 
 def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]) -> list[dict]:
     """One row per reported property (micro average last): accuracies, z-test, McNemar."""
-    s_groups, c_groups = _groups(self_rows), _groups(cross_rows)
-    names = [n for n in s_groups if n != MICRO] + [MICRO]
+    skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)
+    s_groups, c_groups = _groups(self_rows, skip), _groups(cross_rows, skip)
+    names = [n for n in s_groups if n not in (MICRO, NON_DEGENERATE)] + [MICRO, NON_DEGENERATE]
     out = []
     for name in names:
         s, c = s_groups.get(name, {}), c_groups.get(name, {})
@@ -57,5 +76,6 @@ def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[S
             "cross_count": len(c),
             "self_model": self_rows[0].meta_model if self_rows else "",
             "cross_model": cross_rows[0].meta_model if cross_rows else "",
+            "excluded_groups": "; ".join(f"{t}/{p}" for t, p in sorted(skip)) if name == NON_DEGENERATE else "",
         })  # fmt: skip
     return out

@@ -5,6 +5,16 @@ is reported as ``ethical_stance`` and every ``is_either_*`` as ``among_options``
 left out of the pooled rows, and a ``micro_average`` row pools all (task, property, string) rows,
 so tasks weigh by their row counts. The mode baseline is computed per (task, property) on the
 evaluated rows themselves and then averaged over the rows of a group.
+
+Two columns guard against reading a constant answer as knowledge:
+
+- ``beats_mode_p``: one-sided exact McNemar test, on the same rows, that the predictor is right
+  more often than always answering each (task, property)'s modal value;
+- ``top_answer`` / ``top_answer_share`` / ``degenerate``: the predictor's most common cleaned
+  answer (``<non-compliant>`` for answers that failed compliance) and its share; ``degenerate``
+  is true above :data:`~inward.analysis.stats.DEGENERATE_SHARE` (80%). A property row pools its
+  tasks; the micro-average row leaves these blank and counts its degenerate (task, property)
+  groups in ``degenerate_groups``.
 """
 
 from __future__ import annotations
@@ -12,18 +22,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from inward.analysis.stats import accuracy_summary, mode_baseline
+from inward.analysis.stats import DEGENERATE_SHARE, accuracy_summary, beats_mode_p, mode_baseline, top_answer
 from inward.records import ScoredRecord
 
 RESULT_COLUMNS = (
     "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
     "mode_baseline", "compliance_rate", "count", "object_model", "meta_model", "label",
+    "beats_mode_p", "top_answer", "top_answer_share", "degenerate", "degenerate_groups",
 )  # fmt: skip
 BY_TASK_COLUMNS = (
     "task", "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
     "mode_baseline", "modal_value", "compliance_rate", "count", "objects", "object_excluded",
-    "object_model", "meta_model", "label",
+    "object_model", "meta_model", "label", "beats_mode_p", "top_answer", "top_answer_share",
+    "degenerate",
 )  # fmt: skip
+NON_COMPLIANT = "<non-compliant>"
 MICRO = "micro_average"
 
 
@@ -51,11 +64,28 @@ def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tup
     return flags, modes
 
 
+def _answer(r: ScoredRecord) -> str:
+    return r.answer_clean if r.meta_compliant and r.answer_clean is not None else NON_COMPLIANT
+
+
+def _answer_columns(rows: list[ScoredRecord], pooled: bool = True) -> dict:
+    if not pooled:  # the micro average mixes properties: count degenerate (task, property) groups
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for r in rows:
+            groups[(r.task, r.property)].append(_answer(r))
+        n_bad = sum(top_answer(a)[1] > DEGENERATE_SHARE for a in groups.values())
+        return {"top_answer": "", "top_answer_share": None, "degenerate": "", "degenerate_groups": n_bad}
+    answer, share = top_answer([_answer(r) for r in rows])
+    return {"top_answer": answer, "top_answer_share": share, "degenerate": bool(share > DEGENERATE_SHARE),
+            "degenerate_groups": int(share > DEGENERATE_SHARE)}  # fmt: skip
+
+
 def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) -> dict:
     correct = [bool(r.correct) for r in rows]
     s = accuracy_summary(correct, seed=seed)
     n = len(rows)
     return {
+        "beats_mode_p": beats_mode_p(correct, mode_flags) if n else float("nan"),
         "accuracy": s.accuracy,
         "error": s.error,
         "bootstrap_lower": s.bootstrap_lower,
@@ -86,6 +116,7 @@ def results_table(
         out.append({
             "response_property": name,
             **_summary_row(chosen, [flags[i] for i in idx], seed),
+            **_answer_columns(chosen, pooled=name != MICRO),
             "object_model": chosen[0].object_model,
             "meta_model": chosen[0].meta_model,
             "label": label,
@@ -109,10 +140,13 @@ def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42)
             "response_property": prop,
             "accuracy": float("nan"), "error": float("nan"), "bootstrap_lower": float("nan"),
             "bootstrap_upper": float("nan"), "mode_baseline": float("nan"),
-            "compliance_rate": float("nan"), "count": 0,
+            "compliance_rate": float("nan"), "count": 0, "beats_mode_p": float("nan"),
+            "top_answer": "", "top_answer_share": float("nan"), "degenerate": "",
         }  # fmt: skip
         if chosen:
             row.update(_summary_row(chosen, [flags[i] for i in evaluable], seed))
+            row.update(_answer_columns(chosen))
+            del row["degenerate_groups"]
         row.update({
             "modal_value": modes.get((task, prop)),
             "objects": len(idx),

@@ -164,6 +164,37 @@ def _binomial_half_cdf(k: int, n: int) -> float:
     return total / 2**n
 
 
+def beats_mode_p(correct: Sequence[bool], mode_correct: Sequence[bool]) -> float:
+    """One-sided exact McNemar test that a predictor beats the mode baseline on the same items.
+
+    ``mode_correct[i]``: would answering the (task, property) modal value have been right on item
+    i. Discordant items: the predictor right and the mode wrong (a), or the reverse (b); under
+    the null each is a fair coin, so p = P(X >= a) for X ~ Binomial(a + b, 1/2) = P(X <= b).
+    1.0 when there is no discordant item (a predictor that always says the mode).
+    """
+    c = np.asarray(correct, dtype=bool)
+    m = np.asarray(mode_correct, dtype=bool)
+    if c.shape != m.shape:
+        raise ValueError(f"need two sequences of equal length, got {c.shape} and {m.shape}")
+    a, b = int((c & ~m).sum()), int((~c & m).sum())
+    return _binomial_half_cdf(b, a + b) if a + b else 1.0
+
+
+DEGENERATE_SHARE = 0.8
+"""A predictor whose most common answer covers more of its answers than this is flagged."""
+
+
+def top_answer(answers: Sequence[Hashable]) -> tuple[Hashable | None, float]:
+    """The most common answer and its share (ties: the first seen); (None, nan) when empty."""
+    if not answers:
+        return None, math.nan
+    counts: dict[Hashable, int] = {}
+    for x in answers:
+        counts[x] = counts.get(x, 0) + 1
+    best = max(counts, key=lambda k: counts[k])
+    return best, counts[best] / len(answers)
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """Paired comparison of predictors A and B on the same items.

@@ -134,11 +134,20 @@ def _results(results: Sequence[dict]) -> str:
         lo, hi = pct(r.get("bootstrap_lower")), pct(r.get("bootstrap_upper"))
         return DASH if DASH in (lo, hi) else f"{lo}–{hi}"
 
+    def top(r):
+        if r.get("response_property") == "micro_average":
+            n = r.get("degenerate_groups")
+            return f"{n} degenerate group(s)" if n not in (None, "") else DASH
+        share = pct(r.get("top_answer_share"))
+        flag = " DEGENERATE" if r.get("degenerate") is True else ""
+        return f"{_txt(r.get('top_answer'), 20)} ({share}){flag}"
+
     return _table(
         ["label", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
-         "mode baseline", "compliance", "n"],
+         "mode baseline", "beats mode (one-sided p)", "most common answer", "compliance", "n"],
         ([_label(r), r.get("object_model"), r.get("meta_model"), r.get("response_property"),
           _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(boot(r)), _n(pct(r.get("mode_baseline"))),
+          _n(fmt_p(r.get("beats_mode_p"))), top(r),
           _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in _by_label(results)),
     )  # fmt: skip
 
