@@ -87,3 +87,20 @@ def test_entropy_adjust_matches_object_value_counts():
     assert entropy_adjust(old_rows, new_rows) == (keep_old, keep_new)  # seeded
     rows = behaviour_change_table(keep_old, keep_new, adjustment="entropy")
     assert rows[-1]["adjustment"] == "entropy" and rows[-1]["p_value"] != rows[-1]["p_value"]  # nan
+
+
+def test_noncompliant_hypotheticals_are_dropped_as_in_the_paper_figure():
+    # the 4 items above, plus one whose hypothetical answer is not a single character
+    old_rows, new_rows = scored_pairs([("a", "dog", "emu", "e"), ("b", "cat", "ant", "a"),
+                                       ("c", "owl", "bee", "b"), ("d", "rat", "yak", "r"),
+                                       ("e", "eel", "gnu", "no idea, sorry")])  # fmt: skip
+    assert new_rows[-1].meta_compliant is False
+    micro = behaviour_change_table(old_rows, new_rows)[-1]
+    assert micro["count"] == 4 and micro["noncompliant_dropped"] == 1
+    assert micro["predicts_new_accuracy"] == 0.75 and micro["predicts_old_accuracy"] == 0.25
+    kept = behaviour_change_table(old_rows, new_rows, exclude_noncompliant=False)[-1]
+    assert kept["count"] == 5 and kept["noncompliant_dropped"] == 0 and kept["predicts_new_accuracy"] == 0.6
+    # each side against its own mode: the modal value (all distinct: the first, "e") is right on
+    # item a only; the answers are right on a, b, c, so 2 items favour them and none the mode:
+    # one-sided p = P(X >= 2 | n=2) = 0.25
+    assert micro["new_beats_mode_p"] == pytest.approx(0.25)

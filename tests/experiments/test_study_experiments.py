@@ -26,7 +26,9 @@ def config(tiny_pair, **over):
         "n_eval": 5,
         "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
         "calibration": {"n_exact": 4, "n_sampled": 2, "samples": 3, "properties": ["second_character"]},
-        "behaviour_change": {"n_examples": 6, "entropy_adjust": True,
+        # the tiny models' hypotheticals are gibberish, so keep non-compliant rows (scored wrong)
+        # to exercise the table; the paper's dropping is tested in tests/analysis
+        "behaviour_change": {"n_examples": 6, "entropy_adjust": True, "exclude_noncompliant": False,
                              "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32",
                                           "learning_rate": 5e-2, "epochs": 3}},
         "scaling": {"sizes": [2, 5]},

@@ -20,7 +20,15 @@ from collections.abc import Mapping, Sequence
 
 from inward.analysis.results import MICRO, reported_name
 from inward.analysis.scoring import object_value
-from inward.analysis.stats import accuracy_summary, mcnemar_test, mode_baseline, two_proportion_ztest
+from inward.analysis.stats import (
+    DEGENERATE_SHARE,
+    accuracy_summary,
+    beats_mode_p,
+    mcnemar_test,
+    mode_baseline,
+    top_answer,
+    two_proportion_ztest,
+)
 from inward.properties import clean_object_value
 from inward.properties.registry import Property
 from inward.records import ObjectRecord, ScoredRecord
@@ -30,6 +38,8 @@ BEHAVIOUR_CHANGE_COLUMNS = (
     "response_property", "predicts_old_accuracy", "predicts_old_error", "predicts_new_accuracy",
     "predicts_new_error", "difference", "p_value", "ztest_p", "mode_baseline", "mode_baseline_old",
     "count", "shifted_fraction", "compared", "adjustment", "old_model", "new_model", "meta_model",
+    "new_beats_mode_p", "old_beats_mode_p", "top_answer", "top_answer_share", "degenerate",
+    "noncompliant_dropped",
 )  # fmt: skip
 
 Key = tuple[str, str, str]  # (task, property, string)
@@ -89,36 +99,47 @@ def entropy_adjust(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRe
     return keep_old, keep_new
 
 
-def _mode_rate(rows: Sequence[ScoredRecord]) -> float:
+def _mode_flags(rows: Sequence[ScoredRecord]) -> list[bool]:
+    """Per row: is its object value the modal one of its (task, property) on these rows?"""
     by_pair: dict[tuple[str, str], list[str | None]] = defaultdict(list)
     for r in rows:
         by_pair[(r.task, r.property)].append(r.object_clean)
-    hits = 0
-    for values in by_pair.values():
-        modal, _ = mode_baseline(values)
-        hits += sum(v == modal for v in values)
-    return hits / len(rows) if rows else float("nan")
+    modal = {pair: mode_baseline(values)[0] for pair, values in by_pair.items()}
+    return [r.object_clean == modal[(r.task, r.property)] for r in rows]
+
+
+def _mode_rate(rows: Sequence[ScoredRecord]) -> float:
+    return sum(_mode_flags(rows)) / len(rows) if rows else float("nan")
 
 
 def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
                            status: Mapping[Key, str] | None = None, *, adjustment: str = "none",
-                           seed: int = 42) -> list[dict]:  # fmt: skip
+                           seed: int = 42, exclude_noncompliant: bool = True) -> list[dict]:  # fmt: skip
     """One row per reported property and a micro average: old vs new accuracy, CIs, p-values.
 
     ``old_rows`` are M_C's answers scored against M, ``new_rows`` the same answers against M_C,
-    on shifted items (rows that are not evaluable are ignored). ``status`` gives the shifted
+    on shifted items (rows that are not evaluable are ignored, and, as in the paper's
+    behaviour-change figure, so are rows whose hypothetical answer is not compliant; their
+    number is ``noncompliant_dropped``). ``status`` gives the shifted
     fraction of the compared items per group.
     """
-    def groups(rows):
+    dropped: dict[str, int] = defaultdict(int)
+
+    def groups(rows, count=False):
         out: dict[str, dict[Key, ScoredRecord]] = defaultdict(dict)
         for r in rows:
             if not r.evaluable or r.property == "identity":
+                continue
+            if exclude_noncompliant and r.meta_compliant is False:  # the paper's figure (spec §5)
+                if count:
+                    dropped[reported_name(r.property)] += 1
+                    dropped[MICRO] += 1
                 continue
             out[reported_name(r.property)][(r.task, r.property, r.string)] = r
             out[MICRO][(r.task, r.property, r.string)] = r
         return out
 
-    g_old, g_new = groups(old_rows), groups(new_rows)
+    g_old, g_new = groups(old_rows), groups(new_rows, count=True)
     compared: dict[str, list[str]] = defaultdict(list)
     for (task, prop, _), s in (status or {}).items():
         if prop != "identity":
@@ -145,6 +166,8 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
         _, zp = two_proportion_ztest(sum(bool(r.correct) for r in news), len(news),
                                      sum(bool(r.correct) for r in olds), len(olds))  # fmt: skip
         st = compared.get(name, [])
+        top, share = top_answer([r.answer_clean if r.meta_compliant else None for r in news])
+        pooled = name != MICRO
         out.append({
             "response_property": name,
             "predicts_old_accuracy": so.accuracy, "predicts_old_error": so.error,
@@ -156,5 +179,11 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
             "compared": len(st), "adjustment": adjustment,
             "old_model": olds[0].object_model, "new_model": news[0].object_model,
             "meta_model": news[0].meta_model,
+            # each side against its own mode baseline (the modal value of the behaviour it is scored on)
+            "new_beats_mode_p": beats_mode_p([bool(r.correct) for r in news], _mode_flags(news)),
+            "old_beats_mode_p": beats_mode_p([bool(r.correct) for r in olds], _mode_flags(olds)),
+            "top_answer": top if pooled else "", "top_answer_share": share if pooled else None,
+            "degenerate": bool(share > DEGENERATE_SHARE) if pooled else "",
+            "noncompliant_dropped": dropped.get(name, 0),
         })  # fmt: skip
     return out

@@ -403,9 +403,12 @@ class Study:
                 rows.append(replace(r, object_model=self.shown(r.object_model), meta_model=self.shown(r.meta_model)))
         self.run.write_jsonl(f"{folder}/scored_old.jsonl", old_rows)
         self.run.write_jsonl(f"{folder}/scored_new.jsonl", new_rows)
-        rows = behaviour_change_table(old_rows, new_rows, status)
-        if bc.entropy_adjust:
-            rows += behaviour_change_table(*entropy_adjust(old_rows, new_rows), status, adjustment="entropy")
+        drop = bc.exclude_noncompliant
+        rows = behaviour_change_table(old_rows, new_rows, status, exclude_noncompliant=drop)
+        if bc.entropy_adjust:  # the paper drops non-compliant rows at load time, before down-sampling
+            kept = [[r for r in rs if not (drop and r.meta_compliant is False)] for rs in (old_rows, new_rows)]
+            rows += behaviour_change_table(*entropy_adjust(*kept), status, adjustment="entropy",
+                                           exclude_noncompliant=drop)  # fmt: skip
         self.behaviour_rows += [{**r, "shift_model": other} for r in rows]
 
     def scaling_stage(self, m1: str, m1ft: str, m2: str, ft_train: list[ObjectRecord],
@@ -601,11 +604,19 @@ class Study:
                 verdict = ("predicts its new behaviour better than its old"
                            if r["difference"] > 0 and r["p_value"] < 0.05 else
                            "does not predict its new behaviour significantly better than its old")
+                degenerate = [x["response_property"] for x in self.behaviour_rows
+                              if x["adjustment"] == "none" and x["degenerate"] is True]  # fmt: skip
+                beats = r["new_beats_mode_p"] < 0.05
                 notes.append(
                     f"Behaviour change: {r['meta_model']} {verdict} on {r['count']} shifted items "
                     f"({100 * r['shifted_fraction']:.1f}% of compared items shifted): new "
                     f"{100 * r['predicts_new_accuracy']:.1f}% vs old {100 * r['predicts_old_accuracy']:.1f}%, "
-                    f"McNemar p={r['p_value']:.3g}; mode baseline {100 * r['mode_baseline']:.1f}%.")  # fmt: skip
+                    f"McNemar p={r['p_value']:.3g}; against its own mode baseline "
+                    f"({100 * r['mode_baseline']:.1f}%) the new side {'beats' if beats else 'does not beat'} it "
+                    f"(one-sided p={r['new_beats_mode_p']:.3g}), the old side's mode is "
+                    f"{100 * r['mode_baseline_old']:.1f}% (p={r['old_beats_mode_p']:.3g})"
+                    + (f"; one answer in over 80% of rows for {', '.join(degenerate)}" if degenerate else "")
+                    + ".")  # fmt: skip
         notes += self.shift_warnings
         for model in dict.fromkeys(r["model"] for r in self.chat_formats):
             rows = [r for r in self.chat_formats if r["model"] == model]

@@ -96,8 +96,12 @@ class BehaviourChange(Strict):
     """Shift finetuning examples (one per train-task string; at most n_train_strings per task)."""
     properties: list[str] | None = None
     """Properties evaluated on the held-out tasks (default: the study's properties)."""
-    entropy_adjust: bool = False
-    """Also report the spec §6.4 down-sampled comparison (rows with adjustment=entropy)."""
+    exclude_noncompliant: bool = True
+    """Drop rows whose hypothetical answer is not compliant, as the paper's behaviour-change
+    figure does (``exclude_noncompliant=True``); false keeps them, scored wrong, as Experiment 1 does."""
+    entropy_adjust: bool = True
+    """Also report the spec §6.4 down-sampled comparison (rows with adjustment=entropy), as the
+    paper does."""
     finetune: Finetune | None = None
     """LoRA settings of the shift finetune (default: the study's ``finetune``)."""
 
