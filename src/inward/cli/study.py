@@ -41,13 +41,22 @@ def load_study_config(config, preset, overrides, data_dir):
     return cfg
 
 
+def study_config_options(command):
+    """CONFIG or --preset, --out, --set and --data-dir: the options of every study-config command."""
+    for option in reversed([
+        click.argument("config", required=False, type=click.Path(dir_okay=False)),
+        click.option("--preset", help="A built-in config: default, smoke, paper or limits."),
+        click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key, e.g. --set n_eval=50 or --set finetune.epochs=2."),
+        click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR)."),
+    ]):  # fmt: skip
+        command = option(command)
+    return command
+
+
 @click.command(epilog=EPILOG)
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="A built-in config: default, smoke, paper or limits.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a top-level config key (or finetune.KEY), e.g. --set n_eval=50.")
-@click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
+@study_config_options
 def study(config, preset, out, overrides, data_dir):
     """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
     compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from inward.cli.study import load_study_config
+from inward.cli.study import load_study_config, study_config_options
 
 EPILOG = """\b
 Examples:
@@ -17,12 +17,7 @@ train tasks. Rerunning the same command resumes.
 
 
 @click.command(epilog=EPILOG)
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="A built-in study config: default, smoke, paper or limits.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. --set tune.n_strings=20 or --set finetune.epochs=2.")
-@click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
+@study_config_options
 def tune(config, preset, out, overrides, data_dir):
     """Choose the self-prediction finetune's settings (the config's `tune.grid`) on held-out
     strings of the train tasks. Writes tune.csv (one row per setting, `best` marked) to --out."""

@@ -378,6 +378,15 @@ def torch_arange(start: int, end: int, device: Any) -> Any:
     return torch.arange(start, end, device=device).unsqueeze(0)
 
 
+def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The LR multiplier after ``step`` optimizer steps: linear warmup, then flat or linear to 0."""
+    if step < config.warmup_steps:
+        return (step + 1) / (config.warmup_steps + 1)
+    if config.lr_schedule == "constant":
+        return 1.0
+    return max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
+
+
 # ---- run identity and checkpoints --------------------------------------------------------------
 
 
@@ -523,14 +532,7 @@ def train_lora(
     named = [n for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
-    def lr_factor(step: int) -> float:  # step = optimizer steps already taken
-        if step < config.warmup_steps:
-            return (step + 1) / (config.warmup_steps + 1)
-        if config.lr_schedule == "constant":
-            return 1.0
-        return max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, total_steps))
     load_seconds = time.perf_counter() - t_load
 
     step, losses = 0, []

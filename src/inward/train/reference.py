@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inward.train.examples import TrainExample
-from inward.train.lora import ADAPTER_DIR, IGNORE, TrainConfig, collate, encode_example, load_base, resolve_dtype
+from inward.train.lora import (
+    ADAPTER_DIR,
+    IGNORE,
+    TrainConfig,
+    collate,
+    encode_example,
+    load_base,
+    lr_factor,
+    resolve_dtype,
+)
 
 
 @dataclass
@@ -63,14 +72,7 @@ def train_reference(model_string: str, examples: Sequence[TrainExample], config:
     per_epoch = -(-len(encoded) // config.batch_size)
     total = per_epoch * config.epochs
 
-    def lr_at(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / (config.warmup_steps + 1)
-        if config.lr_schedule == "constant":
-            return 1.0
-        return max(0.0, (total - step) / max(1, total - config.warmup_steps))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, total))
     rng = random.Random(config.seed)
     losses: list[float] = []
     t0 = time.perf_counter()
