@@ -699,20 +699,36 @@ def _notes(results: list[dict], comparisons: list[dict]) -> list[str]:
     notes = []
     micro = {(r["label"], r["meta_model"]): r for r in results if r["response_property"] == "micro_average"}
     for (label, meta), r in micro.items():
-        if r["accuracy"] == r["accuracy"] and r["accuracy"] <= r["mode_baseline"]:
+        p = r.get("beats_mode_p", float("nan"))
+        if r["accuracy"] == r["accuracy"] and (r["accuracy"] <= r["mode_baseline"] or not p < 0.05):
             notes.append(f"{label} ({meta}): micro-average accuracy {100 * r['accuracy']:.1f}% does "
-                         f"not beat the mode baseline {100 * r['mode_baseline']:.1f}%.")  # fmt: skip
+                         f"not beat the mode baseline {100 * r['mode_baseline']:.1f}% (one-sided "
+                         f"McNemar p={p:.3g}).")  # fmt: skip
     for (label, meta), r in micro.items():
         if r["compliance_rate"] == r["compliance_rate"] and r["compliance_rate"] < 0.5:
             notes.append(f"{label} ({meta}) gave a compliant answer to only "
                          f"{100 * r['compliance_rate']:.1f}% of hypotheticals; non-compliant answers "
                          "count as wrong, so its accuracy mostly measures the answer format.")  # fmt: skip
+    degenerate = [f"{r['label']} {r['response_property']} ({r['top_answer']!s} in "
+                  f"{100 * r['top_answer_share']:.0f}% of rows)" for r in results
+                  if r["response_property"] != "micro_average" and r.get("degenerate") is True]  # fmt: skip
+    if degenerate:
+        notes.append("Degenerate predictors (one answer in more than 80% of rows; a constant answer is "
+                     "not evidence of knowing anything): " + "; ".join(degenerate) + ".")  # fmt: skip
+    by_meta = {meta: r for (label, meta), r in micro.items()}
     for c in comparisons:
-        if c["response_property"] == "micro_average":
+        if c["response_property"] in ("micro_average", "micro_average_non_degenerate"):
             verdict = "beats" if c["difference"] > 0 and c["p_value"] < 0.05 else "does not beat"
-            notes.append(f"Self-prediction {verdict} cross-prediction on the micro average "
-                         f"({100 * c['self_accuracy']:.1f}% vs {100 * c['cross_accuracy']:.1f}%, "
-                         f"z-test p={c['p_value']:.3g}, McNemar p={c['mcnemar_p']:.3g}).")  # fmt: skip
+            which = "micro average" if c["response_property"] == "micro_average" else \
+                f"micro average without degenerate groups ({c['excluded_groups'] or 'none left out'})"
+            note = (f"Self-prediction {verdict} cross-prediction on the {which} "
+                    f"({100 * c['self_accuracy']:.1f}% vs {100 * c['cross_accuracy']:.1f}%, "
+                    f"z-test p={c['p_value']:.3g}, McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']})")  # fmt: skip
+            cross = by_meta.get(c["cross_model"])
+            if c["response_property"] == "micro_average" and cross and not cross.get("beats_mode_p", 1) < 0.05:
+                note += ("; the cross-predictor does not beat its mode baseline, so this gap says the "
+                         "cross-predictor is weak, not that the self-predictor has privileged access")
+            notes.append(note + ". One training seed: these p-values count item sampling only.")
     return notes
 
 
