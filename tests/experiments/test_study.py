@@ -188,3 +188,17 @@ def test_explicit_chat_format_skips_the_measurement(tmp_path, tiny_pair, tmp_pat
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert {fp["chat_template"]["source"] for name, fp in manifest["models"].items()
             if name.startswith(base)} == {"fallback:qa"}
+
+
+def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    out = tmp_path / "run"
+    run_study(config(tiny_pair), out, cache=cache)
+    first = json.loads((out / "run.json").read_text())["stage_seconds"]
+    assert first and all(v > 0 for v in first.values())
+    run_study(config(tiny_pair), out, cache=cache)  # everything reused: each stage adds a little
+    second = json.loads((out / "run.json").read_text())
+    assert set(second["stage_seconds"]) == set(first)
+    for name, seconds in first.items():
+        assert second["stage_seconds"][name] == pytest.approx(seconds + second["stage_seconds_this_run"][name])
+    assert sum(second["stage_seconds_this_run"].values()) < sum(first.values())  # the rerun did no real work

@@ -99,6 +99,7 @@ class Study:
         self.train_props = task_properties(config, config.train_tasks)
         self.eval_props = task_properties(config, config.held_out_tasks)
         self.stage_seconds: dict[str, float] = {}
+        self.previous_seconds: dict[str, float] = _previous_stage_seconds(run)
         self.training: list[dict] = []
         self.manifest: dict[str, Any] = {}
         self.used_models: list[str] = []  # every model string of the study, for fingerprints
@@ -128,7 +129,16 @@ class Study:
         yield
         dt = time.perf_counter() - t0
         self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + dt
+        if self.manifest:  # keep the running total on disk, so a crash loses no stage's time
+            self.manifest["stage_seconds"] = self.total_seconds()
+            self.run.write_json("run.json", self.manifest)
         print(f"[inward study] {name}: done in {dt:.1f}s", file=sys.stderr, flush=True)
+
+    def total_seconds(self) -> dict[str, float]:
+        total = dict(self.previous_seconds)
+        for name, dt in self.stage_seconds.items():
+            total[name] = total.get(name, 0.0) + dt
+        return total
 
     def backend(self, name: str):
         from inward.models import resolve
@@ -521,7 +531,10 @@ class Study:
         models = self._fingerprints()
         if self.chat_formats:
             run.write_csv("chat_formats.csv", self.chat_formats, CHAT_FORMAT_COLUMNS)
-        self.manifest.update(stage_seconds=self.stage_seconds, training=self.training,
+        # Seconds per stage summed over every session that worked on this run directory (a resumed
+        # run adds its own); stage_seconds_this_run is this session's alone.
+        self.manifest.update(stage_seconds=self.total_seconds(), stage_seconds_this_run=self.stage_seconds,
+                             training=self.training,
                              chat_formats=self.chat_formats,
                              environment=environment(), status="complete", models=models,
                              peak_rss_mb=_peak_rss_mb(),
@@ -651,6 +664,16 @@ def _is_local(model: str) -> bool:
     return model.split("/", 1)[0] in ("bundled", "hf", "gguf")
 
 
+def _previous_stage_seconds(run: RunDir) -> dict[str, float]:
+    """Stage seconds a finished earlier session wrote to run.json (none for a new directory)."""
+    try:
+        old = run.read_json("run.json")
+    except (OSError, ValueError):
+        return {}
+    seconds = old.get("stage_seconds") if isinstance(old, dict) else None
+    return {k: float(v) for k, v in seconds.items()} if isinstance(seconds, dict) else {}
+
+
 def _release_memory() -> None:
     try:
         from inward.models.local import release_memory
@@ -772,6 +795,7 @@ def run_study(config: StudyConfig, out: str | Path, *, cache: ResponseCache | No
         run.write_text("config.yaml", yaml.safe_dump(config.model_dump(by_alias=True), sort_keys=False))
         study = Study(config, run, cache, backends)
         study.manifest = {"version": 1, "command": "study", "status": "running",
-                          "config": config.model_dump(by_alias=True), "environment": environment()}  # fmt: skip
+                          "config": config.model_dump(by_alias=True), "environment": environment(),
+                          "stage_seconds": study.total_seconds()}  # fmt: skip
         run.write_json("run.json", study.manifest)
         return study.run_all()
