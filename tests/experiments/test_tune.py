@@ -47,7 +47,8 @@ def test_tune_scores_every_point_on_held_out_train_strings(tmp_path, tiny_pair, 
     assert [r["point"] for r in rows] == ["learning_rate=0.001,epochs=1", "learning_rate=0.01,epochs=1"]
     assert sum(r["best"] for r in rows) == 1
     best = next(r for r in rows if r["best"])
-    assert best["micro_accuracy"] == max(r["micro_accuracy"] for r in rows)
+    assert best["lift"] == max(r["lift"] for r in rows)  # accuracy above each point's own mode baseline
+    assert all(r["lift"] == pytest.approx(r["micro_accuracy"] - r["mode_baseline"]) for r in rows)
     # the held-out (test) task is never loaded, and only the train split is
     assert {name for name, _ in loaded} <= {"colors_long", "numbers"} and {s for _, s in loaded} == {"train"}
     table = list(csv.DictReader((tmp_path / "tune" / "tune.csv").open()))

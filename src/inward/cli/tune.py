@@ -20,7 +20,8 @@ train tasks. Rerunning the same command resumes.
 @study_config_options
 def tune(config, preset, out, overrides, data_dir):
     """Choose the self-prediction finetune's settings (the config's `tune.grid`) on held-out
-    strings of the train tasks. Writes tune.csv (one row per setting, `best` marked) to --out."""
+    strings of the train tasks: the highest accuracy above the mode baseline. Writes tune.csv
+    (one row per setting, `best` marked) to --out."""
     from inward.experiments.tune import run_tune
 
     cfg = load_study_config(config, preset, overrides, data_dir)
@@ -28,7 +29,7 @@ def tune(config, preset, out, overrides, data_dir):
     for r in rows:
         mark = "  <- best" if r["best"] else ""
         click.echo(f"{r['point']:40s} {100 * r['micro_accuracy']:5.1f}% ± {100 * r['micro_error']:.1f} "
-                   f"(mode {100 * r['mode_baseline']:.1f}%, n={r['count']}){mark}")
+                   f"(mode {100 * r['mode_baseline']:.1f}%, lift {100 * r['lift']:+.1f}, n={r['count']}){mark}")
     best = next(r for r in rows if r["best"])
     sets = " ".join(f"--set finetune.{k}={best[k]}" for k in (cfg.tune.grid if cfg.tune else {"learning_rate": 0}))
     click.echo(f"wrote {out}/tune.csv; to use the best: inward study ... {sets}")

@@ -12,7 +12,9 @@ order:
 
 For every point of ``tune.grid`` (changes to the study's ``finetune`` section) the model is
 trained once and scored; ``tune.csv`` has one row per point with the micro-average accuracy,
-its mode baseline and each property's accuracy, and ``best`` marks the highest micro accuracy.
+its mode baseline, their difference (``lift``) and each property's accuracy; ``best`` marks the
+highest lift. Raw accuracy would reward a setting whose model merely became more predictable:
+each point is scored against its *own* trained model's behaviour, so the mode baselines differ.
 Held-out (test) tasks are never loaded. Every trained point and model call is cached, so a
 rerun resumes.
 """
@@ -36,7 +38,7 @@ from inward.tasks import get_task
 from inward.train.datasets import self_prediction_examples
 from inward.train.lora import train_lora
 
-BASE_COLUMNS = ("point", "micro_accuracy", "micro_error", "mode_baseline", "count", "compliance_rate",
+BASE_COLUMNS = ("point", "micro_accuracy", "micro_error", "mode_baseline", "lift", "count", "compliance_rate",
                 "final_loss", "train_seconds", "n_examples", "best")  # fmt: skip
 
 
@@ -101,7 +103,8 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
             run.write_jsonl(f"{folder}/scored.jsonl", scored)
             micro = next(r for r in table if r["response_property"] == "micro_average")
             row = {"point": name, **point, "micro_accuracy": micro["accuracy"], "micro_error": micro["error"],
-                   "mode_baseline": micro["mode_baseline"], "count": micro["count"],
+                   "mode_baseline": micro["mode_baseline"], "lift": micro["accuracy"] - micro["mode_baseline"],
+                   "count": micro["count"],
                    "compliance_rate": micro["compliance_rate"], "final_loss": result.final_loss,
                    "train_seconds": result.train_seconds, "n_examples": result.n_examples, "best": False}  # fmt: skip
             for r in table:
@@ -110,7 +113,7 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
                     if r["response_property"] not in columns:
                         columns.append(r["response_property"])
             rows.append(row)
-        best = max(range(len(rows)), key=lambda i: rows[i]["micro_accuracy"])
+        best = max(range(len(rows)), key=lambda i: rows[i]["lift"])
         rows[best]["best"] = True
         run.write_csv("tune.csv", rows, tuple(columns))
         manifest.update(status="complete", best=points[best], rows=rows, environment=environment())
