@@ -258,3 +258,25 @@ def test_prefix_reuse_is_in_the_fingerprint_only_where_it_can_change_outputs(tin
     bf16 = local.LocalBackend(spec, dtype="bfloat16").fingerprint()
     plain = local.LocalBackend(spec, dtype="bfloat16", share_prefix=False).fingerprint()
     assert bf16["generation_layout"] == "shared-prefix-kv-v1" and "generation_layout" not in plain
+
+
+@pytest.mark.parametrize("value, expected", [("false", False), ("OFF", False), (True, True), ("1", True)])
+def test_share_prefix_parses_booleans(tiny_dir, value, expected):
+    assert resolve(f"hf/{tiny_dir}", share_prefix=value).share_prefix is expected
+
+
+def test_misspelt_boolean_model_arg_is_an_error(tiny_dir):
+    with pytest.raises(InwardError, match="share_prefix='flase'"):
+        resolve(f"hf/{tiny_dir}", share_prefix="flase")
+
+
+def test_progress_off_silences_transformers_bars(tiny_dir, monkeypatch, capsys):
+    import transformers
+
+    monkeypatch.setenv("INWARD_PROGRESS", "0")
+    transformers.utils.logging.enable_progress_bar()
+    backend = resolve(f"hf/{tiny_dir}", threads=1)
+    backend.generate([[{"role": "user", "content": "fox"}]], GenerationConfig(max_tokens=2))
+    assert not transformers.utils.logging.is_progress_bar_enabled()
+    assert "Loading weights" not in capsys.readouterr().err
+    transformers.utils.logging.enable_progress_bar()

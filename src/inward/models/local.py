@@ -54,6 +54,19 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _bool_arg(key: str, value: Any) -> bool:
+    """A boolean model arg from a bool or the strings true/false/1/0/yes/no/on/off; else an error
+    (a misspelt ``share_prefix=flase`` used to count as true)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise InwardError(f"Model arg {key}={value!r}: expected true or false.")
+
+
 def _positive_int(key: str, value: Any) -> int:
     try:
         n = int(value)
@@ -116,7 +129,7 @@ class LocalBackend:
         self.threads = _cpu_count() if threads in (None, "", "auto") else _positive_int("threads", threads)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.device = self._resolve_device(str(device))
-        self.share_prefix = str(share_prefix).lower() not in ("false", "0", "no", "off")
+        self.share_prefix = _bool_arg("share_prefix", share_prefix)
         if str(chat_format) not in chat.CHOICES:
             raise InwardError(f"Model arg chat_format={chat_format!r}: expected one of {', '.join(chat.CHOICES)}.")
         self.chat_choice = str(chat_format)
@@ -205,6 +218,7 @@ class LocalBackend:
             tok = self._ensure_tokenizer()
             t0 = time.perf_counter()
             torch.set_num_threads(self.threads)
+            _quiet_transformers_bars()
             # With an adapter, merge in fp32 and cast after, so bf16 rounding happens once.
             load_dtype = torch.float32 if self.spec.adapter else DTYPES[self.dtype]
             try:
@@ -487,6 +501,14 @@ def _cut_at_stop(seq: list[int], stop_ids: list[int]) -> list[int]:
         if t in stop_ids:
             return seq[:k]
     return seq
+
+
+def _quiet_transformers_bars() -> None:
+    """transformers draws its own "Loading weights" bars; INWARD_PROGRESS=0 hides those too."""
+    from inward.progress import progress_enabled
+
+    if progress_enabled() is False:
+        transformers.utils.logging.disable_progress_bar()
 
 
 def _looks_local(name: str) -> bool:

@@ -485,7 +485,7 @@ def train_lora(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from inward.models.local import _cpu_count
+    from inward.models.local import _cpu_count, _quiet_transformers_bars
 
     encoded = [encode_example(base, ex, config.max_length) for ex in examples]
     lengths = [len(e.input_ids) for e in encoded]
@@ -503,6 +503,7 @@ def train_lora(
     )
 
     t_load = time.perf_counter()
+    _quiet_transformers_bars()
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(
         str(base.checkpoint), dtype=getattr(torch, dtype), use_safetensors=True  # never pickles
