@@ -295,3 +295,12 @@ def test_shared_prefix_stops_before_the_first_label(tiny_model, examples):
     first = min(e.labels.index(next(t for t in e.labels if t != L.IGNORE)) for e in encs)
     assert 0 < p <= first - 1
     assert L.shared_prefix_length(L.collate(encs[:1], base.pad_id)) == 0  # one row: nothing to share
+
+
+def test_training_draws_one_bar(tiny_model, examples, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INWARD_PROGRESS", "1")
+    seen = []
+    train_lora(tiny_model, examples(1), replace(FAST, epochs=1), tmp_path / "a", progress=lambda *a: seen.append(a))
+    assert seen and "train:" not in capsys.readouterr().err  # the caller follows progress: no bar of ours
+    train_lora(tiny_model, examples(1), replace(FAST, epochs=1), tmp_path / "b")
+    assert "train:" in capsys.readouterr().err  # nobody follows it: our own bar

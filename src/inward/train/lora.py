@@ -564,9 +564,13 @@ def train_lora(
         })
 
     plans: dict[int, list[list[int]]] = {}
+    from contextlib import nullcontext
+
     from inward.progress import progress_bar
 
-    with progress_bar(len(encoded) * config.epochs, "train") as bar:
+    # One bar: a caller that follows progress (the study draws its own bar) gets no second one.
+    own_bar = progress_bar(len(encoded) * config.epochs, "train") if progress is None else nullcontext(lambda k: None)
+    with own_bar as bar:
         bar(n_seen)
         while step < total_steps:
             epoch, k = divmod(step, steps_per_epoch)
