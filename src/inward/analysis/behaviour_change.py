@@ -18,7 +18,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from inward.analysis.results import MICRO, reported_name
+from inward.analysis.results import MICRO, answer_of, reported_name
 from inward.analysis.scoring import object_value
 from inward.analysis.stats import (
     DEGENERATE_SHARE,
@@ -166,7 +166,7 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
         _, zp = two_proportion_ztest(sum(bool(r.correct) for r in news), len(news),
                                      sum(bool(r.correct) for r in olds), len(olds))  # fmt: skip
         st = compared.get(name, [])
-        top, share = top_answer([r.answer_clean if r.meta_compliant else None for r in news])
+        top, share = top_answer([answer_of(r) for r in news])
         pooled = name != MICRO
         out.append({
             "response_property": name,

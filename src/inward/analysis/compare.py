@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from inward.analysis.results import MICRO, reported_name
-from inward.analysis.stats import DEGENERATE_SHARE, mcnemar_test, top_answer, two_proportion_ztest
+from inward.analysis.results import MICRO, degenerate_groups, reported_name
+from inward.analysis.stats import mcnemar_test, two_proportion_ztest
 from inward.records import ScoredRecord
 
 COMPARISON_COLUMNS = (
@@ -26,14 +26,6 @@ COMPARISON_COLUMNS = (
 )  # fmt: skip
 NON_DEGENERATE = "micro_average_non_degenerate"
 
-
-def degenerate_groups(rows: Sequence[ScoredRecord]) -> set[tuple[str, str]]:
-    """(task, property) groups whose most common answer covers more than 80% of the rows."""
-    answers: dict[tuple[str, str], list] = defaultdict(list)
-    for r in rows:
-        if r.evaluable:
-            answers[(r.task, r.property)].append(r.answer_clean if r.meta_compliant else None)
-    return {g for g, a in answers.items() if top_answer(a)[1] > DEGENERATE_SHARE}
 
 
 def _groups(rows: Sequence[ScoredRecord], skip: set[tuple[str, str]]) -> dict[str, dict[tuple, bool]]:

@@ -64,18 +64,25 @@ def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tup
     return flags, modes
 
 
-def _answer(r: ScoredRecord) -> str:
+def answer_of(r: ScoredRecord) -> str:
+    """The predictor's cleaned answer, or ``<non-compliant>``: what "most common answer" counts."""
     return r.answer_clean if r.meta_compliant and r.answer_clean is not None else NON_COMPLIANT
+
+
+def degenerate_groups(rows: Sequence[ScoredRecord]) -> set[tuple[str, str]]:
+    """(task, property) groups of evaluable rows whose most common answer covers more than 80%."""
+    answers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        if r.evaluable:
+            answers[(r.task, r.property)].append(answer_of(r))
+    return {g for g, a in answers.items() if top_answer(a)[1] > DEGENERATE_SHARE}
 
 
 def _answer_columns(rows: list[ScoredRecord], pooled: bool = True) -> dict:
     if not pooled:  # the micro average mixes properties: count degenerate (task, property) groups
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for r in rows:
-            groups[(r.task, r.property)].append(_answer(r))
-        n_bad = sum(top_answer(a)[1] > DEGENERATE_SHARE for a in groups.values())
+        n_bad = len(degenerate_groups(rows))
         return {"top_answer": "", "top_answer_share": None, "degenerate": "", "degenerate_groups": n_bad}
-    answer, share = top_answer([_answer(r) for r in rows])
+    answer, share = top_answer([answer_of(r) for r in rows])
     return {"top_answer": answer, "top_answer_share": share, "degenerate": bool(share > DEGENERATE_SHARE),
             "degenerate_groups": int(share > DEGENERATE_SHARE)}  # fmt: skip
 

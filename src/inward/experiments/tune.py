@@ -72,11 +72,11 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
         manifest = {"version": 1, "command": "tune", "status": "running", "model": m1,
                     "config": config.model_dump(by_alias=True), "environment": environment()}  # fmt: skip
         run.write_json("run.json", manifest)
-        base = CachedModel(resolve(m1, **config.model_args), cache)
-        train_objects = collect_objects(base, list(tasks.values()), "train", n_train, **load)
-        tune_strings = {(o.task, o.string) for o in
-                        collect_objects(base, list(tasks.values()), "train", n_all, start=n_train, **load)}  # fmt: skip
-        base.backend.close() if hasattr(base.backend, "close") else None
+        base = resolve(m1, **config.model_args)
+        train_objects = collect_objects(CachedModel(base, cache), list(tasks.values()), "train", n_train, **load)
+        _close(base)
+        tune_strings = {(name, x.string) for name, task in tasks.items()
+                        for x in task.load("train", n_all, **load)[n_train:]}  # fmt: skip
         if tune_strings & {(o.task, o.string) for o in train_objects}:
             raise InwardError("Tuning strings overlap the training strings; the task's string order is not nested.")
         examples = self_prediction_examples(train_objects, tasks, props, n_per_pair=config.n_train_per_pair,
@@ -95,7 +95,7 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
             trained = CachedModel(backend, cache)
             objects = collect_objects(trained, list(tasks.values()), "train", n_all, start=n_train, **load)
             hyps = collect_hypotheticals(trained, objects, tasks, props)
-            backend.close() if hasattr(backend, "close") else None
+            _close(backend)
             release_memory()
             index = {(h.task, h.property, h.string): h for h in hyps}
             scored = score_all(objects, props, index, scoring=config.scoring)
@@ -119,3 +119,9 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
         manifest.update(status="complete", best=points[best], rows=rows, environment=environment())
         run.write_json("run.json", json.loads(json.dumps(manifest, default=str)))
     return rows
+
+
+def _close(backend: Any) -> None:
+    """Free a local model's weights (API backends hold none)."""
+    if hasattr(backend, "close"):
+        backend.close()

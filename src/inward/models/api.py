@@ -87,7 +87,8 @@ def read_key(env_var: str, *, required: bool, purpose: str) -> str | None:
     return None
 
 
-def _bool_arg(key: str, value: Any) -> bool:
+def bool_arg(key: str, value: Any) -> bool:
+    """A boolean model arg: a bool, or true/false/1/0/yes/no/on/off as text; anything else is an error."""
     text = str(value).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
@@ -153,7 +154,7 @@ class ApiArgs:
                 )
             out.distribution = mode
         if "n_param" in args:
-            out.n_param = _bool_arg("n_param", args["n_param"])
+            out.n_param = bool_arg("n_param", args["n_param"])
         if "base_url" in args:
             url = str(args["base_url"]).strip()
             check_base_url(url, "-M base_url")

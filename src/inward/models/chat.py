@@ -129,6 +129,13 @@ Gemma 3 270M in the measurement recorded in docs/training.md."""
 CHOICES = ("auto", "model", *FALLBACKS)
 
 
+def check_choice(choice: Any) -> str:
+    """The ``chat_format`` model arg, checked before anything loads (an unknown name is an error)."""
+    if str(choice) not in CHOICES:
+        raise InwardError(f"Model arg chat_format={choice!r}: expected one of {', '.join(CHOICES)}.")
+    return str(choice)
+
+
 def candidates(tokenizer: Any) -> list[str]:
     """The fallbacks that make sense for this tokenizer (Gemma markup needs Gemma's turn tokens)."""
     vocab = tokenizer.get_vocab()
@@ -138,8 +145,7 @@ def candidates(tokenizer: Any) -> list[str]:
 def chat_format(tokenizer: Any, model_type: str = "", choice: str = "auto") -> ChatFormat:
     """The format for ``choice``: ``auto`` (the model's own template if it has one, else
     :data:`DEFAULT_FALLBACK`), ``model`` (its own, an error without one) or a fallback name."""
-    if choice not in CHOICES:
-        raise InwardError(f"Model arg chat_format={choice!r}: expected one of {', '.join(CHOICES)}.")
+    check_choice(choice)
     own = getattr(tokenizer, "chat_template", None)
     has_own = isinstance(own, str) and bool(own.strip())
     if choice in ("auto", "model") and has_own:

@@ -39,6 +39,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from inward.errors import InwardError
 from inward.models import bundled, chat
+from inward.models.api import bool_arg
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.paths import file_sha256
 from inward.models.sampling import SeededSampler, sample_seed
@@ -52,19 +53,6 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _bool_arg(key: str, value: Any) -> bool:
-    """A boolean model arg from a bool or the strings true/false/1/0/yes/no/on/off; else an error
-    (a misspelt ``share_prefix=flase`` used to count as true)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise InwardError(f"Model arg {key}={value!r}: expected true or false.")
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -129,10 +117,8 @@ class LocalBackend:
         self.threads = _cpu_count() if threads in (None, "", "auto") else _positive_int("threads", threads)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.device = self._resolve_device(str(device))
-        self.share_prefix = _bool_arg("share_prefix", share_prefix)
-        if str(chat_format) not in chat.CHOICES:
-            raise InwardError(f"Model arg chat_format={chat_format!r}: expected one of {', '.join(chat.CHOICES)}.")
-        self.chat_choice = str(chat_format)
+        self.share_prefix = bool_arg("share_prefix", share_prefix)  # "flase" is an error, not True
+        self.chat_choice = chat.check_choice(chat_format)
         self._stats = BackendStats()
         self._tokenizer: Any = None
         self._model: Any = None

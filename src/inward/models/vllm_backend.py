@@ -327,9 +327,7 @@ class VLLMBackend:
                 self.max_num_seqs = 0
             if self.max_num_seqs < 1:
                 raise InwardError(f"Model arg batch_size={batch_size!r}: expected a positive integer.")
-        if str(chat_format) not in chat.CHOICES:
-            raise InwardError(f"Model arg chat_format={chat_format!r}: expected one of {', '.join(chat.CHOICES)}.")
-        self.chat_choice = str(chat_format)
+        self.chat_choice = chat.check_choice(chat_format)
         self.spec = spec
         self.model_string = spec.raw
         self.dtype = str(dtype)
