@@ -400,11 +400,10 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
         stages = man.get("stage_seconds") or {}
         out["study_stage_seconds"] = stages
         out["study_total_stage_seconds"] = sum(stages.values())
-        out["study_training_seconds"] = {t.get("about", t.get("model")): t.get("seconds") for t in man.get("training", [])}
+        out["study_training_seconds"] = {
+            f"seed {t.get('seed')}: {t.get('purpose', 'main')}: {t.get('about', t.get('model'))}": t.get("seconds")
+            for t in man.get("training", [])}  # fmt: skip
         out["study_run"] = str(run_dir)
-        if sum(stages.values()) < 120 and man.get("training"):
-            out["study_note"] = ("stage_seconds look like a rerun that found every stage cached "
-                                 "(the study overwrites stage_seconds on each invocation); training seconds are from the first run")
         if man.get("peak_rss_mb") is not None:
             out["study_peak_rss_gb"] = man["peak_rss_mb"] / 1024
             out["study_peak_rss_source"] = "run.json peak_rss_mb"

@@ -39,7 +39,7 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     assert labels == {"untrained", "self", "cross"}
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["label"] for r in rows} == labels
-    assert (out / "comparisons.csv").read_text().startswith("response_property,self_accuracy")
+    assert (out / "comparisons.csv").read_text().startswith("seed,response_property,self_accuracy")
     symmetric = list(csv.DictReader((out / "results_symmetric.csv").open()))
     assert {r["label"] for r in symmetric} == labels  # the other normalisation, side by side
     assert [r["count"] for r in symmetric] == [r["count"] for r in rows]
@@ -47,9 +47,9 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     assert "untrained" in html.lower() and "<script" not in html
     assert list((out / "figures").glob("*.png"))
     s1 = slug(tiny_pair[0])
-    upload = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train.jsonl").open()]
+    upload = [json.loads(line) for line in (out / "seed0" / "models" / s1 / "self_ft" / "train.jsonl").open()]
     assert upload and all(set(line) == {"messages"} for line in upload)
-    train = [json.loads(line) for line in (out / "models" / s1 / "self_ft" / "train_examples.jsonl").open()]
+    train = [json.loads(line) for line in (out / "seed0" / "models" / s1 / "self_ft" / "train_examples.jsonl").open()]
     assert [line["messages"] for line in train] == [line["messages"] for line in upload]
     assert all(line["messages"][-1]["role"] == "assistant" for line in train)
     # targets are the properties of the model's own train-split responses
@@ -103,7 +103,7 @@ def test_interrupt_after_finetune_does_not_retrain(tmp_path, tiny_pair, monkeypa
     monkeypatch.setattr(study_mod.Study, "evaluate", failing_evaluate)
     with pytest.raises(KeyboardInterrupt):
         run_study(config(tiny_pair), out, cache=cache)
-    assert (out / "models" / slug(tiny_pair[0]) / "self_ft" / "train_result.json").is_file()
+    assert (out / "seed0" / "models" / slug(tiny_pair[0]) / "self_ft" / "train_result.json").is_file()
     monkeypatch.setattr(study_mod.Study, "evaluate", original)
 
     import peft
@@ -143,6 +143,7 @@ def test_presets_are_valid():
     assert set(d.train_tasks) == {"colors_long", "countries_long", "numbers"}
     assert set(d.held_out_tasks) == {"animals_long", "english_words_long"}
     assert preset("smoke").n_eval < d.n_eval
+    assert len(d.seeds) >= 3 and len(preset("smoke").seeds) == 2  # the verdict is over seeds
     assert "wikipedia_long" in preset("paper").train_tasks
     limits = preset("limits")
     assert {"writing_stories_pick_name", "are_you_sure"} <= set(limits.held_out_tasks)
@@ -172,9 +173,9 @@ def test_base_cross_model_gets_its_chat_format_by_measurement(tmp_path, tiny_pai
     # the measurement used train-task strings that no model was trained on
     s1, s2 = slug(tiny_pair[0]), slug(base)
     held = {json.loads(line)["string"] for line in
-            (tmp_path / "run" / "models" / s1 / "cross_ft" / s2 / "chat_format_objects.jsonl").open()}
+            (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "chat_format_objects.jsonl").open()}
     trained = {json.loads(line)["meta"]["string"] for line in
-               (tmp_path / "run" / "models" / s1 / "cross_ft" / s2 / "train_examples.jsonl").open()}
+               (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "train_examples.jsonl").open()}
     assert held - trained and trained <= held  # the first n strings are shared, the rest are new
 
 
@@ -202,3 +203,60 @@ def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
     for name, seconds in first.items():
         assert second["stage_seconds"][name] == pytest.approx(seconds + second["stage_seconds_this_run"][name])
     assert sum(second["stage_seconds_this_run"].values()) < sum(first.values())  # the rerun did no real work
+
+
+def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path, tiny_pair):
+    out = tmp_path / "run"
+    result = run_study(config(tiny_pair, seeds=[3, 7], n_train_strings=10), out,
+                       cache=ResponseCache(tmp_path / "c.sqlite"))  # fmt: skip
+    s1, s2 = slug(tiny_pair[0]), slug(tiny_pair[1])
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {(r["label"], r["seed"]) for r in rows} == {
+        ("untrained", ""), ("self", "3"), ("self", "7"), ("cross", "3"), ("cross", "7")}
+    # every training seed: its own finetune seed and its own draw from the same string pool
+    data = {}
+    for seed in (3, 7):
+        ft = out / f"seed{seed}" / "models" / s1 / "self_ft"
+        assert json.loads((ft / "train_result.json").read_text())["config"]["seed"] == seed
+        data[seed] = [json.loads(x)["meta"] for x in (ft / "train_examples.jsonl").open()]
+        # equal evidence: the cross-predictor trains on the self-predictor's items, in its order,
+        # except the items evidence.csv counts as dropped
+        cross = [json.loads(x)["meta"] for x in (ft.parent / "cross_ft" / s2 / "train_examples.jsonl").open()]
+        keys = [(m["task"], m["property"], m["string"]) for m in data[seed]]
+        cross_keys = [(m["task"], m["property"], m["string"]) for m in cross]
+        assert cross_keys == [k for k in keys if k in set(cross_keys)]
+        dropped = [json.loads(x) for x in (ft.parent / "cross_ft" / s2 / "dropped_items.jsonl").open()]
+        assert len(dropped) + len(cross_keys) == len(keys)
+        evidence = [r for r in csv.DictReader((out / "evidence.csv").open()) if r["seed"] == str(seed)]
+        assert sum(int(r["self_examples"]) for r in evidence) == len(keys)
+        assert sum(int(r["cross_examples"]) for r in evidence) == len(cross_keys)
+    assert data[3] != data[7]
+    # the held-out items are the same for every seed
+    evals = [{(json.loads(x)["task"], json.loads(x)["string"]) for x in
+              (out / f"seed{seed}" / "eval" / f"self-{s1}" / "objects.jsonl").open()} for seed in (3, 7)]  # fmt: skip
+    assert evals[0] == evals[1]
+
+    summary = list(csv.DictReader((out / "seed_summary.csv").open()))
+    micro = {r["label"]: r for r in summary if r["response_property"] == "micro_average"}
+    assert micro["untrained"]["seeds"] == "1" and micro["self"]["seeds"] == micro["cross"]["seeds"] == "2"
+    per_seed = [float(r["accuracy"]) for r in rows if r["label"] == "self" and r["response_property"] == "micro_average"]
+    assert float(micro["self"]["accuracy_mean"]) == pytest.approx(sum(per_seed) / 2)
+    gaps = {r["response_property"]: r for r in csv.DictReader((out / "seed_comparisons.csv").open())}
+    comps = [r for r in csv.DictReader((out / "comparisons.csv").open()) if r["response_property"] == "micro_average"]
+    assert gaps["micro_average"]["seeds"] == "2"
+    assert gaps["micro_average"]["items_per_seed"] == " ".join(r["paired_count"] for r in comps)
+    assert float(gaps["micro_average"]["gap_mean"]) == pytest.approx(
+        sum(float(r["difference"]) for r in comps) / 2)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["seeds"] == [3, 7] and manifest["verdicts"] == result.verdicts
+    assert "over 2 seeds" in result.verdicts[0] and manifest["notes"][0] == result.verdicts[0]
+    assert any(k.startswith("seed 7: self-prediction finetune") for k in manifest["stage_seconds"])
+    html = (out / "report.html").read_text()
+    assert "Verdict over training seeds" in html and "hierarchical bootstrap" in html
+
+
+def test_one_seed_says_it_gives_no_verdict(tmp_path, tiny_pair):
+    result = run_study(config(tiny_pair), tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
+    assert result.verdicts and "One training seed" in result.verdicts[0]
+    with pytest.raises(InwardError, match="seeds"):
+        config(tiny_pair, seeds=[1, 1])

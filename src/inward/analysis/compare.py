@@ -41,6 +41,22 @@ def _groups(rows: Sequence[ScoredRecord], skip: set[tuple[str, str]]) -> dict[st
     return out
 
 
+def paired_groups(self_rows: Sequence[ScoredRecord],
+                  cross_rows: Sequence[ScoredRecord]) -> dict[str, tuple[list[bool], list[bool]]]:  # fmt: skip
+    """Per reported property (and both micro averages): self's and cross's correctness on the
+    items both were scored on, in one order (the input of the seed-level tests)."""
+    skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)
+    s_groups, c_groups = _groups(self_rows, skip), _groups(cross_rows, skip)
+    names = [n for n in s_groups if n not in (MICRO, NON_DEGENERATE)] + [MICRO, NON_DEGENERATE]
+    out = {}
+    for name in names:
+        s, c = s_groups.get(name, {}), c_groups.get(name, {})
+        shared = sorted(set(s) & set(c))
+        if shared:
+            out[name] = ([s[k] for k in shared], [c[k] for k in shared])
+    return out
+
+
 def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]) -> list[dict]:
     """One row per reported property (micro average last): accuracies, z-test, McNemar."""
     skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)

@@ -12,6 +12,7 @@ Examples:
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
+  inward study --preset default --set 'seeds=[0,1,2,3,4]' --out runs/five  # 5 training seeds
 Rerunning the same command resumes an interrupted study.
 """
 
@@ -67,14 +68,17 @@ def study(config, preset, out, overrides, data_dir):
     cfg = load_study_config(config, preset, overrides, data_dir)
     result = run_study(cfg, out)
     for label in ("untrained", "self", "cross"):
-        rows = [r for r in result.results if r["label"] == label]
+        rows = [r for r in result.results if r["label"] == label and r["seed"] in (None, cfg.seeds[0])]
         if rows:
-            click.echo(f"\n== {label} ==")
+            click.echo(f"\n== {label}" + ("" if label == "untrained" else f", training seed {cfg.seeds[0]}") + " ==")
             click.echo(format_results(rows))
     for c in result.comparisons:
         if c["response_property"] == "micro_average":
-            click.echo(f"\nself vs cross (micro average): {100 * c['self_accuracy']:.1f}% vs "
+            click.echo(f"\nself vs cross (micro average), seed {c['seed']}: {100 * c['self_accuracy']:.1f}% vs "
                        f"{100 * c['cross_accuracy']:.1f}%, z-test p={c['p_value']:.3g}, "
                        f"McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']}")
     click.echo("\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.stage_seconds.items()))
+    click.echo("\n== verdict over training seeds ==")
+    for v in result.verdicts:
+        click.echo(v)
     click.echo(f"wrote {result.out}/report.html")

@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
-from inward.analysis.compare import COMPARISON_COLUMNS, compare_self_cross
-from inward.analysis.results import BY_TASK_COLUMNS, RESULT_COLUMNS, results_by_task, results_table
+from inward.analysis.compare import COMPARISON_COLUMNS, NON_DEGENERATE, compare_self_cross, paired_groups
+from inward.analysis.results import BY_TASK_COLUMNS, MICRO, RESULT_COLUMNS, results_by_task, results_table
+from inward.analysis.seeds import GAP_COLUMNS, SEED_SUMMARY_COLUMNS, base_model, gap_summary, seed_summary, verdict
 from inward.analysis.scoring import score_all
 from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals, collect_objects
@@ -46,7 +47,7 @@ from inward.records import (
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.rundir import RunDir, environment, read_jsonl
 from inward.tasks import Task, get_task
-from inward.train.datasets import nested_slices, self_prediction_examples, shift_examples
+from inward.train.datasets import nested_slices, same_item_examples, self_prediction_examples, shift_examples
 from inward.train.examples import TrainExample, to_openai_jsonl
 from inward.train.lora import TrainResult, train_lora
 
@@ -75,6 +76,38 @@ def task_properties(config: StudyConfig, tasks: Sequence[str],
     return out
 
 
+SEEDED_RESULT_COLUMNS = ("seed", *RESULT_COLUMNS)
+SEEDED_BY_TASK_COLUMNS = ("seed", *BY_TASK_COLUMNS)
+SEEDED_COMPARISON_COLUMNS = ("seed", *COMPARISON_COLUMNS)
+EVIDENCE_COLUMNS = ("seed", "target", "cross_model", "task", "property", "self_examples", "cross_examples",
+                    "dropped")  # fmt: skip
+
+
+def _prefix(seed: int | None) -> str:
+    """The run-directory folder of a training seed's stages ("" for seed-independent ones)."""
+    return "" if seed is None else f"seed{seed}/"
+
+
+@dataclass
+class _Tables:
+    """The Experiment 1 tables as the seeds add to them (seed None: the untrained setups)."""
+
+    example_seed: int
+    results: list[dict] = field(default_factory=list)
+    by_task: list[dict] = field(default_factory=list)
+    comparisons: list[dict] = field(default_factory=list)
+    examples: list[dict] = field(default_factory=list)
+    seed_summary: list[dict] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+
+    def add_results(self, rows: list[ScoredRecord], label: str, seed: int | None) -> None:
+        self.results += [{"seed": seed, **r} for r in results_table(rows, label=label)]
+        self.by_task += [{"seed": seed, **r} for r in results_by_task(rows, label=label)]
+        if label != "untrained" and seed == self.example_seed:
+            self.examples += _examples(rows, label)
+
+
 @dataclass
 class StudyResult:
     out: Path
@@ -86,6 +119,10 @@ class StudyResult:
     calibration: list[dict] = field(default_factory=list)
     behaviour_change: list[dict] = field(default_factory=list)
     scaling: list[dict] = field(default_factory=list)
+    seed_summary: list[dict] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    """Self − cross over training seeds (inward.analysis.seeds.GAP_COLUMNS)."""
+    verdicts: list[str] = field(default_factory=list)
 
 
 class Study:
@@ -94,6 +131,7 @@ class Study:
     def __init__(self, config: StudyConfig, run: RunDir, cache: ResponseCache, backends=None):
         self.config, self.run, self.cache = config, run, cache
         self.backends = dict(backends or {})
+        self.given_backends = set(self.backends)
         self.train_tasks = {n: get_task(n) for n in config.train_tasks}
         self.held_out = {n: get_task(n) for n in config.held_out_tasks}
         self.train_props = task_properties(config, config.train_tasks)
@@ -109,16 +147,21 @@ class Study:
         # The other answer normalisation, reported beside the configured one (like lm-eval's
         # strict/flexible pairs): "paper" cleans only the hypothetical answer, "symmetric" both.
         self.other_scoring = next(x for x in SCORINGS if x != config.scoring)
-        self.other_rows: dict[str, list[ScoredRecord]] = {}
-        self.calibration_records: list = []  # CalibrationRecord
+        self.other_rows: dict[tuple[str, int | None], list[ScoredRecord]] = {}
+        # (training seed or None for untrained setups, its CalibrationRecords)
+        self.calibration_records: list[tuple[int | None, list]] = []
         self.behaviour_rows: list[dict] = []
         self.scaling_rows: list[dict] = []
-        self.self_examples: dict[str, int] = {}  # M1 -> examples its self-prediction finetune saw
+        self.evidence: list[dict] = []  # per seed, target, task, property: self vs cross examples
+        # (M1, M1 self-predictor, M2) -> seed -> property -> paired correctness (seed-level tests)
+        self.paired: dict[tuple[str, str, str], dict[int, dict]] = {}
+        self.self_examples: dict[tuple[str, int], int] = {}  # (M1, seed) -> self-prediction examples
         self.shift_warnings: list[str] = []
         # Model args per base model on top of config.model_args: the measured chat format of a
         # model without a template (inward.models.chat_select), for every use of it and its adapters.
         self.format_args: dict[str, dict[str, str]] = {}
         self.chat_formats: list[dict] = []
+        self.agreement: list[dict] = []  # calibration_agreement.csv (empty without calibration)
         self._check_sections()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -132,7 +175,8 @@ class Study:
         if self.manifest:  # keep the running total on disk, so a crash loses no stage's time
             self.manifest["stage_seconds"] = self.total_seconds()
             self.run.write_json("run.json", self.manifest)
-        print(f"[inward study] {name}: done in {dt:.1f}s", file=sys.stderr, flush=True)
+        print(f"[inward study] {name}: done in {dt:.1f}s (resident memory {_rss_gib():.2f} GiB)",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     def total_seconds(self) -> dict[str, float]:
         total = dict(self.previous_seconds)
@@ -154,10 +198,15 @@ class Study:
         return CachedModel(self.backend(name), self.cache)
 
     def release(self, name: str) -> None:
-        """Free a local model's weights (a study holds several 0.5B-parameter copies otherwise)."""
+        """Free a local model's weights (a study holds several 0.5B-parameter copies otherwise),
+        and forget the backend, tokenizer included: every training seed makes new adapter models,
+        and their tokenizers (a few hundred MB each for Gemma's 262k vocabulary) would pile up.
+        Backends the caller passed in are kept."""
         backend = self.backends.get(name)
         if backend is not None and hasattr(backend, "close"):
             backend.close()
+        if name not in self.given_backends:
+            self.backends.pop(name, None)
 
     def _records(self, rel: str, cls, compute):
         path = self.run.file(rel)
@@ -180,12 +229,12 @@ class Study:
             return [object_record_from_dict(d) for d in read_jsonl(path)]
         return self._records(rel, ObjectRecord, compute)
 
-    def prediction_examples(self, objects: list[ObjectRecord], about: str) -> list[TrainExample]:
-        """The self-prediction data about ``objects``' model (also the cross-predictor's data)."""
+    def prediction_examples(self, objects: list[ObjectRecord], about: str, seed: int) -> list[TrainExample]:
+        """The self-prediction data about ``objects``' model, drawn with training seed ``seed``."""
         forbidden = self.eval_strings()
         examples = self_prediction_examples(
             objects, self.train_tasks, self.train_props, n_per_pair=self.config.n_train_per_pair,
-            seed=self.config.seed, forbidden_strings=forbidden,
+            seed=seed, forbidden_strings=forbidden,
         )  # fmt: skip
         if not examples:
             raise InwardError(
@@ -201,12 +250,34 @@ class Study:
                                                           self.config.data_dir, self.config.source))
         return forbidden
 
-    def finetune(self, base: str, objects: list[ObjectRecord], folder: str, settings, about: str) -> str:
-        """Build the self-prediction data from ``objects`` and LoRA-finetune ``base`` on it."""
-        return self.train(base, self.prediction_examples(objects, about), folder, settings, about)
+    def cross_examples(self, ft_train: list[ObjectRecord], self_data: list[TrainExample], m1ft: str,
+                       m2: str, seed: int, folder: str) -> list[TrainExample]:  # fmt: skip
+        """Equal evidence: the cross-predictor's data is about the self-trained model, on exactly
+        the items (task, property, string) the self-predictor trained on, in the same order. Items
+        where the self-trained model's answer is not compliant cannot be built; they are listed
+        in ``dropped_items.jsonl`` and counted per property in evidence.csv."""
+        examples, dropped = same_item_examples(ft_train, self.train_tasks, self.train_props, self_data,
+                                               forbidden_strings=self.eval_strings())  # fmt: skip
+        self.run.write_jsonl(f"{folder}/dropped_items.jsonl", dropped)
+        count = Counter((e.meta["task"], e.meta["property"]) for e in self_data)
+        kept = Counter((e.meta["task"], e.meta["property"]) for e in examples)
+        for task, prop in count:
+            self.evidence.append({
+                "seed": seed, "target": self.shown(m1ft), "cross_model": m2, "task": task, "property": prop,
+                "self_examples": count[(task, prop)], "cross_examples": kept[(task, prop)],
+                "dropped": count[(task, prop)] - kept[(task, prop)],
+            })  # fmt: skip
+        if not examples:
+            raise InwardError(
+                f"No cross-prediction examples: none of {self.shown(m1ft)}'s answers on the self-predictor's "
+                f"training items was compliant (see {folder}/dropped_items.jsonl)."
+            )
+        return examples
 
     def train(self, base: str, examples: list[TrainExample], folder: str, settings, about: str,
-              purpose: str | None = None, display_base: str | None = None) -> str:  # fmt: skip
+              purpose: str | None = None, display_base: str | None = None, seed: int | None = None) -> str:  # fmt: skip
+        if seed is not None:  # the training seed replaces the config's finetune seed
+            settings = settings.model_copy(update={"seed": seed})
         # train.jsonl is upload-ready for a hosted finetuning API (messages only, as the paper);
         # train_examples.jsonl adds each example's task, property and string.
         self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples))
@@ -218,7 +289,7 @@ class Study:
         _release_memory()  # the trainer's model copy is garbage now; give its pages back
         self.display[result.adapter_model_string] = f"{display_base or base}+lora:{folder}/adapter"
         row = {
-            "model": base, "about": about, "n_examples": result.n_examples, "steps": result.steps,
+            "seed": seed, "model": base, "about": about, "n_examples": result.n_examples, "steps": result.steps,
             "final_loss": result.final_loss, "first_loss": result.losses[0] if result.losses else None,
             "seconds": result.train_seconds, "examples_per_second": result.examples_per_second,
             "dtype": result.dtype,
@@ -232,9 +303,9 @@ class Study:
         return self.display.get(model, model)
 
     def evaluate(self, setup: str, object_model: str, meta_model: str,
-                 objects: list[ObjectRecord] | None = None,
-                 other_scoring: bool = True) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
-        folder = f"eval/{setup}"
+                 objects: list[ObjectRecord] | None = None, other_scoring: bool = True,
+                 seed: int | None = None) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
+        folder = f"{_prefix(seed)}eval/{setup}"
         self.used_models += [m for m in (object_model, meta_model) if m not in self.used_models]
         if objects is None:
             objects = self.objects(object_model, self.held_out, "val", self.config.n_eval,
@@ -266,7 +337,7 @@ class Study:
 
         scored = scored_with(self.config.scoring)
         if other_scoring:  # the main setups only: results_<other>.csv keeps its rows
-            self.other_rows[setup] = scored_with(self.other_scoring)
+            self.other_rows[(setup, seed)] = scored_with(self.other_scoring)
         self.run.write_jsonl(f"{folder}/scored.jsonl", scored)
         return objects, scored
 
@@ -322,7 +393,7 @@ class Study:
         if c.behaviour_change is not None:
             self.shift_props = task_properties(c, c.held_out_tasks, c.behaviour_change.properties)
 
-    def calibration_stage(self, m1: str, m1ft: str, cross_models: dict[str, str]) -> None:
+    def calibration_stage(self, m1: str, m1ft: str, cross_models: dict[str, str], seed: int) -> None:
         from inward.analysis.calibration import CalibrationRecord
         from inward.experiments.calibration import collect_calibration
 
@@ -332,12 +403,16 @@ class Study:
         n = max(cal.n_exact, cal.n_sampled)
         strings = [x.string for x in task.load("val", n, self.config.seed, self.config.data_dir,
                                                self.config.source)]  # fmt: skip
-        setups = [(f"untrained-{s1}", "untrained", m1, m1), (f"self-{s1}", "self", m1ft, m1ft)]
+        pre = _prefix(seed)
+        # the untrained setup does not depend on the training seed: once, with the first seed
+        setups = [(None, f"untrained-{s1}", "untrained", m1, m1)] if seed == self.config.seeds[0] else []
+        setups += [(seed, f"{pre}self-{s1}", "self", m1ft, m1ft)]
         one = len(cross_models) == 1
-        setups += [(f"cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
+        setups += [(seed, f"{pre}cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
                    for m2, m2ft in cross_models.items()]  # fmt: skip
-        for folder, label, obj, meta in setups:
-            with self.stage(f"calibration, {label}: {self.shown(meta)} predicting {self.shown(obj)}"):
+        for which, folder, label, obj, meta in setups:
+            tag = "" if which is None else f"seed {seed}: "
+            with self.stage(f"{tag}calibration, {label}: {self.shown(meta)} predicting {self.shown(obj)}"):
                 records = self._records(
                     f"calibration/{folder}/records.jsonl", CalibrationRecord,
                     lambda obj=obj, meta=meta, label=label: collect_calibration(
@@ -347,7 +422,7 @@ class Study:
                         seed=cal.seed, scoring=self.config.scoring, object_name=self.shown(obj),
                         meta_name=self.shown(meta)),
                 )  # fmt: skip
-            self.calibration_records += records
+            self.calibration_records.append((which, records))
             if meta != m1ft:
                 self.release(meta)
         self.release(m1)
@@ -360,41 +435,43 @@ class Study:
         cal = self.config.calibration
         if cal is None:
             return []
-        return calibration_table(self.calibration_records, top=cal.top_behaviours, bins=cal.bins)
+        return [{"seed": seed, **row} for seed, records in self.calibration_records
+                for row in calibration_table(records, top=cal.top_behaviours, bins=cal.bins)]  # fmt: skip
 
-    def behaviour_change_stage(self, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str) -> None:
+    def behaviour_change_stage(self, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str,
+                               seed: int) -> None:  # fmt: skip
         from inward.analysis.behaviour_change import behaviour_change_table, entropy_adjust, shift_status
         from inward.analysis.scoring import score
         from inward.experiments.behaviour_change import merge_adapter_checkpoint, shifted_hypotheticals
 
         c, bc, s1 = self.config, self.config.behaviour_change, slug(m1)
         other = bc.shift_model or cross
-        folder = f"behaviour_change/{s1}"
+        folder, tag = f"{_prefix(seed)}behaviour_change/{s1}", f"seed {seed}: "
         sampled = f"_T{bc.shift_temperature:g}" if bc.shift_temperature > 0 else ""
         with self.stage(f"behaviour change: object-level train, {other}"):
             other_train = self.objects(other, self.train_tasks, "train", c.n_train_strings,
                                        f"models/{slug(other)}/objects_train{sampled}.jsonl",
                                        temperature=bc.shift_temperature)  # fmt: skip
         self.release(other)
-        examples = shift_examples(other_train, self.train_tasks, n=bc.n_examples, seed=c.seed,
+        examples = shift_examples(other_train, self.train_tasks, n=bc.n_examples, seed=seed,
                                   forbidden_strings=self.eval_strings())  # fmt: skip
         if not examples:
             raise InwardError(f"No shift examples: none of {other}'s object-level train responses "
                               f"was compliant (see models/{slug(other)}/objects_train.jsonl).")  # fmt: skip
         top, count = Counter(e.completion for e in examples).most_common(1)[0]
-        if count / len(examples) > 0.5:  # e.g. a base model that echoes the question
+        if count / len(examples) > 0.5 and seed == c.seeds[0]:  # e.g. a base model that echoes the question
             self.shift_warnings.append(
                 f"Behaviour change: {100 * count / len(examples):.0f}% of the {len(examples)} shift "
                 f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
                 "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
-        with self.stage(f"behaviour change: shift finetune of {self.shown(m1ft)} on {other}"):
+        with self.stage(f"{tag}behaviour change: shift finetune of {self.shown(m1ft)} on {other}"):
             merged = merge_adapter_checkpoint(m1ft, self.run.file(f"{folder}/self_ft_merged"))
             self.display[merged] = self.shown(m1ft)
             mc = self.train(merged, examples, f"{folder}/shift_ft", bc.finetune or c.finetune,
                             f"{other} (object-level answers)", purpose="behaviour change",
-                            display_base=self.shown(m1ft))  # fmt: skip
+                            display_base=self.shown(m1ft), seed=seed)  # fmt: skip
         self.used_models += [mc] if mc not in self.used_models else []
-        with self.stage(f"behaviour change: evaluation of {self.shown(mc)}"):
+        with self.stage(f"{tag}behaviour change: evaluation of {self.shown(mc)}"):
             mc_objects = self.objects(mc, self.held_out, "val", c.n_eval, f"{folder}/objects.jsonl")
             hyps = self._records(
                 f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
@@ -419,21 +496,23 @@ class Study:
             kept = [[r for r in rs if not (drop and r.meta_compliant is False)] for rs in (old_rows, new_rows)]
             rows += behaviour_change_table(*entropy_adjust(*kept), status, adjustment="entropy",
                                            exclude_noncompliant=drop)  # fmt: skip
-        self.behaviour_rows += [{**r, "shift_model": other} for r in rows]
+        self.behaviour_rows += [{"seed": seed, **r, "shift_model": other} for r in rows]
 
-    def scaling_stage(self, m1: str, m1ft: str, m2: str, ft_train: list[ObjectRecord],
+    def scaling_stage(self, m1: str, m1ft: str, m2: str, examples: list[TrainExample],
                       ft_objects: list[ObjectRecord], self_rows: list[ScoredRecord],
-                      cross_rows: list[ScoredRecord]) -> None:  # fmt: skip
+                      cross_rows: list[ScoredRecord], seed: int) -> None:  # fmt: skip
+        """``examples``: the main cross-predictor's data, in its order (nested prefixes of it)."""
         c, s1, s2 = self.config, slug(m1), slug(m2)
-        examples = self.prediction_examples(ft_train, m1ft)  # the main cross-predictor's data, same order
         sizes = [n for n in c.scaling.sizes if n < len(examples)]
         points: list[tuple[int, str, list[ScoredRecord]]] = []
         for size, chunk in zip(sizes, nested_slices(examples, sizes)):
-            folder = f"models/{s1}/scaling/{s2}/n{size}"
-            with self.stage(f"data scaling, {m2} on {size} examples about {m1} self-trained"):
+            folder = f"{_prefix(seed)}models/{s1}/scaling/{s2}/n{size}"
+            with self.stage(f"seed {seed}: data scaling, {m2} on {size} examples about {m1} self-trained"):
                 m2n = self.train(m2, chunk, folder, c.cross_finetune or c.finetune,
-                                 f"{self.shown(m1ft)} (first {size} examples)", purpose="data scaling")  # fmt: skip
-                _, rows = self.evaluate(f"scaling-{s1}-{s2}-n{size}", m1ft, m2n, ft_objects, other_scoring=False)
+                                 f"{self.shown(m1ft)} (first {size} examples)", purpose="data scaling",
+                                 seed=seed)  # fmt: skip
+                _, rows = self.evaluate(f"scaling-{s1}-{s2}-n{size}", m1ft, m2n, ft_objects, other_scoring=False,
+                                        seed=seed)  # fmt: skip
             self.release(m2n)
             points.append((size, m2n, rows))
         points.append((len(examples), "", cross_rows))
@@ -443,12 +522,12 @@ class Study:
 
         for size, _, rows in points:
             m = micro(rows, "cross")
-            self.scaling_rows.append({"n_train": size, "accuracy": m["accuracy"], "error": m["error"],
+            self.scaling_rows.append({"seed": seed, "n_train": size, "accuracy": m["accuracy"], "error": m["error"],
                                       "predictor": m["meta_model"], "target": m["object_model"],
                                       "label": "cross", "mode_baseline": m["mode_baseline"],
                                       "count": m["count"]})  # fmt: skip
         m = micro(self_rows, "self")
-        self.scaling_rows.append({"n_train": self.self_examples.get(m1, ""), "accuracy": m["accuracy"],
+        self.scaling_rows.append({"seed": seed, "n_train": self.self_examples.get((m1, seed), ""), "accuracy": m["accuracy"],
                                   "error": m["error"], "predictor": m["meta_model"],
                                   "target": m["object_model"], "label": "self",
                                   "mode_baseline": m["mode_baseline"], "count": m["count"]})  # fmt: skip
@@ -456,74 +535,85 @@ class Study:
     # -- the DAG ----------------------------------------------------------------------------
     def run_all(self) -> StudyResult:
         c = self.config
-        results: list[dict] = []
-        by_task: list[dict] = []
-        comparisons: list[dict] = []
-        examples: list[dict] = []
+        out = _Tables(example_seed=c.seeds[0])
         for m1 in dict.fromkeys(p.self_model for p in c.pairs):
             s1 = slug(m1)
+            # Seed-independent: M1's answers on the pool of train strings, and untrained M1.
             with self.stage(f"object-level train, {m1}"):
                 obj_train = self.objects(m1, self.train_tasks, "train", c.n_train_strings,
                                          f"models/{s1}/objects_train.jsonl")  # fmt: skip
             with self.stage(f"untrained evaluation, {m1}"):
                 _, untrained = self.evaluate(f"untrained-{s1}", m1, m1)
             self.release(m1)
-            with self.stage(f"self-prediction finetune, {m1}"):
-                m1ft = self.finetune(m1, obj_train, f"models/{s1}/self_ft", c.finetune, m1)
-                self.self_examples[m1] = self.training[-1]["n_examples"]
-            with self.stage(f"object-level train, {m1} self-trained"):
-                ft_train = self.objects(m1ft, self.train_tasks, "train", c.n_train_strings,
-                                        f"models/{s1}/self_ft/objects_train.jsonl")  # fmt: skip
-            with self.stage(f"self evaluation, {m1} self-trained"):
-                ft_objects, self_rows = self.evaluate(f"self-{s1}", m1ft, m1ft)
-            self.release(m1ft)
-            for label, rows in (("untrained", untrained), ("self", self_rows)):
-                results += results_table(rows, label=label)
-                by_task += results_by_task(rows, label=label)
-            examples += _examples(self_rows, "self")
-            cross_models: dict[str, str] = {}
-            for pair in (p for p in c.pairs if p.self_model == m1):
-                m2, s2 = pair.cross_model, slug(pair.cross_model)
-                self.choose_chat_format(m2, m1ft, ft_train, f"models/{s1}/cross_ft/{s2}")
-                with self.stage(f"cross-prediction finetune, {m2} on {m1} self-trained"):
-                    m2ft = self.finetune(m2, ft_train, f"models/{s1}/cross_ft/{s2}",
-                                         c.cross_finetune or c.finetune, m1ft)  # fmt: skip
-                with self.stage(f"cross evaluation, {m2} predicting {m1} self-trained"):
-                    _, cross_rows = self.evaluate(f"cross-{s1}-{s2}", m1ft, m2ft, ft_objects)
-                self.release(m2ft)
-                results += results_table(cross_rows, label="cross")
-                by_task += results_by_task(cross_rows, label="cross")
-                comparisons += compare_self_cross(self_rows, cross_rows)
-                examples += _examples(cross_rows, "cross")
-                cross_models[m2] = m2ft
-                if c.scaling is not None:
-                    self.scaling_stage(m1, m1ft, m2, ft_train, ft_objects, self_rows, cross_rows)
-            if c.calibration is not None:
-                self.calibration_stage(m1, m1ft, cross_models)
-            if c.behaviour_change is not None:
-                self.behaviour_change_stage(m1, m1ft, ft_objects, next(iter(cross_models)))
-        other = [row for setup, rows in self.other_rows.items()
+            out.add_results(untrained, "untrained", None)
+            for seed in c.seeds:
+                self.run_seed(m1, seed, obj_train, out)
+        other = [{"seed": seed, **row} for (setup, seed), rows in self.other_rows.items()
                  for row in results_table(rows, label=setup.split("-")[0])]  # fmt: skip
-        self.run.write_csv(f"results_{self.other_scoring}.csv", other, RESULT_COLUMNS)
-        self.write_outputs(results, by_task, comparisons, examples, other)
-        return StudyResult(self.run.path, results, comparisons, by_task, self.stage_seconds,
+        self.run.write_csv(f"results_{self.other_scoring}.csv", other, SEEDED_RESULT_COLUMNS)
+        self.write_outputs(out, other)
+        return StudyResult(self.run.path, out.results, out.comparisons, out.by_task, self.stage_seconds,
                            self.training, self.calibration_table, self.behaviour_rows,
-                           self.scaling_rows)  # fmt: skip
+                           self.scaling_rows, out.seed_summary, out.gaps, out.verdicts)  # fmt: skip
 
-    def write_outputs(self, results, by_task, comparisons, examples, other) -> None:
-        from inward.report.figures import compliance_bars, self_cross_bars
+    def run_seed(self, m1: str, seed: int, obj_train: list[ObjectRecord], out: _Tables) -> None:
+        """Every finetuned model of M1's pairs, trained with one training seed, and its scores."""
+        c, s1, pre, tag = self.config, slug(m1), _prefix(seed), f"seed {seed}: "
+        with self.stage(f"{tag}self-prediction finetune, {m1}"):
+            self_data = self.prediction_examples(obj_train, m1, seed)
+            m1ft = self.train(m1, self_data, f"{pre}models/{s1}/self_ft", c.finetune, m1, seed=seed)
+            self.self_examples[(m1, seed)] = self.training[-1]["n_examples"]
+        with self.stage(f"{tag}object-level train, {m1} self-trained"):
+            ft_train = self.objects(m1ft, self.train_tasks, "train", c.n_train_strings,
+                                    f"{pre}models/{s1}/self_ft/objects_train.jsonl")  # fmt: skip
+        with self.stage(f"{tag}self evaluation, {m1} self-trained"):
+            ft_objects, self_rows = self.evaluate(f"self-{s1}", m1ft, m1ft, seed=seed)
+        self.release(m1ft)
+        out.add_results(self_rows, "self", seed)
+        cross_models: dict[str, str] = {}
+        for pair in (p for p in c.pairs if p.self_model == m1):
+            m2, s2 = pair.cross_model, slug(pair.cross_model)
+            folder = f"{pre}models/{s1}/cross_ft/{s2}"
+            self.choose_chat_format(m2, m1ft, ft_train, folder)
+            with self.stage(f"{tag}cross-prediction finetune, {m2} on {m1} self-trained"):
+                cross_data = self.cross_examples(ft_train, self_data, m1ft, m2, seed, folder)
+                m2ft = self.train(m2, cross_data, folder, c.cross_finetune or c.finetune, self.shown(m1ft),
+                                  seed=seed)  # fmt: skip
+            with self.stage(f"{tag}cross evaluation, {m2} predicting {m1} self-trained"):
+                _, cross_rows = self.evaluate(f"cross-{s1}-{s2}", m1ft, m2ft, ft_objects, seed=seed)
+            self.release(m2ft)
+            out.add_results(cross_rows, "cross", seed)
+            out.comparisons += [{"seed": seed, **row} for row in compare_self_cross(self_rows, cross_rows)]
+            self.paired.setdefault((m1, m1, m2), {})[seed] = paired_groups(self_rows, cross_rows)
+            cross_models[m2] = m2ft
+            if c.scaling is not None:
+                self.scaling_stage(m1, m1ft, m2, cross_data, ft_objects, self_rows, cross_rows, seed)
+        if c.calibration is not None:
+            self.calibration_stage(m1, m1ft, cross_models, seed)
+        if c.behaviour_change is not None:
+            self.behaviour_change_stage(m1, m1ft, ft_objects, next(iter(cross_models)), seed)
+
+    def write_outputs(self, out: _Tables, other: list[dict]) -> None:
+        from inward.report.figures import compliance_bars, seed_bars
         from inward.report.html import render_report
 
-        run = self.run
-        run.write_csv("results.csv", results, RESULT_COLUMNS)
-        run.write_csv("results_by_task.csv", by_task, BY_TASK_COLUMNS)
-        run.write_csv("comparisons.csv", comparisons, COMPARISON_COLUMNS)
+        run, results, first = self.run, out.results, self.config.seeds[0]
+        run.write_csv("results.csv", results, SEEDED_RESULT_COLUMNS)
+        run.write_csv("results_by_task.csv", out.by_task, SEEDED_BY_TASK_COLUMNS)
+        run.write_csv("comparisons.csv", out.comparisons, SEEDED_COMPARISON_COLUMNS)
+        run.write_csv("evidence.csv", self.evidence, EVIDENCE_COLUMNS)
+        out.seed_summary = seed_summary(results)
+        out.gaps = gap_summary(self.paired)
+        out.verdicts = self.verdicts(out)
+        run.write_csv("seed_summary.csv", out.seed_summary, SEED_SUMMARY_COLUMNS)
+        run.write_csv("seed_comparisons.csv", out.gaps, GAP_COLUMNS)
         figures: dict[str, bytes] = {}
         for m1 in dict.fromkeys(r["object_model"] for r in results if r["label"] == "untrained"):
-            figures[f"accuracy_{slug(m1)}"] = self_cross_bars(
-                [r for r in results if _pair_of(r, m1)], object_model=None
-            )
-        figures["compliance"] = compliance_bars(results)
+            mine = [r for r in out.seed_summary if r["target"] == base_model(m1)]
+            figures[f"accuracy_{slug(m1)}"] = seed_bars(
+                mine, title=f"Predicting held-out behaviour of {m1} (and its self-trained versions): "
+                            f"mean over {len(self.config.seeds)} training seed(s)")  # fmt: skip
+        figures["compliance"] = compliance_bars([r for r in results if r["seed"] in (None, first)])
         figures.update(self.experiment_outputs())
         for name, png in figures.items():
             run.file("figures").mkdir(exist_ok=True)
@@ -538,12 +628,15 @@ class Study:
                              chat_formats=self.chat_formats,
                              environment=environment(), status="complete", models=models,
                              peak_rss_mb=_peak_rss_mb(),
-                             notes=_notes(results, comparisons) + _scoring_notes(other, self.other_scoring)
+                             verdicts=out.verdicts, seeds=self.config.seeds,
+                             notes=out.verdicts + _notes(results, out.comparisons) + self.evidence_notes()
+                             + _scoring_notes(other, self.other_scoring)
                              + self.experiment_notes() + _determinism_notes(models))  # fmt: skip
         run.write_json("run.json", self.manifest)
         html = render_report(
-            title=f"inward study: {self.config.name}", results=results, comparisons=comparisons,
-            by_task=by_task, examples=examples, config=self.config.model_dump(by_alias=True),
+            title=f"inward study: {self.config.name}", results=results, comparisons=out.comparisons,
+            by_task=out.by_task, examples=out.examples, config=self.config.model_dump(by_alias=True),
+            verdicts=out.verdicts, seed_summary=out.seed_summary, gaps=out.gaps,
             manifest={**self.manifest, "versions": self.manifest["environment"]["versions"]},
             figures=figures,
             calibration=self.calibration_table if self.config.calibration is not None else None,
@@ -553,6 +646,43 @@ class Study:
         )  # fmt: skip
         run.write_text("report.html", html)
 
+    def verdicts(self, out: _Tables) -> list[str]:
+        """The headline: one sentence per pair over the training seeds (inward.analysis.seeds)."""
+        sentences = []
+        for target, _, cross in self.paired:
+            rows = {g["response_property"]: g for g in out.gaps
+                    if g["target"] == target and g["cross_predictor"] == cross}  # fmt: skip
+            beats = [r.get("beats_mode_p", 1.0) < 0.05 for r in out.results
+                     if r["label"] == "cross" and r["response_property"] == MICRO
+                     and base_model(r["meta_model"]) == cross and base_model(r["object_model"]) == target]  # fmt: skip
+            text = f"{target} self-trained vs {cross} cross-trained, micro average: " + verdict(rows.get(MICRO), beats)
+            nd = rows.get(NON_DEGENERATE)
+            if nd is not None and nd["seeds"] > 1:
+                text += (f" Without degenerate groups: {100 * nd['gap_mean']:+.1f} ± {100 * (nd['gap_sd'] or 0):.1f} "
+                         f"points (p = {nd['p_value']:.3g}).")  # fmt: skip
+            sentences.append(text)
+        return sentences
+
+    def evidence_notes(self) -> list[str]:
+        """How far the cross-predictor's data differs from the self-predictor's (equal evidence)."""
+        if not self.evidence:
+            return []
+        notes = []
+        for seed in dict.fromkeys(e["seed"] for e in self.evidence):
+            rows = [e for e in self.evidence if e["seed"] == seed]
+            total, dropped = sum(e["self_examples"] for e in rows), sum(e["dropped"] for e in rows)
+            if not dropped:
+                notes.append(f"Equal evidence, seed {seed}: the cross-predictor trained on exactly the "
+                             f"self-predictor's {total} items.")  # fmt: skip
+                continue
+            parts = ", ".join(f"{e['task']}/{e['property']} {e['dropped']} of {e['self_examples']}"
+                              for e in rows if e["dropped"])  # fmt: skip
+            notes.append(f"Equal evidence, seed {seed}: the cross-predictor trained on the self-predictor's "
+                         f"items except {dropped} of {total} ({100 * dropped / total:.0f}%) where the "
+                         f"self-trained model's own answer was not compliant ({parts}; evidence.csv, and "
+                         "dropped_items.jsonl under seed*/models/*/cross_ft/).")  # fmt: skip
+        return notes
+
     def experiment_outputs(self) -> dict[str, bytes]:
         """calibration.csv, behaviour_change.csv, scaling.csv and their figures (enabled sections)."""
         from inward.analysis.behaviour_change import BEHAVIOUR_CHANGE_COLUMNS
@@ -560,48 +690,52 @@ class Study:
         from inward.analysis.calibration import calibration_curves as curves
         from inward.report import figures as fig
 
-        c, figures = self.config, {}
-        self.agreement: list[dict] = []
+        c, figures, first = self.config, {}, self.config.seeds[0]
         if c.calibration is not None:
             cal = c.calibration
-            self.run.write_csv("calibration.csv", self.calibration_table, CALIBRATION_COLUMNS)
-            self.agreement = agreement_table(self.calibration_records, samples=cal.samples,
-                                             top=cal.top_behaviours, bins=cal.bins)  # fmt: skip
-            self.run.write_csv("calibration_agreement.csv", self.agreement, AGREEMENT_COLUMNS)
-            all_curves = curves(self.calibration_records, top=cal.top_behaviours, bins=cal.bins)
+            self.run.write_csv("calibration.csv", self.calibration_table, ("seed", *CALIBRATION_COLUMNS))
+            self.agreement = [{"seed": seed, **row} for seed, records in self.calibration_records
+                              for row in agreement_table(records, samples=cal.samples, top=cal.top_behaviours,
+                                                         bins=cal.bins)]  # fmt: skip
+            self.run.write_csv("calibration_agreement.csv", self.agreement, ("seed", *AGREEMENT_COLUMNS))
+            drawn = [r for seed, records in self.calibration_records if seed in (None, first) for r in records]
+            all_curves = curves(drawn, top=cal.top_behaviours, bins=cal.bins)
             for m1 in dict.fromkeys(p.self_model for p in c.pairs):
                 for prop in cal.properties:
                     mine = [x for x in all_curves if x["response_property"] == prop
                             and _pair_of({"object_model": x["object_model"]}, m1)]  # fmt: skip
                     figures[f"calibration_{slug(m1)}_{prop}"] = fig.calibration_curves(
                         mine, title=f"Calibration, {cal.task}/{prop}, {m1} (top {cal.top_behaviours}, "
-                                    f"{cal.bins} bins)")  # fmt: skip
+                                    f"{cal.bins} bins; training seed {first})")  # fmt: skip
         if c.behaviour_change is not None:
             self.run.write_csv("behaviour_change.csv", self.behaviour_rows,
-                               (*BEHAVIOUR_CHANGE_COLUMNS, "shift_model"))  # fmt: skip
+                               ("seed", *BEHAVIOUR_CHANGE_COLUMNS, "shift_model"))  # fmt: skip
             for m1 in dict.fromkeys(p.self_model for p in c.pairs):
-                mine = [r for r in self.behaviour_rows if _pair_of({"object_model": r["old_model"]}, m1)]
+                mine = [r for r in self.behaviour_rows if _pair_of({"object_model": r["old_model"]}, m1)
+                        and r["seed"] == first]  # fmt: skip
                 shift = mine[0]["shift_model"] if mine else "?"
                 figures[f"behaviour_change_{slug(m1)}"] = fig.behaviour_change_bars(
-                    mine, title=f"Behaviour change: {m1} self-trained, then finetuned on {shift}'s "
-                                "answers; its hypotheticals on held-out items whose behaviour shifted")  # fmt: skip
+                    mine, title=f"Behaviour change: {m1} self-trained (seed {first}), then finetuned on "
+                                f"{shift}'s answers; its hypotheticals on held-out items whose behaviour shifted")  # fmt: skip
         if c.scaling is not None:
             self.run.write_csv("scaling.csv", self.scaling_rows,
-                               ("n_train", "accuracy", "error", "predictor", "target", "label",
+                               ("seed", "n_train", "accuracy", "error", "predictor", "target", "label",
                                 "mode_baseline", "count"))  # fmt: skip
             for pair in c.pairs:
                 mine = [r for r in self.scaling_rows if _pair_of({"object_model": r["target"]}, pair.self_model)
-                        and (r["label"] == "self" or r["predictor"].startswith(pair.cross_model))]  # fmt: skip
+                        and (r["label"] == "self" or r["predictor"].startswith(pair.cross_model))
+                        and r["seed"] == first]  # fmt: skip
                 figures[f"scaling_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.scaling_curve(
                     mine, title=f"Cross-prediction data scaling: {pair.cross_model} predicting "
-                                f"{pair.self_model} self-trained")  # fmt: skip
+                                f"{pair.self_model} self-trained (seed {first})")  # fmt: skip
         return figures
 
     def experiment_notes(self) -> list[str]:
         notes = []
-        for a in getattr(self, "agreement", []):
+        for a in self.agreement:
             notes.append(
-                f"Calibration, {a['setup']} ({a['response_property']}): on {a['prompts']} prompts with "
+                f"Calibration, {a['setup']}{'' if a['seed'] is None else ' seed ' + str(a['seed'])} "
+                f"({a['response_property']}): on {a['prompts']} prompts with "
                 f"both methods, sampled and exact object distributions differ by a mean total-variation "
                 f"distance of {a['object_tv']:.3f} (a perfect {self.config.calibration.samples}-sample "
                 f"estimate would differ by {a['object_tv_noise_floor']:.3f} by chance), hypothetical "
@@ -618,10 +752,11 @@ class Study:
                            if r["difference"] > 0 and r["p_value"] < 0.05 else
                            "does not predict its new behaviour significantly better than its old")
                 degenerate = [x["response_property"] for x in self.behaviour_rows
-                              if x["adjustment"] == "none" and x["degenerate"] is True]  # fmt: skip
+                              if x["adjustment"] == "none" and x["degenerate"] is True
+                              and x["seed"] == r["seed"] and x["meta_model"] == r["meta_model"]]  # fmt: skip
                 beats = r["new_beats_mode_p"] < 0.05
                 notes.append(
-                    f"Behaviour change: {r['meta_model']} {verdict} on {r['count']} shifted items "
+                    f"Behaviour change, seed {r['seed']}: {r['meta_model']} {verdict} on {r['count']} shifted items "
                     f"({100 * r['shifted_fraction']:.1f}% of compared items shifted): new "
                     f"{100 * r['predicts_new_accuracy']:.1f}% vs old {100 * r['predicts_old_accuracy']:.1f}%, "
                     f"McNemar p={r['p_value']:.3g}; against its own mode baseline "
@@ -630,6 +765,7 @@ class Study:
                     f"{100 * r['mode_baseline_old']:.1f}% (p={r['old_beats_mode_p']:.3g})"
                     + (f"; one answer in over 80% of rows for {', '.join(degenerate)}" if degenerate else "")
                     + ".")  # fmt: skip
+        notes += _over_seeds_notes(self.behaviour_rows, self.calibration_table)
         notes += self.shift_warnings
         for model in dict.fromkeys(r["model"] for r in self.chat_formats):
             rows = [r for r in self.chat_formats if r["model"] == model]
@@ -637,12 +773,12 @@ class Study:
             notes.append(f"Chat format of {model} (no template of its own): {rows[0]['chat_format']}, the lowest "
                          f"untrained loss on the answer and end tokens of {rows[0]['n_examples']} held-out "
                          f"train-task examples (nats/token: {parts}); see chat_formats.csv.")  # fmt: skip
-        cross = [r for r in self.scaling_rows if r["label"] == "cross"]
-        if cross:
+        for seed in dict.fromkeys(r["seed"] for r in self.scaling_rows):
+            cross = [r for r in self.scaling_rows if r["label"] == "cross" and r["seed"] == seed]
             parts = ", ".join(f"{r['n_train']}: {100 * r['accuracy']:.1f}%" for r in cross)
-            selfs = [r for r in self.scaling_rows if r["label"] == "self"]
+            selfs = [r for r in self.scaling_rows if r["label"] == "self" and r["seed"] == seed]
             tail = f"; self-prediction {100 * selfs[0]['accuracy']:.1f}%" if selfs else ""
-            notes.append(f"Data scaling, cross-prediction accuracy by training examples: {parts}{tail}.")
+            notes.append(f"Data scaling, seed {seed}, cross-prediction accuracy by training examples: {parts}{tail}.")
         return notes
 
     def _fingerprints(self) -> dict[str, Any]:
@@ -653,6 +789,7 @@ class Study:
                 out[name] = self.backend(name).fingerprint()
             except Exception as e:  # a fingerprint is provenance, never a reason to lose results
                 out[name] = {"error": str(e)}
+            self.release(name)
         return out
 
 
@@ -674,12 +811,56 @@ def _previous_stage_seconds(run: RunDir) -> dict[str, float]:
     return {k: float(v) for k, v in seconds.items()} if isinstance(seconds, dict) else {}
 
 
+def _over_seeds_notes(behaviour: list[dict], calibration: list[dict]) -> list[str]:
+    """Behaviour change and calibration pooled over training seeds (mean ± sd, seeds as the unit)."""
+    import numpy as np
+
+    from inward.analysis.seeds import t_test
+
+    notes = []
+    micro = [r for r in behaviour if r["response_property"] == "micro_average" and r["adjustment"] == "none"]
+    for meta_base in dict.fromkeys(base_model(r["old_model"]) for r in micro):
+        rows = [r for r in micro if base_model(r["old_model"]) == meta_base]
+        if len(rows) < 2:
+            continue
+        diffs = [r["difference"] for r in rows if r["difference"] == r["difference"]]
+        if len(diffs) < 2:
+            continue
+        _, p, lo, hi = t_test(diffs)
+        new = sum(r["predicts_new_accuracy"] for r in rows) / len(rows)
+        old = sum(r["predicts_old_accuracy"] for r in rows) / len(rows)
+        mode = sum(r["mode_baseline"] for r in rows) / len(rows)
+        sd = float(np.std(diffs, ddof=1))
+        notes.append(f"Behaviour change over {len(diffs)} seeds ({meta_base} self-trained, then shifted): predicts "
+                     f"new {100 * new:.1f}% vs old {100 * old:.1f}% on average (new-behaviour mode baseline "
+                     f"{100 * mode:.1f}%); new − old = {100 * sum(diffs) / len(diffs):+.1f} ± {100 * sd:.1f} "
+                     f"points (mean ± sd; t-test over seeds p = {p:.3g}).")  # fmt: skip
+    by_setup: dict[tuple, list[float]] = {}
+    for r in calibration:
+        if r["seed"] is not None and r["mad"] == r["mad"] and r["mad"] is not None:
+            by_setup.setdefault((r["setup"], r["method"], r["response_property"]), []).append(float(r["mad"]))
+    parts = [f"{setup} {method} {sum(v) / len(v):.1f} ± {float(np.std(v, ddof=1)):.1f}"
+             for (setup, method, _), v in by_setup.items() if len(v) > 1]  # fmt: skip
+    if parts:
+        notes.append("Calibration MAD over training seeds (pp, mean ± sd): " + "; ".join(parts) + ".")
+    return notes
+
+
 def _release_memory() -> None:
     try:
         from inward.models.local import release_memory
     except ImportError:  # torch missing: nothing local was loaded
         return
     release_memory()
+
+
+def _rss_gib() -> float:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**30
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _peak_rss_mb() -> float:
@@ -718,40 +899,44 @@ def _examples(rows: Sequence[ScoredRecord], label: str, k: int = 8) -> list[dict
              "answer": r.answer, "correct": r.correct, "label": label} for r in chosen]  # fmt: skip
 
 
+def _seeds_text(rows: list[dict]) -> str:
+    return ", ".join("untrained" if r["seed"] is None else f"seed {r['seed']}" for r in rows)
+
+
 def _notes(results: list[dict], comparisons: list[dict]) -> list[str]:
+    """Per-seed facts that qualify the verdict: predictors at or below their mode baseline, low
+    compliance, degenerate (constant) predictors, and the item-level tests of each trained pair."""
     notes = []
-    micro = {(r["label"], r["meta_model"]): r for r in results if r["response_property"] == "micro_average"}
-    for (label, meta), r in micro.items():
-        p = r.get("beats_mode_p", float("nan"))
-        if r["accuracy"] == r["accuracy"] and (r["accuracy"] <= r["mode_baseline"] or not p < 0.05):
-            notes.append(f"{label} ({meta}): micro-average accuracy {100 * r['accuracy']:.1f}% does "
-                         f"not beat the mode baseline {100 * r['mode_baseline']:.1f}% (one-sided "
-                         f"McNemar p={p:.3g}).")  # fmt: skip
-    for (label, meta), r in micro.items():
-        if r["compliance_rate"] == r["compliance_rate"] and r["compliance_rate"] < 0.5:
-            notes.append(f"{label} ({meta}) gave a compliant answer to only "
-                         f"{100 * r['compliance_rate']:.1f}% of hypotheticals; non-compliant answers "
-                         "count as wrong, so its accuracy mostly measures the answer format.")  # fmt: skip
-    degenerate = [f"{r['label']} {r['response_property']} ({r['top_answer']!s} in "
+    micro: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        if r["response_property"] == MICRO:
+            micro.setdefault((r["label"], base_model(r["meta_model"])), []).append(r)
+    for (label, meta), rows in micro.items():
+        below = [r for r in rows if r["accuracy"] == r["accuracy"]
+                 and (r["accuracy"] <= r["mode_baseline"] or not r.get("beats_mode_p", float("nan")) < 0.05)]  # fmt: skip
+        if below:
+            parts = "; ".join(f"{_seeds_text([r])}: {100 * r['accuracy']:.1f}% vs {100 * r['mode_baseline']:.1f}% "
+                              f"(one-sided McNemar p={r.get('beats_mode_p', float('nan')):.3g})" for r in below)  # fmt: skip
+            notes.append(f"{label} ({meta}): the micro-average accuracy does not beat the mode baseline in "
+                         f"{len(below)} of {len(rows)} run(s): {parts}.")  # fmt: skip
+        low = [r for r in rows if r["compliance_rate"] == r["compliance_rate"] and r["compliance_rate"] < 0.5]
+        if low:
+            notes.append(f"{label} ({meta}) gave a compliant answer to under half of the hypotheticals in "
+                         f"{_seeds_text(low)}; non-compliant answers count as wrong, so its accuracy mostly "
+                         "measures the answer format.")  # fmt: skip
+    degenerate = [f"{r['label']} {r['response_property']} ({_seeds_text([r])}: {r['top_answer']!s} in "
                   f"{100 * r['top_answer_share']:.0f}% of rows)" for r in results
-                  if r["response_property"] != "micro_average" and r.get("degenerate") is True]  # fmt: skip
+                  if r["response_property"] != MICRO and r.get("degenerate") is True]  # fmt: skip
     if degenerate:
         notes.append("Degenerate predictors (one answer in more than 80% of rows; a constant answer is "
                      "not evidence of knowing anything): " + "; ".join(degenerate) + ".")  # fmt: skip
-    by_meta = {meta: r for (label, meta), r in micro.items()}
-    for c in comparisons:
-        if c["response_property"] in ("micro_average", "micro_average_non_degenerate"):
-            verdict = "beats" if c["difference"] > 0 and c["p_value"] < 0.05 else "does not beat"
-            which = "micro average" if c["response_property"] == "micro_average" else \
-                f"micro average without degenerate groups ({c['excluded_groups'] or 'none left out'})"
-            note = (f"Self-prediction {verdict} cross-prediction on the {which} "
-                    f"({100 * c['self_accuracy']:.1f}% vs {100 * c['cross_accuracy']:.1f}%, "
-                    f"z-test p={c['p_value']:.3g}, McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']})")  # fmt: skip
-            cross = by_meta.get(c["cross_model"])
-            if c["response_property"] == "micro_average" and cross and not cross.get("beats_mode_p", 1) < 0.05:
-                note += ("; the cross-predictor does not beat its mode baseline, so this gap says the "
-                         "cross-predictor is weak, not that the self-predictor has privileged access")
-            notes.append(note + ". One training seed: these p-values count item sampling only.")
+    item = [c for c in comparisons if c["response_property"] == MICRO]
+    if item:
+        parts = "; ".join(f"seed {c['seed']}: {100 * c['self_accuracy']:.1f}% vs {100 * c['cross_accuracy']:.1f}% "
+                          f"(McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']})" for c in item)  # fmt: skip
+        notes.append("Item-level self vs cross tests, one per trained pair (comparisons.csv): " + parts + ". Each "
+                     "takes its trained models as fixed and counts item sampling only; the verdict above "
+                     "treats the training seed as the unit.")  # fmt: skip
     return notes
 
 
@@ -759,8 +944,8 @@ def _scoring_notes(other: list[dict], scoring: str) -> list[str]:
     micro = [r for r in other if r["response_property"] == "micro_average"]
     if not micro:
         return []
-    parts = ", ".join(f"{r['label']} {100 * r['accuracy']:.1f}% (mode {100 * r['mode_baseline']:.1f}%)"
-                      for r in micro)  # fmt: skip
+    parts = ", ".join(f"{r['label']}{'' if r['seed'] is None else ' seed ' + str(r['seed'])} "
+                      f"{100 * r['accuracy']:.1f}% (mode {100 * r['mode_baseline']:.1f}%)" for r in micro)  # fmt: skip
     return [f"With {scoring} answer normalisation (results_{scoring}.csv), the micro averages are: "
             f"{parts}."]  # fmt: skip
 

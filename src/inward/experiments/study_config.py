@@ -158,6 +158,12 @@ class StudyConfig(Strict):
     n_eval: int = Field(100, ge=1, le=1_000_000)
     """Val strings per held-out task."""
     seed: int = 0
+    """The data seed: which strings are drawn for training pools and held-out evaluation (fixed
+    across training seeds, so every seed is scored on the same items)."""
+    seeds: list[int] = Field([0], min_length=1)
+    """Training seeds. Each retrains every finetuned model (self, cross, data scaling, M_C) with
+    that seed (it replaces ``finetune.seed``) and its own seeded draw of training examples from
+    the same pool of ``n_train_strings`` strings per train task. The verdict is taken over them."""
     data_dir: str | None = None
     source: str | None = None
     scoring: str = "paper"
@@ -182,6 +188,13 @@ class StudyConfig(Strict):
     """Cross-prediction data scaling; absent or null: off."""
     tune: Tune | None = None
     """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("must be distinct integers, e.g. [0, 1, 2]")
+        return v
 
     @field_validator("scoring")
     @classmethod

@@ -191,6 +191,18 @@ def self_cross_bars(results: Sequence[dict], *, object_model: str | None = None)
                    "Accuracy", error="error", star="mode_baseline")  # fmt: skip
 
 
+def seed_bars(summary: Sequence[dict], *, title: str) -> bytes:
+    """Mean accuracy over training seeds per response property and setup (rows of
+    inward.analysis.seeds.seed_summary), error bars one standard deviation over seeds, black stars
+    the mean mode baseline."""
+    rows = [{"label": r["label"], "object_model": r["target"], "meta_model": r["predictor"],
+             "response_property": r["response_property"], "accuracy": r["accuracy_mean"],
+             "sd": r["accuracy_sd"] if r["accuracy_sd"] is not None else float("nan"),
+             "mode_baseline": r["mode_baseline_mean"]} for r in summary]  # fmt: skip
+    return _figure(rows, "accuracy", title + " (error bars: sd over seeds)", "Accuracy", error="sd",
+                   star="mode_baseline")  # fmt: skip
+
+
 def compliance_bars(results: Sequence[dict]) -> bytes:
     """Compliance rate per response property and series, as PNG."""
     title = "Compliance of the predictor's answers by response property"

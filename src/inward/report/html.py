@@ -33,7 +33,7 @@ th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;wh
 td.t{max-width:28em;white-space:pre-wrap;word-break:break-word;font-family:monospace;font-size:12px}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:12px}
 figure{margin:1em 0}img{max-width:100%}figcaption{color:#666;font-size:12px}
-.ok{color:#1a7f37}.bad{color:#b42318}.muted{color:#666}
+.verdict{font-size:1.1em;font-weight:600}.ok{color:#1a7f37}.bad{color:#b42318}.muted{color:#666}
 """
 INTRO = (
     "Without training: the model predicts properties of its own behaviour before any finetuning. "
@@ -123,9 +123,52 @@ def _headline(results: Sequence[dict]) -> str:
         return f"{pct(r.get('accuracy'))} ± {pp(r.get('error'))}"
 
     return _table(
-        ["", "object model", "predictor", "accuracy ± 1.96·SEM", "mode baseline", "compliance", "n"],
-        ([_label(r), r.get("object_model"), r.get("meta_model"), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
+        ["", "seed", "object model", "predictor", "accuracy ± 1.96·SEM", "mode baseline", "compliance", "n"],
+        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
           _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in rows),
+    )  # fmt: skip
+
+
+def _seed(r: dict) -> str:
+    seed = r.get("seed")
+    return DASH if seed is None or seed == "" else str(seed)
+
+
+def _verdicts(verdicts: Sequence[str]) -> str:
+    if not verdicts:
+        return '<p class="muted">none</p>'
+    return "".join(f'<p class="verdict">{_e(v)}</p>' for v in verdicts) + f"<p>{_e(VERDICT_INTRO)}</p>"
+
+
+def _seed_summary(rows: Sequence[dict]) -> str:
+    def sd(r):
+        return DASH if r.get("accuracy_sd") is None else pp(r.get("accuracy_sd"))
+
+    return _table(
+        ["label", "target", "predictor", "property", "seeds", "mean accuracy", "sd (pp)", "min–max",
+         "mean mode baseline", "lift (pp)", "seeds beating mode", "seeds degenerate"],
+        ([_label(r), r.get("target"), r.get("predictor"), r.get("response_property"), _n(num(r.get("seeds"))),
+          _n(pct(r.get("accuracy_mean"))), _n(sd(r)),
+          _n(f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}"),
+          _n(pct(r.get("mode_baseline_mean"))), _n(pp(r.get("lift_mean"), signed=True)),
+          _n(f"{r.get('seeds_beating_mode')}/{r.get('seeds')}"),
+          _n(f"{r.get('seeds_degenerate')}/{r.get('seeds')}")] for r in _by_label(rows)),
+    )  # fmt: skip
+
+
+def _gaps(rows: Sequence[dict]) -> str:
+    def interval(lo, hi):
+        return DASH if DASH in (pp(lo), pp(hi)) else f"[{pp(lo, signed=True)}, {pp(hi, signed=True)}]"
+
+    return _table(
+        ["property", "cross predictor", "seeds", "self − cross (pp)", "sd (pp)", "per seed (pp)",
+         "t-test p (seeds)", "t 95% CI", "hierarchical bootstrap 95%", "power at 10 pp",
+         "detectable at 80% (pp)", "items per seed"],
+        ([r.get("response_property"), r.get("cross_predictor"), _n(num(r.get("seeds"))),
+          _n(pp(r.get("gap_mean"), signed=True)), _n(DASH if r.get("gap_sd") is None else pp(r.get("gap_sd"))),
+          _n(r.get("per_seed_gaps")), _n(fmt_p(r.get("p_value"))), _n(interval(r.get("t_lower"), r.get("t_upper"))),
+          _n(interval(r.get("bootstrap_lower"), r.get("bootstrap_upper"))), _n(pct(r.get("power_at_10pp"))),
+          _n(pp(r.get("detectable_at_80pct"))), _n(r.get("items_per_seed"))] for r in rows),
     )  # fmt: skip
 
 
@@ -143,9 +186,9 @@ def _results(results: Sequence[dict]) -> str:
         return f"{_txt(r.get('top_answer'), 20)} ({share}){flag}"
 
     return _table(
-        ["label", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
+        ["label", "seed", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
          "mode baseline", "beats mode (one-sided p)", "most common answer", "compliance", "n"],
-        ([_label(r), r.get("object_model"), r.get("meta_model"), r.get("response_property"),
+        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), r.get("response_property"),
           _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(boot(r)), _n(pct(r.get("mode_baseline"))),
           _n(fmt_p(r.get("beats_mode_p"))), top(r),
           _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in _by_label(results)),
@@ -154,9 +197,9 @@ def _results(results: Sequence[dict]) -> str:
 
 def _comparisons(comparisons: Sequence[dict]) -> str:
     return _table(
-        ["property", "self (predictor)", "cross (predictor)", "self acc.", "cross acc.",
+        ["seed", "property", "self (predictor)", "cross (predictor)", "self acc.", "cross acc.",
          "difference (pp)", "z", "z-test", "paired n", "McNemar"],
-        ([c.get("response_property"), c.get("self_model"), c.get("cross_model"),
+        ([_n(_seed(c)), c.get("response_property"), c.get("self_model"), c.get("cross_model"),
           _n(pct(c.get("self_accuracy"))), _n(pct(c.get("cross_accuracy"))),
           _n(pp(c.get("difference"), signed=True)), _n(num(c.get("z"), ".2f")), _n(fmt_p(c.get("p_value"))),
           _n(num(c.get("paired_count"))), _n(fmt_p(c.get("mcnemar_p")))] for c in comparisons),
@@ -165,9 +208,9 @@ def _comparisons(comparisons: Sequence[dict]) -> str:
 
 def _by_task(by_task: Sequence[dict]) -> str:
     return _table(
-        ["label", "object model", "predictor", "task", "property", "accuracy", "± (pp)", "mode baseline",
+        ["label", "seed", "object model", "predictor", "task", "property", "accuracy", "± (pp)", "mode baseline",
          "modal value", "compliance", "n", "objects", "objects excluded"],
-        ([_label(r), r.get("object_model"), r.get("meta_model"), r.get("task"), r.get("response_property"),
+        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), r.get("task"), r.get("response_property"),
           _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))),
           _txt(r.get("modal_value"), 80), _n(pct(r.get("compliance_rate"))), _n(num(r.get("count"))),
           _n(num(r.get("objects"))), _n(num(r.get("object_excluded")))] for r in _by_label(by_task)),
@@ -282,6 +325,14 @@ def _scaling(rows: Sequence[dict]) -> str:
     )  # fmt: skip
 
 
+VERDICT_INTRO = (
+    "Every finetuned model is retrained once per training seed, on that seed's draw of training "
+    "items, and scored on the same held-out items. The p-value is a two-sided one-sample t-test of "
+    "the per-seed gaps (seeds as the unit; df = seeds − 1); the interval beside it is a two-stage "
+    "bootstrap over seeds and then items within each seed (with few seeds it is too narrow: it "
+    "cannot see more spread than the seeds it has). Power is the t-test's chance of detecting a "
+    "10-point self advantage given the spread between seeds measured here."
+)
 CALIBRATION_INTRO = (
     "Experiment 1b: for each prompt, the top-3 object-level behaviours (second character, say) "
     "and their probabilities, against the probability the predictor's hypothetical answer puts on "
@@ -307,12 +358,16 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
                   by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
                   figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
                   agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
-                  scaling: Sequence[dict] | None = None) -> str:  # fmt: skip
+                  scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
+                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = ()) -> str:  # fmt: skip
     """The whole report as one HTML string (deterministic for the same inputs). The sections of
     the optional experiments appear only when their rows are given."""
     notes = manifest.get("notes") or []
     sections = [
-        ("Headline (micro average over held-out tasks)", _headline(results)),
+        ("Verdict over training seeds", _verdicts(verdicts)),
+        ("Self − cross over training seeds", _gaps(gaps)),
+        ("Accuracy over training seeds", _seed_summary(seed_summary)),
+        ("Per run (micro average over held-out tasks)", _headline(results)),
         ("Notes", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>" if notes
          else '<p class="muted">none</p>'),
         ("Figures", _figures(figures)),

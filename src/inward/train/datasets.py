@@ -83,6 +83,37 @@ def self_prediction_examples(
     return examples
 
 
+def same_item_examples(
+    objects: Sequence[ObjectRecord],
+    tasks: Mapping[str, Task],
+    props: Mapping[str, Sequence[Property]],
+    items: Sequence[TrainExample],
+    *,
+    forbidden_strings: Iterable[str] = (),
+) -> tuple[list[TrainExample], list[dict]]:
+    """Equal evidence: examples about ``objects``' model on exactly the (task, property, string)
+    items of ``items`` (another predictor's data), in the same order. An item whose response here
+    is not compliant, or has no usable value, cannot be built; it is returned in the second list
+    (task, property, string) so the report can say how many and which."""
+    _refuse_leaks(objects, forbidden_strings, "for training")
+    by_key = {(o.task, o.string): o for o in objects}
+    prop_of = {(t, p.name): p for t, ps in props.items() for p in ps}
+    examples: list[TrainExample] = []
+    dropped: list[dict] = []
+    for item in items:
+        task_name, prop_name, string = item.meta["task"], item.meta["property"], item.meta["string"]
+        o, prop = by_key.get((task_name, string)), prop_of.get((task_name, prop_name))
+        value = object_value(o, prop) if o is not None and prop is not None else None
+        if not value or not value.strip():
+            dropped.append({"task": task_name, "property": prop_name, "string": string})
+            continue
+        examples.append(TrainExample(
+            prompt=hypothetical_prompt(tasks[task_name], prop, string), completion=value,
+            meta={"task": task_name, "property": prop_name, "string": string, "object_model": o.model},
+        ))  # fmt: skip
+    return examples, dropped
+
+
 def shift_examples(
     objects: Sequence[ObjectRecord],
     tasks: Mapping[str, Task],

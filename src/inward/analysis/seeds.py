@@ -1,0 +1,220 @@
+"""The verdict over training seeds: the seed, not the item, is the unit of replication.
+
+A study retrains every finetuned model once per training seed, on that seed's draw of training
+strings, and scores it on the same held-out items. Item-level tests (``comparisons.csv``) take one
+trained model as fixed; the tables here ask how a *retrained* pair comes out.
+
+- :func:`seed_summary`: per (target, predictor, setup, property), the mean accuracy over seeds, its
+  standard deviation, the mean mode baseline, and in how many seeds the predictor beat its mode
+  baseline or was degenerate.
+- :func:`gap_summary`: the self − cross gap over seeds. Its p-value and the power figures come from
+  a one-sample t-test on the per-seed gaps (seeds as the unit; df = seeds − 1). Its interval is a
+  two-stage (hierarchical) bootstrap: resample seeds with replacement, then each chosen seed's
+  paired items with replacement, and average the per-seed gaps (each seed weighs the same, as in
+  the point estimate). With few seeds the bootstrap interval is too narrow (it cannot see more
+  spread than the seeds it has), which is why the verdict's p-value is the t-test's.
+- :func:`verdict`: the one sentence at the top of the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from inward.analysis.results import MICRO
+
+ALPHA = 0.05
+POWER_EFFECT = 0.10
+"""The self advantage whose detection probability is reported (10 percentage points)."""
+BOOTSTRAP_RESAMPLES = 10_000
+
+SEED_SUMMARY_COLUMNS = (
+    "target", "predictor", "label", "response_property", "seeds", "accuracy_mean", "accuracy_sd",
+    "accuracy_min", "accuracy_max", "mode_baseline_mean", "lift_mean", "seeds_beating_mode",
+    "seeds_degenerate", "count_mean",
+)  # fmt: skip
+GAP_COLUMNS = (
+    "target", "self_predictor", "cross_predictor", "response_property", "seeds", "gap_mean", "gap_sd",
+    "per_seed_gaps", "t", "p_value", "t_lower", "t_upper", "bootstrap_lower", "bootstrap_upper",
+    "bootstrap_p", "power_at_10pp", "detectable_at_80pct", "items_per_seed",
+)  # fmt: skip
+
+
+def base_model(name: str) -> str:
+    """``bundled/x+lora:seed1/models/.../adapter`` -> ``bundled/x``."""
+    return str(name).split("+lora:")[0]
+
+
+def _sd(values: Sequence[float]) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def seed_summary(results: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Rows of ``results.csv`` (one per seed, setup and property) pooled over seeds."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in results:
+        key = (base_model(r["object_model"]), base_model(r["meta_model"]), r["label"], r["response_property"])
+        groups[key].append(r)
+    out = []
+    for (target, predictor, label, prop), rows in groups.items():
+        acc = [float(r["accuracy"]) for r in rows if r["accuracy"] == r["accuracy"]]
+        mode = [float(r["mode_baseline"]) for r in rows if r["mode_baseline"] == r["mode_baseline"]]
+        out.append({
+            "target": target, "predictor": predictor, "label": label, "response_property": prop,
+            "seeds": len(rows),
+            "accuracy_mean": float(np.mean(acc)) if acc else float("nan"),
+            "accuracy_sd": _sd(acc),
+            "accuracy_min": min(acc) if acc else float("nan"),
+            "accuracy_max": max(acc) if acc else float("nan"),
+            "mode_baseline_mean": float(np.mean(mode)) if mode else float("nan"),
+            "lift_mean": float(np.mean(acc) - np.mean(mode)) if acc and mode else float("nan"),
+            "seeds_beating_mode": sum(1 for r in rows if r.get("beats_mode_p", 1.0) < ALPHA),
+            "seeds_degenerate": sum(1 for r in rows if r.get("degenerate") is True
+                                    or (prop == MICRO and r.get("degenerate_groups"))),
+            "count_mean": float(np.mean([r["count"] for r in rows])),
+        })  # fmt: skip
+    return out
+
+
+# -- the seed-level test ------------------------------------------------------------------------
+def t_test(gaps: Sequence[float]) -> tuple[float, float, float, float]:
+    """Two-sided one-sample t-test of mean(gaps) = 0: (t, p, 95% lower, 95% upper)."""
+    from scipy import stats
+
+    n = len(gaps)
+    if n < 2:
+        return (float("nan"),) * 4
+    mean, sd = float(np.mean(gaps)), float(np.std(gaps, ddof=1))
+    half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / math.sqrt(n)
+    if sd == 0:
+        return (math.copysign(math.inf, mean) if mean else float("nan"),
+                0.0 if mean else 1.0, mean, mean)  # fmt: skip
+    t = mean / (sd / math.sqrt(n))
+    return t, float(2 * stats.t.sf(abs(t), n - 1)), mean - half, mean + half
+
+
+def t_power(effect: float, sd: float, n: int) -> float:
+    """Power of the two-sided one-sample t-test at level ALPHA with ``n`` seeds to detect a mean
+    gap of ``effect`` when seeds scatter with standard deviation ``sd`` (noncentral t)."""
+    from scipy import stats
+
+    if n < 2 or not sd > 0:
+        return float("nan")
+    df, nc = n - 1, abs(effect) / (sd / math.sqrt(n))
+    crit = stats.t.ppf(1 - ALPHA / 2, df)
+    wrong_side = float(stats.nct.cdf(-crit, df, nc))  # tiny; scipy returns nan where it underflows
+    return float(stats.nct.sf(crit, df, nc)) + (0.0 if math.isnan(wrong_side) else wrong_side)
+
+
+def detectable_effect(sd: float, n: int, power: float = 0.8) -> float:
+    """The smallest mean gap the t-test detects with probability ``power``."""
+    from scipy.optimize import brentq
+
+    if n < 2 or not sd > 0:
+        return float("nan")
+    hi = sd
+    while t_power(hi, sd, n) < power:  # power rises with the effect; bracket the root
+        hi *= 2
+    return float(brentq(lambda d: t_power(d, sd, n) - power, 0.0, hi))
+
+
+def hierarchical_bootstrap(diffs: Sequence[Sequence[int]], *, resamples: int = BOOTSTRAP_RESAMPLES,
+                           seed: int = 0) -> np.ndarray:  # fmt: skip
+    """Bootstrap distribution of the mean over seeds of per-seed mean paired differences.
+
+    ``diffs[s]`` holds seed s's item differences self − cross, each -1, 0 or 1. Each resample draws
+    len(diffs) seeds with replacement, then for every drawn seed its items with replacement; since
+    a difference takes three values, the item resample is one multinomial draw of their counts
+    (the same distribution as drawing items one by one, at a fraction of the cost)."""
+    rng = np.random.default_rng(seed)
+    n_seeds = len(diffs)
+    counts = [np.array([(np.asarray(d) == v).sum() for v in (-1, 0, 1)]) for d in diffs]
+    sizes = np.array([c.sum() for c in counts])
+    if n_seeds == 0 or (sizes == 0).any():
+        raise ValueError("every seed needs at least one paired item")
+    probs = [c / c.sum() for c in counts]
+    chosen = rng.integers(0, n_seeds, size=(resamples, n_seeds))
+    means = np.empty((resamples, n_seeds))
+    for s in range(n_seeds):  # all draws of seed s at once
+        where = chosen == s
+        k = int(where.sum())
+        if k:
+            draw = rng.multinomial(sizes[s], probs[s], size=k)
+            means[where] = (draw[:, 2] - draw[:, 0]) / sizes[s]
+    return means.mean(axis=1)
+
+
+def gap_row(diffs: Sequence[Sequence[int]], **labels: Any) -> dict:
+    """One row of the seed-level self − cross table from per-seed paired item differences."""
+    gaps = [float(np.mean(d)) for d in diffs]
+    n = len(gaps)
+    t, p, lo, hi = t_test(gaps)
+    sd = _sd(gaps)
+    boot = hierarchical_bootstrap(diffs)
+    b_lo, b_hi = np.quantile(boot, [ALPHA / 2, 1 - ALPHA / 2])
+    b_p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
+    return {
+        **labels, "seeds": n, "gap_mean": float(np.mean(gaps)), "gap_sd": sd,
+        "per_seed_gaps": " ".join(f"{100 * g:+.1f}" for g in gaps),
+        "t": t, "p_value": p, "t_lower": lo, "t_upper": hi,
+        "bootstrap_lower": float(b_lo), "bootstrap_upper": float(b_hi), "bootstrap_p": b_p,
+        "power_at_10pp": t_power(POWER_EFFECT, sd or 0.0, n),
+        "detectable_at_80pct": detectable_effect(sd or 0.0, n),
+        "items_per_seed": " ".join(str(len(d)) for d in diffs),
+    }  # fmt: skip
+
+
+def gap_summary(paired: Mapping[tuple[str, str, str], Mapping[Any, Mapping[str, tuple[list[bool], list[bool]]]]]) -> list[dict]:
+    """``paired[(target, self_predictor, cross_predictor)][seed][property] = (self_correct,
+    cross_correct)`` on the same items, in the same order -> one row per (pair, property) over
+    the seeds that have that property."""
+    out = []
+    for (target, self_p, cross_p), by_seed in paired.items():
+        names: list[str] = []
+        for per_prop in by_seed.values():
+            names += [n for n in per_prop if n not in names]
+        for name in names:
+            diffs = [np.asarray(s, dtype=int) - np.asarray(c, dtype=int)
+                     for per_prop in by_seed.values() if name in per_prop
+                     for s, c in [per_prop[name]] if len(s)]  # fmt: skip
+            if diffs:
+                out.append(gap_row(diffs, target=target, self_predictor=self_p, cross_predictor=cross_p,
+                                   response_property=name))  # fmt: skip
+    return out
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def verdict(gap: Mapping[str, Any] | None, cross_beats_mode: Sequence[bool] = ()) -> str:
+    """The headline sentence for one pair's micro-average gap row."""
+    if gap is None:
+        return "No self vs cross comparison was run."
+    n, mean, sd, p = gap["seeds"], gap["gap_mean"], gap["gap_sd"], gap["p_value"]
+    if n < 2:
+        return (f"One training seed: self − cross = {_pp(mean)} points on the micro average. One seed "
+                "gives no verdict: a retrained pair can land far from this (set seeds: [0, 1, 2]).")  # fmt: skip
+    spread = f"{_pp(mean)} ± {_pp(sd)} points (mean ± sd over {n} seeds; per seed {gap['per_seed_gaps']})"
+    tail = (f"t-test over seeds p = {p:.3g}; 95% hierarchical bootstrap interval "
+            f"[{_pp(gap['bootstrap_lower'])}, {_pp(gap['bootstrap_upper'])}]")  # fmt: skip
+    if mean > 0 and p < ALPHA:
+        sentence = f"Self beats cross by {spread} ({tail})."
+        weak = sum(1 for b in cross_beats_mode if not b)
+        if cross_beats_mode and weak:
+            sentence += (f" In {weak} of {len(cross_beats_mode)} seeds the cross-predictor does not beat "
+                         "its mode baseline, so the gap shows a weak cross-predictor, not privileged access.")  # fmt: skip
+        return sentence
+    power = gap["power_at_10pp"]
+    mde = gap["detectable_at_80pct"]
+    mde_text = f"{_pp(mde)} points" if mde <= 1 else "none up to 100 points (too few seeds)"
+    power_text = (f"power to detect a 10-point self advantage: {100 * power:.0f}%; the smallest advantage "
+                  f"detectable with 80% power: {mde_text}"
+                  if power == power else "power: not estimable (no spread between seeds)")  # fmt: skip
+    if mean < 0 and p < ALPHA:
+        return f"No self advantage detected: cross beats self, self − cross = {spread} ({tail}; {power_text})."
+    return f"No self advantage detected: self − cross = {spread} ({tail}; {power_text})."
