@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     n_score = 8 if args.quick else 24  # hypothetical prompts in all
     n_samples = 20
     steps = 6 if args.quick else 16
-    cfg = TrainConfig(**{**study.finetune.train_config().to_json(), "save_every_steps": 0})
+    cfg = TrainConfig(**{**study.finetune.to_json(), "save_every_steps": 0})
     n_held = 32 if args.quick else 64
     if args.dev:
         n_gen, n_score, n_samples, steps, n_held = 2, 2, 2, 1, 4

@@ -45,9 +45,13 @@ properties: [first_character]
         ("n_evl: 5\n", ("n_evl", "unknown key (misspelt?)", "n_eval")),
         ("n_eval: many\n", ("n_eval", "valid integer", "'many'")),
         ("n_eval: 0\n", ("n_eval", "greater than or equal to 1")),
-        ("finetune: {rnak: 4}\n", ("finetune.rnak", "unknown key")),
+        ("finetune: {rnak: 4}\n", ("finetune.rnak", "unknown key", "Valid keys of finetune", "rank")),
+        ("behaviour_change: {finetune: {lr: 1}}\n",
+         ("behaviour_change.finetune.lr", "unknown key", "Valid keys of finetune", "learning_rate")),
+        ("finetune: {rank: 0}\n", ("finetune", "rank must be >= 1")),
     ],
-    ids=["misspelt-key", "wrong-type", "out-of-range", "misspelt-nested-key"],
+    ids=["misspelt-key", "wrong-type", "out-of-range", "misspelt-nested-key", "misspelt-deeper-key",
+         "finetune-out-of-range"],
 )
 def test_bad_study_config(tmp_path, extra, phrases):
     cfg = tmp_path / "study.yaml"

@@ -215,8 +215,14 @@ def test_completed_run_is_not_retrained(tiny_model, examples, tmp_path):
     def must_not_train(*a):
         raise AssertionError("retrained a completed run")
 
-    again = train_lora(tiny_model, data, replace(FAST, threads=2), tmp_path / "run", progress=must_not_train)
+    # the checkpoint cadence does not define the run
+    again = train_lora(tiny_model, data, replace(FAST, save_every_steps=7), tmp_path / "run", progress=must_not_train)
     assert again == first and marker.stat().st_mtime_ns == mtime
+    # the thread count does: it changes bf16 reductions, hence the weights
+    from inward.train.lora import RunMismatch
+
+    with pytest.raises(RunMismatch, match="different training run"):
+        train_lora(tiny_model, data, replace(FAST, threads=(FAST.threads or 1) + 1), tmp_path / "run")
 
 
 def test_different_run_in_same_directory_is_refused(tiny_model, examples, tmp_path):

@@ -8,7 +8,7 @@ from inward.cli.options import parse_key_values
 
 EPILOG = """\b
 Examples:
-  inward study --preset default --out runs/default      # the main job (~50 min on 2 CPU cores)
+  inward study --preset default --out runs/default      # the main job, 3 seeds (~60 min on 2 CPU cores)
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
@@ -77,7 +77,12 @@ def study(config, preset, out, overrides, data_dir):
             click.echo(f"\nself vs cross (micro average), seed {c['seed']}: {100 * c['self_accuracy']:.1f}% vs "
                        f"{100 * c['cross_accuracy']:.1f}%, z-test p={c['p_value']:.3g}, "
                        f"McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']}")
-    click.echo("\nstage times: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.stage_seconds.items()))
+    groups: dict[str, float] = {}
+    for name, seconds in result.stage_seconds.items():
+        group = name.split(":", 1)[0] if name.startswith("seed ") else "shared stages"
+        groups[group] = groups.get(group, 0.0) + seconds
+    click.echo("\nstage times (this run; every stage in run.json): "
+               + ", ".join(f"{k} {v / 60:.1f} min" for k, v in groups.items()))
     click.echo("\n== verdict over training seeds ==")
     for v in result.verdicts:
         click.echo(v)

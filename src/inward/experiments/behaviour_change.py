@@ -32,13 +32,21 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path) -> str:
 
     from inward.models import parse_model_string
 
+    from inward.models.paths import file_sha256
+
     out_dir = Path(out_dir).resolve()
     result = f"hf/{out_dir}"
-    if (out_dir / MERGED_MARKER).is_file():
-        return result
     spec = parse_model_string(model_string)
     if spec.adapter is None:
         raise InwardError(f"merge_adapter_checkpoint needs a model with a +lora: adapter, got {model_string!r}.")
+    adapter_files = sorted(Path(spec.adapter).expanduser().glob("*.safetensors"))
+    identity = {"from": spec.base, "adapter_sha256": [file_sha256(f) for f in adapter_files]}
+    try:  # reuse a finished merge only of this very adapter (a retrained one merges again)
+        done = json.loads((out_dir / MERGED_MARKER).read_text())
+        if {k: done.get(k) for k in identity} == identity:
+            return result
+    except (OSError, ValueError):
+        pass
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -55,7 +63,7 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path) -> str:
     for f in Path(base.checkpoint).iterdir():  # tokenizer and chat template files
         if f.is_file() and f.name not in skip and not (tmp / f.name).exists():
             shutil.copy2(f, tmp / f.name)
-    (tmp / MERGED_MARKER).write_text(json.dumps({"from": spec.base, "adapter": spec.adapter}) + "\n")
+    (tmp / MERGED_MARKER).write_text(json.dumps(identity) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     del model

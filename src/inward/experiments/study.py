@@ -15,7 +15,9 @@ is cached, and finetuning resumes from checkpoints, so an interrupted study resu
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -46,10 +48,11 @@ from inward.records import (
 )
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.rundir import RunDir, environment, read_jsonl
+from inward.store.stages import StageKeys, content_hash, model_identity
 from inward.tasks import Task, get_task
 from inward.train.datasets import nested_slices, same_item_examples, self_prediction_examples, shift_examples
 from inward.train.examples import TrainExample, to_openai_jsonl
-from inward.train.lora import TrainResult, train_lora
+from inward.train.lora import RunMismatch, TrainResult, train_lora
 
 
 def slug(model: str) -> str:
@@ -160,6 +163,8 @@ class Study:
         # Model args per base model on top of config.model_args: the measured chat format of a
         # model without a template (inward.models.chat_select), for every use of it and its adapters.
         self.format_args: dict[str, dict[str, str]] = {}
+        self.keys = StageKeys(run.path)  # reuse or recompute each stage output (inward.store.stages)
+        self._identities: dict[tuple[str, str], dict[str, Any]] = {}
         self.chat_formats: list[dict] = []
         self.agreement: list[dict] = []  # calibration_agreement.csv (empty without calibration)
         self._check_sections()
@@ -208,13 +213,29 @@ class Study:
         if name not in self.given_backends:
             self.backends.pop(name, None)
 
-    def _records(self, rel: str, cls, compute):
-        path = self.run.file(rel)
-        if path.is_file():
-            return [cls(**_tuples(d)) for d in read_jsonl(path)]
+    def _records(self, rel: str, cls, compute, facts: dict[str, Any], load=None):
+        """``rel``'s records: reused when its stage key matches ``facts`` (inward.store.stages),
+        else computed, written, and keyed."""
+        if self.keys.reusable(rel, facts):
+            return [(load or (lambda d: cls(**_tuples(d))))(d) for d in read_jsonl(self.run.file(rel))]
         records = compute()
         self.run.write_jsonl(rel, records)
+        self.keys.record(rel, facts)
         return records
+
+    def model_id(self, name: str) -> dict[str, Any]:
+        """The path-free identity of a model as this study runs it (weights, adapter, precision,
+        chat format, backend): what a stage key names it by."""
+        key = (name, json.dumps(self.model_args(name), sort_keys=True, default=str))
+        if key not in self._identities:
+            self._identities[key] = model_identity(self.backend(name).fingerprint())
+        return self._identities[key]
+
+    def strings_id(self, tasks: dict[str, Task], split: str, n: int) -> str:
+        """Content hash of the strings a stage draws (covers seed, n, source and data files)."""
+        c = self.config
+        return content_hash([t.name, [x.string for x in t.load(split, n, c.seed, c.data_dir, c.source)]]
+                            for t in tasks.values())  # fmt: skip
 
     # -- stages -----------------------------------------------------------------------------
     def objects(self, model: str, tasks: dict[str, Task], split: str, n: int, rel: str,
@@ -224,10 +245,11 @@ class Study:
                                    seed=self.config.seed, data_dir=self.config.data_dir,
                                    source=self.config.source, temperature=temperature)  # fmt: skip
 
-        path = self.run.file(rel)
-        if path.is_file():  # two-turn tasks (are_you_sure) write FollowupObjectRecord rows
-            return [object_record_from_dict(d) for d in read_jsonl(path)]
-        return self._records(rel, ObjectRecord, compute)
+        facts = {"stage": "objects", "model": self.model_id(model), "tasks": list(tasks), "split": split,
+                 "strings": self.strings_id(tasks, split, n), "temperature": temperature,
+                 "sampling_seed": self.config.seed if temperature > 0 else None}  # fmt: skip
+        # two-turn tasks (are_you_sure) write FollowupObjectRecord rows
+        return self._records(rel, ObjectRecord, compute, facts, load=object_record_from_dict)
 
     def prediction_examples(self, objects: list[ObjectRecord], about: str, seed: int) -> list[TrainExample]:
         """The self-prediction data about ``objects``' model, drawn with training seed ``seed``."""
@@ -277,14 +299,27 @@ class Study:
     def train(self, base: str, examples: list[TrainExample], folder: str, settings, about: str,
               purpose: str | None = None, display_base: str | None = None, seed: int | None = None) -> str:  # fmt: skip
         if seed is not None:  # the training seed replaces the config's finetune seed
-            settings = settings.model_copy(update={"seed": seed})
+            settings = replace(settings, seed=seed)
         # train.jsonl is upload-ready for a hosted finetuning API (messages only, as the paper);
         # train_examples.jsonl adds each example's task, property and string.
         self.run.write_text(f"{folder}/train.jsonl", to_openai_jsonl(examples))
         self.run.write_text(f"{folder}/train_examples.jsonl", to_openai_jsonl(examples, include_meta=True))
         bar = _train_progress(f"finetune {slug(base)}")
-        result: TrainResult = train_lora(base, examples, settings.train_config(), self.run.file(folder),
-                                         progress=bar, model_args=self.model_args(base))  # fmt: skip
+        out_dir, marker = self.run.file(folder), f"{folder}/train_result.json"
+        existed = self.run.file(marker).is_file()
+        try:
+            result: TrainResult = train_lora(base, examples, settings, out_dir, progress=bar,
+                                             model_args=self.model_args(base))  # fmt: skip
+            self.keys.log[marker] = {"reused": existed, "reason": "same inputs" if existed else "not computed yet"}
+        except RunMismatch:  # the model, settings or examples changed since this folder was trained
+            self.keys.log[marker] = {"reused": False, "reason": "changed: training inputs (run key)"}
+            print(f"[inward study] {folder}: retraining, the base model, settings or examples changed",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            for name in ("train_result.json", "adapter", "checkpoint", "checkpoint.old"):
+                path = out_dir / name
+                path.unlink() if path.is_file() else shutil.rmtree(path, ignore_errors=True)
+            result = train_lora(base, examples, settings, out_dir, progress=bar,
+                                model_args=self.model_args(base))  # fmt: skip
         bar(None, None, None)
         _release_memory()  # the trainer's model copy is garbage now; give its pages back
         self.display[result.adapter_model_string] = f"{display_base or base}+lora:{folder}/adapter"
@@ -319,19 +354,25 @@ class Study:
             extracted = self._records(
                 f"{folder}/extracted.jsonl", ExtractionRecord,
                 lambda: extract_llm_records(objects, self.eval_props, self.model(extractor)),
+                {"stage": "extracted", "model": self.model_id(extractor), "objects": content_hash(objects),
+                 "properties": _prop_names(self.eval_props)},
             )  # fmt: skip
             values = values_of(extracted)
         hyps = self._records(
             f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
             lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out,
                                           self.eval_props, values),
+            {"stage": "hypotheticals", "model": self.model_id(meta_model), "objects": content_hash(objects),
+             "properties": _prop_names(self.eval_props),
+             "values": content_hash(sorted(values.items())) if values else None},
         )  # fmt: skip
         index = {(h.task, h.property, h.string): h for h in hyps}
 
         def scored_with(scoring: str) -> list[ScoredRecord]:
+            # named by this run's models, not by the strings stored in reused records (which may
+            # carry the path of a run directory that has since moved)
             return [
-                replace(r, object_model=self.display.get(r.object_model, r.object_model),
-                        meta_model=self.display.get(r.meta_model, r.meta_model))
+                replace(r, object_model=self.shown(object_model), meta_model=self.shown(meta_model))
                 for r in score_all(objects, self.eval_props, index, scoring=scoring, values=values)
             ]  # fmt: skip
 
@@ -353,9 +394,10 @@ class Study:
             return
         per_task = -(-n // len(self.train_tasks))
 
+        more = self.objects(m1ft, self.train_tasks, "train", self.config.n_train_strings + per_task,
+                            f"{folder}/chat_format_objects.jsonl")  # fmt: skip
+
         def measure() -> list:
-            more = self.objects(m1ft, self.train_tasks, "train", self.config.n_train_strings + per_task,
-                                f"{folder}/chat_format_objects.jsonl")  # fmt: skip
             trained_on = {(o.task, o.string) for o in ft_train}
             held = [o for o in more if (o.task, o.string) not in trained_on]
             examples = self_prediction_examples(
@@ -371,7 +413,10 @@ class Study:
             return measure_formats(m2, examples)
 
         with self.stage(f"chat format of {m2}: measured on {n} held-out train-task examples"):
-            rows = self._records(f"{folder}/chat_formats.jsonl", FormatLoss, measure)
+            rows = self._records(f"{folder}/chat_formats.jsonl", FormatLoss, measure, {
+                "stage": "chat_formats", "model": self.model_id(m2), "objects": content_hash(more),
+                "trained_on": content_hash(sorted((o.task, o.string) for o in ft_train)), "n": n,
+                "seed": self.config.seed, "properties": _prop_names(self.train_props)})  # fmt: skip
         chosen = next(r.chat_format for r in rows if r.chosen)
         self.format_args[m2] = {"chat_format": chosen}
         table = [{"model": m2, "about": self.shown(m1ft), **r.to_json()} for r in rows]
@@ -421,6 +466,9 @@ class Study:
                         temperature=cal.temperature, max_tokens=cal.max_tokens, top_k=cal.top_k,
                         seed=cal.seed, scoring=self.config.scoring, object_name=self.shown(obj),
                         meta_name=self.shown(meta)),
+                    {"stage": "calibration", "label": label, "object": self.model_id(obj),
+                     "meta": self.model_id(meta), "settings": cal.model_dump(), "strings": content_hash(strings),
+                     "scoring": self.config.scoring, "names": [self.shown(obj), self.shown(meta)]},
                 )  # fmt: skip
             self.calibration_records.append((which, records))
             if meta != m1ft:
@@ -477,6 +525,9 @@ class Study:
                 f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
                 lambda: shifted_hypotheticals(self.model(mc), ft_objects, mc_objects, self.held_out,
                                               self.shift_props, c.scoring),
+                {"stage": "shifted_hypotheticals", "model": self.model_id(mc), "old": content_hash(ft_objects),
+                 "new": content_hash(mc_objects), "properties": _prop_names(self.shift_props),
+                 "scoring": c.scoring},
             )  # fmt: skip
         self.release(mc)
         status = shift_status(ft_objects, mc_objects, self.shift_props, c.scoring)
@@ -485,9 +536,9 @@ class Study:
         old_rows, new_rows = [], []
         for h in hyps:
             prop = resolve_property(h.property, h.task)
-            for rows, by in ((old_rows, old_by), (new_rows, new_by)):
+            for rows, by, obj in ((old_rows, old_by, m1ft), (new_rows, new_by, mc)):
                 r = score(by[(h.task, h.string)], prop, h, scoring=c.scoring)
-                rows.append(replace(r, object_model=self.shown(r.object_model), meta_model=self.shown(r.meta_model)))
+                rows.append(replace(r, object_model=self.shown(obj), meta_model=self.shown(mc)))
         self.run.write_jsonl(f"{folder}/scored_old.jsonl", old_rows)
         self.run.write_jsonl(f"{folder}/scored_new.jsonl", new_rows)
         drop = bc.exclude_noncompliant
@@ -628,14 +679,15 @@ class Study:
                              chat_formats=self.chat_formats,
                              environment=environment(), status="complete", models=models,
                              peak_rss_mb=_peak_rss_mb(),
-                             verdicts=out.verdicts, seeds=self.config.seeds,
+                             verdicts=out.verdicts, seeds=self.config.seeds, stages=self.keys.log,
                              notes=out.verdicts + _notes(results, out.comparisons) + self.evidence_notes()
                              + _scoring_notes(other, self.other_scoring)
-                             + self.experiment_notes() + _determinism_notes(models))  # fmt: skip
+                             + self.experiment_notes() + _determinism_notes(models)
+                             + _stage_notes(self.keys.log))  # fmt: skip
         run.write_json("run.json", self.manifest)
         html = render_report(
             title=f"inward study: {self.config.name}", results=results, comparisons=out.comparisons,
-            by_task=out.by_task, examples=out.examples, config=self.config.model_dump(by_alias=True),
+            by_task=out.by_task, examples=out.examples, config=self.config.model_dump(mode="json", by_alias=True),
             verdicts=out.verdicts, seed_summary=out.seed_summary, gaps=out.gaps,
             manifest={**self.manifest, "versions": self.manifest["environment"]["versions"]},
             figures=figures,
@@ -882,6 +934,24 @@ def _determinism_notes(models: dict[str, Any]) -> list[str]:
             "directory reuses the cached responses and gives the same tables."]
 
 
+def _stage_notes(log: dict[str, dict]) -> list[str]:
+    """How many stage outputs this run reused, and why the others were computed."""
+    if not log:
+        return []
+    reasons: dict[str, int] = {}
+    for entry in log.values():
+        if not entry["reused"]:
+            reasons[entry["reason"]] = reasons.get(entry["reason"], 0) + 1
+    reused = sum(1 for e in log.values() if e["reused"])
+    parts = "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    return [f"Stages: {reused} of {len(log)} outputs reused from this run directory"
+            + (f", the others computed ({parts})" if parts else "") + "; run.json → stages has each."]
+
+
+def _prop_names(props: dict[str, list[Property]]) -> dict[str, list[str]]:
+    return {task: [p.name for p in ps] for task, ps in props.items()}
+
+
 def _pair_of(row: dict, m1: str) -> bool:
     return row["object_model"] == m1 or row["object_model"].startswith(m1 + "+lora:")
 
@@ -977,10 +1047,10 @@ def run_study(config: StudyConfig, out: str | Path, *, cache: ResponseCache | No
               backends=None) -> StudyResult:  # fmt: skip
     cache = cache or ResponseCache()
     with RunDir(out) as run:
-        run.write_text("config.yaml", yaml.safe_dump(config.model_dump(by_alias=True), sort_keys=False))
+        run.write_text("config.yaml", yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False))
         study = Study(config, run, cache, backends)
         study.manifest = {"version": 1, "command": "study", "status": "running",
-                          "config": config.model_dump(by_alias=True), "environment": environment(),
+                          "config": config.model_dump(mode="json", by_alias=True), "environment": environment(),
                           "stage_seconds": study.total_seconds()}  # fmt: skip
         run.write_json("run.json", study.manifest)
         return study.run_all()

@@ -6,6 +6,7 @@ train examples per model = sum over train tasks of (its properties x n_train_per
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,25 +31,6 @@ class Pair(Strict):
     self_model: str = Field(alias="self")
     cross_model: str = Field(alias="cross")
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Finetune(Strict):
-    """LoRA settings (see inward.train.lora.TrainConfig for what each does)."""
-
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    learning_rate: float = 2e-4
-    lr_schedule: str = "linear"
-    warmup_steps: int = 0
-    epochs: int = Field(1, ge=1)
-    batch_size: int = Field(8, ge=1)
-    max_length: int = 256
-    dtype: str = "auto"
-    seed: int = 0
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(**self.model_dump())
 
 
 class Calibration(Strict):
@@ -102,7 +84,7 @@ class BehaviourChange(Strict):
     entropy_adjust: bool = True
     """Also report the spec §6.4 down-sampled comparison (rows with adjustment=entropy), as the
     paper does."""
-    finetune: Finetune | None = None
+    finetune: TrainConfig | None = None
     """LoRA settings of the shift finetune (default: the study's ``finetune``)."""
 
 
@@ -167,8 +149,10 @@ class StudyConfig(Strict):
     data_dir: str | None = None
     source: str | None = None
     scoring: str = "paper"
-    finetune: Finetune = Finetune()
-    cross_finetune: Finetune | None = None
+    finetune: TrainConfig = TrainConfig()
+    """LoRA settings: the trainer's own config type (inward.train.lora.TrainConfig), every field
+    validated; a study sets ``seed`` to each training seed."""
+    cross_finetune: TrainConfig | None = None
     """Settings for the cross-predictor's finetune (default: the same as ``finetune``)."""
     model_args: dict[str, Any] = {}
     chat_format_examples: int = Field(48, ge=0, le=100_000)
@@ -211,20 +195,27 @@ class StudyConfig(Strict):
         return v
 
 
-SECTIONS: dict[str, type[BaseModel]] = {
-    "finetune": Finetune, "cross_finetune": Finetune, "calibration": Calibration,
+SECTIONS: dict[str, type] = {
+    "finetune": TrainConfig, "cross_finetune": TrainConfig, "calibration": Calibration,
     "behaviour_change": BehaviourChange, "scaling": Scaling, "tune": Tune,
 }  # fmt: skip
+
+
+def _field_names(section: type) -> list[str]:
+    if dataclasses.is_dataclass(section):
+        return [f.name for f in dataclasses.fields(section)]
+    return list(section.model_fields)
 
 
 def _format_validation(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            section = SECTIONS.get(str(e["loc"][0])) if len(e["loc"]) > 1 else None
-            fields = ", ".join((section or StudyConfig).model_fields)
-            where_ = f"keys of {e['loc'][0]}" if section else "top-level keys"
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            parent = str(e["loc"][-2]) if len(e["loc"]) > 1 else None
+            section = SECTIONS.get(parent) if parent else None
+            fields = ", ".join(_field_names(section or StudyConfig))
+            where_ = f"keys of {parent}" if section else "top-level keys"
             lines.append(f"  {loc}: unknown key (misspelt?). Valid {where_}: {fields}.")
         else:
             lines.append(f"  {loc}: {e['msg']} (got {e.get('input')!r})")

@@ -22,6 +22,7 @@ rerun resumes.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,11 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
     load = dict(seed=config.seed, data_dir=config.data_dir, source=config.source)
     points = grid_points(tune.grid)
     for point in points:
-        config.finetune.model_copy(update=point).train_config()  # a bad value fails before any work
+        replace(config.finetune, **point)  # a bad value fails before any work
     rows: list[dict] = []
     with RunDir(out) as run:
         manifest = {"version": 1, "command": "tune", "status": "running", "model": m1,
-                    "config": config.model_dump(by_alias=True), "environment": environment()}  # fmt: skip
+                    "config": config.model_dump(mode="json", by_alias=True), "environment": environment()}  # fmt: skip
         run.write_json("run.json", manifest)
         base = resolve(m1, **config.model_args)
         train_objects = collect_objects(CachedModel(base, cache), list(tasks.values()), "train", n_train, **load)
@@ -87,8 +88,8 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
         for point in points:
             name = point_name(point)
             folder = f"points/{slug(name)}"
-            settings = config.finetune.model_copy(update=point)
-            result = train_lora(m1, examples, settings.train_config(), run.file(f"{folder}/ft"),
+            settings = replace(config.finetune, **point)
+            result = train_lora(m1, examples, settings, run.file(f"{folder}/ft"),
                                 model_args=config.model_args)  # fmt: skip
             release_memory()
             backend = resolve(result.adapter_model_string, **config.model_args)

@@ -47,11 +47,11 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from inward.errors import InwardError
+from inward.errors import InvalidValueError, InwardError
 from inward.train.examples import TrainExample, check_example
 
 log = logging.getLogger("inward.train")
@@ -72,8 +72,9 @@ class TrainConfig:
     """LoRA finetuning settings. Defaults follow the feasibility probe in models.md.
 
     With N examples: steps per epoch = ceil(N / batch_size); total steps = epochs x that.
-    ``threads`` and ``save_every_steps`` don't define the run (a resume may change them); every
-    other field does.
+    ``save_every_steps`` does not define the run; every other field does, ``threads`` as the
+    number actually used (None: every core this process may use), since the thread count changes
+    bf16 reductions.
     """
 
     rank: int = 16  # LoRA r
@@ -91,10 +92,13 @@ class TrainConfig:
     save_every_steps: int = 25  # checkpoint cadence for resume (0: only at the end)
     threads: int | None = None  # torch CPU threads; None: all cores available to this process
 
+    # a study config validates this type as its `finetune` section: unknown keys are errors there
+    __pydantic_config__ = {"extra": "forbid"}
+
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
             if not ok:
-                raise InwardError(f"TrainConfig: {what}.")
+                raise InvalidValueError(f"TrainConfig: {what}.")
 
         need(self.rank >= 1, f"rank must be >= 1, got {self.rank}")
         need(self.alpha > 0, f"alpha must be > 0, got {self.alpha}")
@@ -210,7 +214,11 @@ class BaseModel:
     answer_prefix: str = ""  # the chat format's text before an answer (" " after "Assistant:")
 
     def identity(self) -> dict[str, Any]:
-        fp = self.backend.fingerprint()
+        """What of the base model determines training; a local-path model is named by its
+        weights hash, so a moved run directory keeps its run keys."""
+        from inward.store.stages import model_identity
+
+        fp = model_identity(self.backend.fingerprint())
         return {k: fp[k] for k in ("model", "weights_sha256", "chat_template", "stop_tokens")}
 
 
@@ -390,10 +398,18 @@ def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
 # ---- run identity and checkpoints --------------------------------------------------------------
 
 
+def _threads_available() -> int:
+    from inward.models.local import _cpu_count
+
+    return _cpu_count()
+
+
 def run_key(base_identity: dict[str, Any], config: TrainConfig, examples: Sequence[TrainExample]) -> str:
     """sha256 of everything that determines the trained adapter (example ``meta`` excluded)."""
     h = hashlib.sha256()
-    head = {"format": FORMAT_VERSION, "model": base_identity, "config": config.identity()}
+    # the thread count changes bf16 reductions, hence the trained weights
+    head = {"format": FORMAT_VERSION, "model": base_identity, "config": config.identity(),
+            "threads": config.threads or _threads_available()}  # fmt: skip
     h.update(json.dumps(head, sort_keys=True).encode())
     for ex in examples:
         h.update(b"\n")
@@ -433,8 +449,12 @@ def _load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+class RunMismatch(InwardError):
+    """A finished or checkpointed training run in ``out_dir`` was made from other inputs."""
+
+
 def _mismatch(what: Path, stored: str, key: str) -> InwardError:
-    return InwardError(
+    return RunMismatch(
         f"{what} belongs to a different training run (run key {stored[:12]}..., this one {key[:12]}...): "
         "the base model, training config or examples differ. Use a new output directory, or delete "
         f"{what} to start over."
@@ -477,7 +497,9 @@ def train_lora(
         if stored.run_key != key:
             raise _mismatch(marker, stored.run_key, key)
         log.info("%s exists: returning the stored result, not retraining", marker)
-        return stored
+        adapter = (out_dir / ADAPTER_DIR).resolve()  # where it is now (the folder may have moved)
+        return replace(stored, adapter_path=str(adapter),
+                                   adapter_model_string=f"{model_string}+lora:{adapter}")
 
     import peft
     import torch
