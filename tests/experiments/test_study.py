@@ -152,6 +152,10 @@ def test_presets_are_valid():
 
     task_properties(limits, limits.held_out_tasks)  # every held-out task gets a property
     assert d.behaviour_change.shift_temperature == 1.0
+    # the probes preset is the default plus probes: its other stages reuse a default run's
+    with_probes = preset("probes")
+    assert d.probes is None and with_probes.probes is not None
+    assert d.model_copy(update={"name": "probes", "probes": with_probes.probes}) == with_probes
 
 
 def test_base_cross_model_gets_its_chat_format_by_measurement(tmp_path, tiny_pair, tmp_path_factory):

@@ -62,5 +62,12 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert [int(r["n_train"]) for r in sc if r["label"] == "cross"][:2] == [4, 10]
     assert len([r for r in sc if r["label"] == "cross"]) == 3 and any(r["label"] == "self" for r in sc)
     for heading in ("Calibration (Experiment 1b)", "Behaviour change (Experiment 2)",
-                    "Cross-prediction data scaling"):
+                    "Cross-prediction data scaling", "White-box probes"):
         assert heading in html
+    # probes: activations of both real models (Qwen: 24 layers, Gemma 3: 18) at depths 0.5 and 1
+    probes = [r for r in csv.DictReader((out / "probes.csv").open()) if r["property"] == "micro_average"]
+    layers = {(r["source"], r["layer"]) for r in probes}
+    assert layers == {(s, str(n)) for s in ("self/object", "self/hypothetical") for n in (12, 24)} | {
+        ("cross/hypothetical", "9"), ("cross/hypothetical", "18")}
+    assert all(0 <= float(r["accuracy"]) <= 1 and int(r["n_test"]) > 0 for r in probes)
+    assert {r["seed"] for r in probes} == {"0", "1"}

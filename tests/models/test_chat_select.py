@@ -27,6 +27,20 @@ def test_formats_are_ranked_by_their_loss_on_the_trained_tokens(tiny_plain_dir):
                        add_special_tokens=False)["input_ids"]) - 1 for e in EXAMPLES)  # fmt: skip
         expected = (r.answer_loss * n_answer + r.end_loss * 5) / (n_answer + 5)
         assert r.label_loss == pytest.approx(expected, rel=1e-6)
+        # the textbook computation: full logits of every position, one example at a time
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        lm = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=torch.float32).eval()
+        nats = []
+        for e in EXAMPLES:
+            enc = L.encode_example(base, e)
+            ids, labels = torch.tensor([enc.input_ids]), torch.tensor(enc.labels)
+            with torch.no_grad():
+                logp = torch.log_softmax(lm(input_ids=ids).logits[0, :-1].float(), dim=-1)
+            where = (labels[1:] != L.IGNORE).nonzero().flatten()
+            nats += [-float(logp[t, labels[t + 1]]) for t in where]
+        assert r.label_loss == pytest.approx(sum(nats) / len(nats), rel=1e-5)
 
 
 def test_own_template_is_detected(tiny_dir):

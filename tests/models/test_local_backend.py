@@ -280,3 +280,23 @@ def test_progress_off_silences_transformers_bars(tiny_dir, monkeypatch, capsys):
     assert not transformers.utils.logging.is_progress_bar_enabled()
     assert "Loading weights" not in capsys.readouterr().err
     transformers.utils.logging.enable_progress_bar()
+
+
+def test_hidden_states_batched_equal_each_prompt_alone(tiny, prompts):
+    """Left padding and explicit positions give every row its own last-token state: batched
+    activations equal a plain forward of each prompt alone, at every layer asked for."""
+    import numpy as np
+
+    layers = [0, 1, tiny.num_layers()]
+    acts = tiny.hidden_states(prompts, layers)
+    assert acts.shape == (len(prompts), 3, tiny._model.config.hidden_size) and acts.dtype == np.float32
+    tok = tiny._tokenizer
+    for i, p in enumerate(prompts):
+        ids = tok([tiny.render(p)], add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            out = tiny._model(input_ids=ids, output_hidden_states=True)
+        for j, layer in enumerate(layers):
+            np.testing.assert_allclose(acts[i, j], out.hidden_states[layer][0, -1].float().numpy(), atol=1e-4)
+    assert not np.allclose(acts[0, 2], acts[1, 2])  # different prompts, different states
+    with pytest.raises(InwardError, match="layer"):
+        tiny.hidden_states(prompts[:1], [tiny.num_layers() + 1])

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,11 @@ class Study:
         self._identities: dict[tuple[str, str], dict[str, Any]] = {}
         self.chat_formats: list[dict] = []
         self.agreement: list[dict] = []  # calibration_agreement.csv (empty without calibration)
+        self.untrained_rows: dict[str, list[ScoredRecord]] = {}  # M1 -> its untrained evaluation
+        self.probe_rows: list[dict] = []  # probes.csv (empty without probes)
+        self.simulation_rows: list[dict] = []  # self_simulation.csv (empty without probes)
+        self.probe_summary: list[dict] = []  # probe_summary.csv, probe_contrast.csv (filled at the end)
+        self.probe_contrast: list[dict] = []
         self._check_sections()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -583,6 +588,49 @@ class Study:
                                   "target": m["object_model"], "label": "self",
                                   "mode_baseline": m["mode_baseline"], "count": m["count"]})  # fmt: skip
 
+    def probes_stage(self, m1: str, m1ft: str, m2: str, m2ft: str, cross_data: list[TrainExample],
+                     ft_train: list[ObjectRecord], self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord],
+                     seed: int) -> None:  # fmt: skip
+        """White-box probes for one pair and training seed (inward.experiments.probes)."""
+        from inward.analysis.probes import ProbeSettings
+        from inward.experiments import probes as P
+        from inward.store import activations as store
+
+        sec, pre, s1, tag = self.config.probes, _prefix(seed), slug(m1), f"seed {seed}: "
+        train, test = P.train_rows(cross_data, ft_train, self.config.scoring), P.test_rows(self_rows)
+        tasks = {**self.train_tasks, **self.held_out}
+
+        def reuse(rel: str, facts: dict, compute):
+            if self.keys.reusable(rel, facts):
+                return store.load(self.run.file(rel))
+            acts = compute()
+            store.save(self.run.file(rel), acts)
+            self.keys.record(rel, facts)
+            return acts
+
+        sources, facts = {}, []
+        plan = ((P.SELF_OBJECT, m1ft, "self"), (P.SELF_HYPOTHETICAL, m1ft, "self"),
+                (P.CROSS_HYPOTHETICAL, m2ft, f"cross-{slug(m2)}"))  # fmt: skip
+        for (role, kind), model, stem in plan:
+            rel = f"{pre}probes/{s1}/{stem}-{kind}.safetensors"
+            with self.stage(f"{tag}probe activations, {role}/{kind}, {self.shown(model)}"):
+                acts, layers = P.collect(self.backend(model), self.model_id(model), self.shown(model), kind,
+                                         [*train, *test], sec.depths, tasks, reuse, rel)  # fmt: skip
+            sources[f"{role}/{kind}"] = (self.shown(model), acts, layers)
+            facts.append(json.loads(self.run.file(rel + ".key.json").read_text())["digest"])
+            if model == m1ft and kind == "hypothetical":
+                self.release(m1ft)  # before M2ft loads
+        self.release(m2ft)
+        settings = ProbeSettings(top_k=sec.top_k, folds=sec.folds, n_cs=sec.n_cs, seed=seed)
+        with self.stage(f"{tag}probes fitted, {m2} and {m1} self-trained"):
+            rows = self._records(
+                f"{pre}probes/{s1}/probes-{slug(m2)}.jsonl", P.ProbeRow,
+                lambda: P.probe_table(seed, m1, m2, sources, train, test, self_rows, cross_rows, settings),
+                {"stage": "probes", "activations": facts, "train": content_hash(train), "test": content_hash(test),
+                 "settings": settings, "self_rows": content_hash(self_rows), "cross_rows": content_hash(cross_rows)},
+            )  # fmt: skip
+        self.probe_rows += [asdict(r) for r in rows]
+
     # -- the DAG ----------------------------------------------------------------------------
     def run_all(self) -> StudyResult:
         c = self.config
@@ -596,6 +644,7 @@ class Study:
             with self.stage(f"untrained evaluation, {m1}"):
                 _, untrained = self.evaluate(f"untrained-{s1}", m1, m1)
             self.release(m1)
+            self.untrained_rows[m1] = untrained
             out.add_results(untrained, "untrained", None)
             for seed in c.seeds:
                 self.run_seed(m1, seed, obj_train, out)
@@ -621,6 +670,10 @@ class Study:
             ft_objects, self_rows = self.evaluate(f"self-{s1}", m1ft, m1ft, seed=seed)
         self.release(m1ft)
         out.add_results(self_rows, "self", seed)
+        if c.probes is not None:
+            from inward.experiments.probes import self_simulation
+
+            self.simulation_rows += [asdict(r) for r in self_simulation(seed, m1, self_rows, self.untrained_rows[m1])]
         cross_models: dict[str, str] = {}
         for pair in (p for p in c.pairs if p.self_model == m1):
             m2, s2 = pair.cross_model, slug(pair.cross_model)
@@ -637,6 +690,8 @@ class Study:
             out.comparisons += [{"seed": seed, **row} for row in compare_self_cross(self_rows, cross_rows)]
             self.paired.setdefault((m1, m1, m2), {})[seed] = paired_groups(self_rows, cross_rows)
             cross_models[m2] = m2ft
+            if c.probes is not None:
+                self.probes_stage(m1, m1ft, m2, m2ft, cross_data, ft_train, self_rows, cross_rows, seed)
             if c.scaling is not None:
                 self.scaling_stage(m1, m1ft, m2, cross_data, ft_objects, self_rows, cross_rows, seed)
         if c.calibration is not None:
@@ -695,6 +750,8 @@ class Study:
             agreement=self.agreement,
             behaviour_change=self.behaviour_rows if self.config.behaviour_change is not None else None,
             scaling=self.scaling_rows if self.config.scaling is not None else None,
+            probes=(self.probe_summary, self.probe_contrast, self.simulation_rows)
+            if self.config.probes is not None else None,
         )  # fmt: skip
         run.write_text("report.html", html)
 
@@ -780,6 +837,22 @@ class Study:
                 figures[f"scaling_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.scaling_curve(
                     mine, title=f"Cross-prediction data scaling: {pair.cross_model} predicting "
                                 f"{pair.self_model} self-trained (seed {first})")  # fmt: skip
+        if c.probes is not None:
+            from inward.analysis.probes import CONTRAST_COLUMNS, SUMMARY_COLUMNS, probe_contrast, probe_summary
+            from inward.experiments.probes import PROBE_COLUMNS, SIMULATION_COLUMNS
+
+            self.probe_summary = probe_summary(self.probe_rows, MICRO)
+            self.probe_contrast = probe_contrast(self.probe_rows, MICRO)
+            self.run.write_csv("probes.csv", self.probe_rows, PROBE_COLUMNS)
+            self.run.write_csv("probe_summary.csv", self.probe_summary, SUMMARY_COLUMNS)
+            self.run.write_csv("probe_contrast.csv", self.probe_contrast, CONTRAST_COLUMNS)
+            self.run.write_csv("self_simulation.csv", self.simulation_rows, SIMULATION_COLUMNS)
+            for pair in c.pairs:
+                mine = [r for r in self.probe_summary
+                        if r["target"] == pair.self_model and r["cross_model"] == pair.cross_model]  # fmt: skip
+                figures[f"probes_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.probe_layers(
+                    mine, title=f"Linear probes for {pair.self_model} self-trained's behaviour, by depth: its own "
+                                f"states vs {pair.cross_model} cross-trained ({len(c.seeds)} training seed(s))")  # fmt: skip
         return figures
 
     def experiment_notes(self) -> list[str]:
@@ -819,6 +892,7 @@ class Study:
                     + ".")  # fmt: skip
         notes += _over_seeds_notes(self.behaviour_rows, self.calibration_table)
         notes += self.shift_warnings
+        notes += _probe_notes(self.probe_summary, self.probe_contrast)
         for model in dict.fromkeys(r["model"] for r in self.chat_formats):
             rows = [r for r in self.chat_formats if r["model"] == model]
             parts = ", ".join(f"{r['chat_format']} {r['label_loss']:.2f}" for r in rows)
@@ -895,6 +969,37 @@ def _over_seeds_notes(behaviour: list[dict], calibration: list[dict]) -> list[st
              for (setup, method, _), v in by_setup.items() if len(v) > 1]  # fmt: skip
     if parts:
         notes.append("Calibration MAD over training seeds (pp, mean ± sd): " + "; ".join(parts) + ".")
+    return notes
+
+
+def _probe_notes(summary: list[dict], contrast: list[dict]) -> list[str]:
+    """Per pair: the best layer of each probe source against the finetuned predictors, and the
+    own-vs-cross hypothetical-state contrast at that depth."""
+    notes = []
+    for target, cross in dict.fromkeys((r["target"], r["cross_model"]) for r in summary):
+        rows = [r for r in summary if r["target"] == target and r["cross_model"] == cross]
+        best = {}
+        for r in rows:
+            if r["source"] not in best or r["accuracy_mean"] > best[r["source"]]["accuracy_mean"]:
+                best[r["source"]] = r
+        parts = "; ".join(f"{src} {100 * b['accuracy_mean']:.1f}% (layer {b['layer']}, depth {b['depth']})"
+                          for src, b in best.items())  # fmt: skip
+        first = rows[0]
+        text = (f"Probes for {target} self-trained (vs {cross}), best layer per source, mean over "
+                f"{first['seeds']} seed(s): {parts}; on the same rows the finetuned self-predictor scores "
+                f"{100 * first['self_ft_accuracy_mean']:.1f}%, the cross-predictor "
+                f"{100 * first['cross_ft_accuracy_mean']:.1f}%, the mode baseline {100 * first['mode_baseline_mean']:.1f}%. "
+                "A best layer is chosen on the held-out rows, so it is optimistic.")  # fmt: skip
+        own = best.get("self/hypothetical")
+        match = [c for c in contrast if c["target"] == target and c["cross_model"] == cross
+                 and own is not None and c["depth"] == own["depth"]]  # fmt: skip
+        if match:
+            m = match[0]
+            sd = "" if m["self_minus_cross_sd"] is None else f" ± {100 * m['self_minus_cross_sd']:.1f}"
+            text += (f" At depth {m['depth']}, its own hypothetical-prompt state minus the cross model's: "
+                     f"{100 * m['self_minus_cross_mean']:+.1f}{sd} points over {m['seeds']} seed(s) (t-test p = "
+                     f"{m['p_value']:.3g}).")  # fmt: skip
+        notes.append(text)
     return notes
 
 

@@ -18,7 +18,7 @@ from inward.errors import InwardError, UnknownNameError
 from inward.properties import SCORINGS
 from inward.train.lora import TrainConfig
 
-PRESETS = ("default", "smoke", "paper", "limits")
+PRESETS = ("default", "smoke", "paper", "limits", "probes")
 
 
 class Strict(BaseModel):
@@ -106,6 +106,31 @@ class Scaling(Strict):
 TUNABLE = ("rank", "alpha", "dropout", "learning_rate", "lr_schedule", "warmup_steps", "epochs", "batch_size")
 
 
+class Probes(Strict):
+    """White-box probes (docs/probes.md): per training seed, linear probes on residual-stream
+    activations at the last prompt token of the self-trained M1 (object-level and hypothetical
+    prompt) and the cross-trained M2 (hypothetical prompt), fitted on the self-predictor's
+    training items and scored on the held-out rows against M1's actual property values."""
+
+    depths: list[float] = Field([0.0, 0.25, 0.5, 0.75, 1.0], min_length=1)
+    """Relative depths of the hidden states probed (0: embedding output, 1: last decoder layer);
+    each model's layer is round(depth x its number of layers)."""
+    top_k: int = Field(5, ge=1, le=1000)
+    """Classes per property: its top_k most common train values; the rest are one 'other' class
+    that is never counted correct."""
+    folds: int = Field(3, ge=2, le=20)
+    """Stratified cross-validation folds that choose the regularisation C on the train rows."""
+    n_cs: int = Field(5, ge=1, le=50)
+    """C values tried, log-spaced over [1e-4, 10] (standardised features)."""
+
+    @field_validator("depths")
+    @classmethod
+    def _depths(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 <= d <= 1.0 for d in v):
+            raise ValueError("each depth must be in [0, 1] (0: embedding output, 1: last layer)")
+        return v
+
+
 class Tune(Strict):
     """``inward tune``: choose the self-prediction finetune's settings on held-out strings of the
     *train* tasks, never on the test tasks. M1 (the first pair's self model) is trained on the
@@ -170,6 +195,8 @@ class StudyConfig(Strict):
     """Experiment 2; absent or null: off."""
     scaling: Scaling | None = None
     """Cross-prediction data scaling; absent or null: off."""
+    probes: Probes | None = None
+    """White-box probes (needs local models); absent or null: off."""
     tune: Tune | None = None
     """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
 
@@ -197,7 +224,8 @@ class StudyConfig(Strict):
 
 SECTIONS: dict[str, type] = {
     "finetune": TrainConfig, "cross_finetune": TrainConfig, "calibration": Calibration,
-    "behaviour_change": BehaviourChange, "scaling": Scaling, "tune": Tune,
+    "behaviour_change": BehaviourChange, "scaling": Scaling, "probes": Probes,
+    "tune": Tune,
 }  # fmt: skip
 
 

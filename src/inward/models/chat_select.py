@@ -48,7 +48,7 @@ def measure_formats(model_string: str, examples: Sequence[TrainExample], *, dtyp
     from transformers import AutoModelForCausalLM
 
     from inward.models import chat
-    from inward.train.lora import IGNORE, collate, encode_example, load_base
+    from inward.train.lora import IGNORE, collate, encode_example, label_logits, load_base
 
     if not examples:
         raise InwardError("Choosing a chat format needs at least one example.")
@@ -63,13 +63,12 @@ def measure_formats(model_string: str, examples: Sequence[TrainExample], *, dtyp
         answer, end = [], []
         for k in range(0, len(encoded), batch_size):
             batch = collate(encoded[k : k + batch_size], base.pad_id)
-            with torch.no_grad():
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            targets = batch["labels"][:, 1:]
-            for r in range(targets.shape[0]):
-                where = (targets[r] != IGNORE).nonzero().flatten().tolist()
-                nats = [-float(logp[r, t, targets[r, t]]) for t in where]
+            with torch.no_grad():  # the LM head on labelled positions only (262k-token vocabularies)
+                logits, targets = label_logits(model, batch, share_prefix=False)
+                flat = torch.nn.functional.cross_entropy(logits, targets, reduction="none").tolist()
+            counts = (batch["labels"][:, 1:] != IGNORE).sum(dim=1).tolist()  # labels per row, in row order
+            for n in counts:
+                nats, flat = flat[:n], flat[n:]
                 answer += nats[:-1]  # the last labelled token is the format's end token
                 end.append(nats[-1])
         total = answer + end

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -338,6 +339,43 @@ class LocalBackend:
         else:
             out = self._top_k_distribution(ids, config.top_k)
         self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
+        return out
+
+    def num_layers(self) -> int:
+        """Decoder layers of the model (hidden states 1..n are their outputs; 0 is the embedding)."""
+        cfg = AutoConfig.from_pretrained(str(self._checkpoint_dir()))
+        cfg = getattr(cfg, "text_config", None) or cfg
+        return int(cfg.num_hidden_layers)
+
+    def hidden_states(self, prompts: Sequence[Prompt], layers: Sequence[int],
+                      progress: Any = None) -> np.ndarray:  # fmt: skip
+        """Residual-stream activations at the last prompt token (the state the first answer token
+        is predicted from, generation prompt included), as float32 ``[prompt, layer, hidden]``.
+
+        ``layers`` index transformers' ``hidden_states``: 0 is the embedding output, ``i`` the
+        output of decoder layer ``i``. Batches are left-padded with explicit positions, as in
+        :meth:`answer_distribution`, so each row's last position is its own last prompt token.
+        """
+        model = self._ensure_model()
+        n_layers = self.num_layers()
+        bad = [i for i in layers if not 0 <= i <= n_layers]
+        if bad:
+            raise InwardError(f"{self.model_string} has hidden states 0..{n_layers}; asked for layer(s) {bad}.")
+        ids = self._tokenizer([self.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # less padding per batch
+        width = model.config.get_text_config().hidden_size
+        out = np.zeros((len(ids), len(layers), width), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            input_ids, mask = self._left_pad([ids[i] for i in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                res = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                            use_cache=False, logits_to_keep=1, output_hidden_states=True)  # fmt: skip
+            stacked = torch.stack([res.hidden_states[i][:, -1, :] for i in layers], dim=1)
+            out[batch] = stacked.float().cpu().numpy()
+            if progress is not None:
+                progress(len(batch))
         return out
 
     def close(self) -> None:

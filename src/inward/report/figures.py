@@ -336,3 +336,42 @@ def scaling_curve(rows: Sequence[dict], *, title: str) -> bytes:
             ax.legend(loc="upper left", frameon=False, fontsize=8)
         ax.set_title("\n".join(textwrap.wrap(_plain(title, 140), 70)))
         return _png(fig)
+
+
+PROBE_STYLES = {
+    "self/object": ("#1f77b4", ":", "M1 self-trained, object-level prompt"),
+    "self/hypothetical": ("#1f77b4", "-", "M1 self-trained, hypothetical prompt"),
+    "cross/hypothetical": ("#ff7f0e", "-", "M2 cross-trained, hypothetical prompt"),
+}
+
+
+def probe_layers(summary: Sequence[dict], *, title: str) -> bytes:
+    """Probe accuracy (mean over training seeds, error bars ±1 sd) by relative depth, one line per
+    activation source; the finetuned self- and cross-predictors and the mode baseline on the same
+    rows as horizontal lines. ``summary``: rows of inward.analysis.probes.probe_summary."""
+    with mpl.style.context("default"), mpl.rc_context(_RC):
+        fig = Figure(figsize=(7.0, 4.4), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for source in dict.fromkeys(str(r["source"]) for r in summary):
+            rows = sorted((r for r in summary if r["source"] == source), key=lambda r: as_number(r["depth"]))
+            colour, style, name = PROBE_STYLES.get(source, ("#2ca02c", "-", source))
+            sds = [as_number(r["accuracy_sd"]) for r in rows]
+            ax.errorbar([as_number(r["depth"]) for r in rows], [100 * as_number(r["accuracy_mean"]) for r in rows],
+                        yerr=[0.0 if math.isnan(s) else 100 * s for s in sds], color=colour, linestyle=style,
+                        marker="o", capsize=3, label=_plain(f"Probe: {name}", 80))  # fmt: skip
+        if summary:
+            first = summary[0]
+            for key, colour, name in (("self_ft_accuracy_mean", COLOURS["self"][0], "Self-prediction finetuned"),
+                                      ("cross_ft_accuracy_mean", COLOURS["cross"][0], "Cross-prediction finetuned"),
+                                      ("mode_baseline_mean", "black", "Mode baseline")):  # fmt: skip
+                ax.axhline(100 * as_number(first[key]), color=colour, linestyle="--", linewidth=1, label=name)
+            ax.legend(loc="upper left", frameon=False, fontsize=8)
+        ax.set_xlabel("Relative depth of the hidden state (0: embeddings, 1: last layer)")
+        ax.set_ylabel("Accuracy (micro average, held-out tasks)")
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(0, 105)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
+        ax.grid(color="#e5e5e5", zorder=0)
+        ax.set_title("\n".join(textwrap.wrap(_plain(title, 140), 70)))
+        return _png(fig)

@@ -325,6 +325,64 @@ def _scaling(rows: Sequence[dict]) -> str:
     )  # fmt: skip
 
 
+def _sd_pp(x) -> str:
+    v = as_number(x)
+    return DASH if math.isnan(v) else f"± {100 * v:.1f}"
+
+
+def _probes(summary: Sequence[dict], contrast: Sequence[dict], simulation: Sequence[dict]) -> str:
+    by_prop: dict[str, list[dict]] = {}
+    for r in simulation:
+        by_prop.setdefault(str(r.get("property")), []).append(r)
+
+    def mean(rows: list[dict], key: str) -> float:
+        vals = [as_number(r.get(key)) for r in rows if not math.isnan(as_number(r.get(key)))]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    return (
+        f"<p>{_e(PROBES_INTRO)}</p>\n" + _table(
+            ["target", "cross model", "source", "layer", "depth", "seeds", "probe accuracy", "sd (pp)",
+             "mode baseline", "seeds beating mode", "self-ft predictor", "cross-ft predictor"],
+            ([r.get("target"), r.get("cross_model"), r.get("source"), _n(num(r.get("layer"))),
+              _n(num(r.get("depth"))), _n(num(r.get("seeds"))), _n(pct(r.get("accuracy_mean"))),
+              _n(_sd_pp(r.get("accuracy_sd"))), _n(pct(r.get("mode_baseline_mean"))),
+              _n(num(r.get("seeds_beating_mode"))), _n(pct(r.get("self_ft_accuracy_mean"))),
+              _n(pct(r.get("cross_ft_accuracy_mean")))] for r in summary),
+        ) + "\n<h3>Own hypothetical-prompt state vs the cross model's, by depth</h3>\n" + _table(
+            ["target", "cross model", "depth", "layers (self / cross)", "seeds", "self − cross (pp)", "sd (pp)",
+             "t-test over seeds"],
+            ([r.get("target"), r.get("cross_model"), _n(num(r.get("depth"))),
+              f"{r.get('self_layer')} / {r.get('cross_layer')}", _n(num(r.get("seeds"))),
+              _n(pp(r.get("self_minus_cross_mean"), signed=True)), _n(_sd_pp(r.get("self_minus_cross_sd"))),
+              _n(fmt_p(r.get("p_value")))] for r in contrast),
+        ) + f"\n<h3>Self-simulation control</h3>\n<p>{_e(SIMULATION_INTRO)}</p>\n" + _table(
+            ["property", "seeds", "rows (mean)", "agrees with M1ft now", "agrees with untrained M1",
+             "rows where they differ (mean)", "of those: agrees now", "of those: agrees before"],
+            ([prop, _n(num(len(rows))), _n(num(mean(rows, "n"), ".0f")), _n(pct(mean(rows, "agree_now"))),
+              _n(pct(mean(rows, "agree_before"))), _n(num(mean(rows, "changed"), ".1f")),
+              _n(pct(mean(rows, "changed_agree_now"))), _n(pct(mean(rows, "changed_agree_before")))]
+             for prop, rows in by_prop.items()),
+        )
+    )  # fmt: skip
+
+
+PROBES_INTRO = (
+    "Linear probes (standardised features, logistic regression with cross-validated "
+    "regularisation) on the residual stream at the last prompt token, fitted on the train-task items "
+    "the predictors trained on and scored on the held-out rows against the self-trained model's "
+    "actual property values (exact values; the probe's 'other' class never counts as right). "
+    "Sources: the self-trained model on the object-level prompt (the state its answer is computed "
+    "from: a ceiling for what is linearly readable), and the self-trained and cross-trained models on "
+    "the same hypothetical prompt. Means over training seeds; the finetuned predictors and the mode "
+    "baseline are scored on the same rows."
+)
+SIMULATION_INTRO = (
+    "On held-out rows: how often the self-trained model's hypothetical answer equals the property "
+    "of its own object-level answer now, and of the untrained model's answer (the behaviour its "
+    "training data described). On rows where the two behaviours differ, a predictor that tracks its "
+    "current behaviour agrees with 'now'; one that learned the old behaviour's pattern agrees with "
+    "'before'. Mean over training seeds."
+)
 VERDICT_INTRO = (
     "Every finetuned model is retrained once per training seed, on that seed's draw of training "
     "items, and scored on the same held-out items. The p-value is a two-sided one-sample t-test of "
@@ -359,7 +417,8 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
                   figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
                   agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
                   scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
-                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = ()) -> str:  # fmt: skip
+                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = (),
+                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None) -> str:  # fmt: skip
     """The whole report as one HTML string (deterministic for the same inputs). The sections of
     the optional experiments appear only when their rows are given."""
     notes = manifest.get("notes") or []
@@ -379,6 +438,7 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         *([("Behaviour change (Experiment 2)", _behaviour_change(behaviour_change))]
           if behaviour_change is not None else []),
         *([("Cross-prediction data scaling", _scaling(scaling))] if scaling is not None else []),
+        *([("White-box probes", _probes(*probes))] if probes is not None else []),
         ("Sample outputs", _examples(examples)),
         ("Training", _generic(manifest.get("training") or [])),
         ("Stage wall times", _stages(manifest.get("stage_seconds") or {})),

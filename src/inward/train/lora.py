@@ -336,7 +336,17 @@ def shared_prefix_length(batch: dict[str, Any]) -> int:
 
 
 def answer_loss(model: Any, batch: dict[str, Any], share_prefix: bool | None = None) -> Any:
-    """Mean cross-entropy over labelled positions, computing the LM head only where labels are.
+    """Mean cross-entropy over labelled positions (see :func:`label_logits`)."""
+    import torch.nn.functional as F
+
+    logits, targets = label_logits(model, batch, share_prefix)
+    return F.cross_entropy(logits, targets)
+
+
+def label_logits(model: Any, batch: dict[str, Any], share_prefix: bool | None = None) -> tuple[Any, Any]:
+    """Float32 logits at the labelled positions only, and their target tokens (row-major: row 0's
+    labels first), computing the LM head only where labels are (a 262k-token vocabulary times
+    every prompt position would be the largest tensor of a step).
 
     ``model`` is a causal LM (or a peft wrapper around one). Position t predicts token t+1.
 
@@ -348,8 +358,6 @@ def answer_loss(model: Any, batch: dict[str, Any], share_prefix: bool | None = N
     through the repeated cache into the one prefix pass); only float rounding differs (a test
     checks loss and gradients against the plain pass in fp32).
     """
-    import torch.nn.functional as F
-
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = lm.get_decoder()
     share = SHARE_PREFIX if share_prefix is None else share_prefix
@@ -377,7 +385,7 @@ def answer_loss(model: Any, batch: dict[str, Any], share_prefix: bool | None = N
     cap = getattr(lm.config, "final_logit_softcapping", None)  # gemma-style logit soft-capping
     if cap:
         logits = (logits / cap).tanh() * cap
-    return F.cross_entropy(logits, targets[keep])
+    return logits, targets[keep]
 
 
 def torch_arange(start: int, end: int, device: Any) -> Any:

@@ -1,0 +1,240 @@
+"""White-box probes and the self-simulation control, for one training seed of a study.
+
+Rows:
+
+- **train rows**: the (task, property, string) items the self- and cross-predictors trained on
+  (the cross data: the self-predictor's items where M1ft's answer has a value), labelled with the
+  property of M1ft's own answer to that train-task string;
+- **test rows**: the held-out rows of the self evaluation (evaluable, ``identity`` left out),
+  labelled with the property of M1ft's answer, the same value the finetuned predictors are
+  scored against.
+
+Sources (activations at the last prompt token; see ``LocalBackend.hidden_states``):
+
+- ``self/object``: M1ft on the object-level prompt, before it answers (an upper reference: the
+  answer is computed from this state);
+- ``self/hypothetical``: M1ft on the hypothetical prompt;
+- ``cross/hypothetical``: M2ft (the cross-trained model) on the same hypothetical prompt.
+
+The self-simulation control compares the self-predictor's hypothetical answers with the
+property of M1ft's current object-level answer and with that of untrained M1's answer on the same
+held-out string (the behaviour its training data described), overall and on the rows where the
+two differ.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from inward.analysis.probes import ProbeSettings, score_probe
+from inward.analysis.results import MICRO, answer_of
+from inward.analysis.scoring import object_value
+from inward.properties import clean_object_value
+from inward.analysis.stats import DEGENERATE_SHARE, beats_mode_p
+from inward.errors import InwardError
+from inward.progress import progress_bar
+from inward.prompts import hypothetical_prompt, object_prompt
+from inward.properties.registry import resolve_property
+from inward.records import ObjectRecord, ScoredRecord
+from inward.store import activations as store
+from inward.store.stages import content_hash
+from inward.train.examples import TrainExample
+
+SELF_OBJECT, SELF_HYPOTHETICAL, CROSS_HYPOTHETICAL = ("self", "object"), ("self", "hypothetical"), ("cross", "hypothetical")
+PROBE_COLUMNS = (
+    "seed", "target", "cross_model", "source", "model", "layer", "depth", "property", "accuracy", "mode_baseline",
+    "beats_mode_p", "self_ft_accuracy", "cross_ft_accuracy", "n_train", "n_test", "classes", "c",
+    "top_answer_share", "degenerate",
+)  # fmt: skip
+SIMULATION_COLUMNS = (
+    "seed", "target", "property", "n", "agree_now", "agree_before", "changed", "changed_agree_now",
+    "changed_agree_before",
+)  # fmt: skip
+
+Key = tuple[str, str, str]  # (task, property, string)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A probed row: its key and M1ft's (cleaned) property value."""
+
+    task: str
+    property: str
+    string: str
+    value: str
+
+    @property
+    def key(self) -> Key:
+        return (self.task, self.property, self.string)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    seed: int
+    target: str  # M1 (its self-trained version's behaviour is predicted)
+    cross_model: str  # the pair's M2
+    source: str
+    model: str
+    layer: int
+    depth: float
+    property: str  # a property, or micro_average (every property's test rows pooled)
+    accuracy: float
+    mode_baseline: float
+    beats_mode_p: float
+    self_ft_accuracy: float  # the finetuned self-predictor on the same test rows
+    cross_ft_accuracy: float  # the finetuned cross-predictor on the same test rows
+    n_train: int
+    n_test: int
+    classes: int | None
+    c: float | None
+    top_answer_share: float | None
+    degenerate: bool | None
+
+
+@dataclass(frozen=True)
+class SimulationRow:
+    seed: int
+    target: str
+    property: str
+    n: int  # held-out rows with a value for both M1ft and untrained M1
+    agree_now: float  # hypothetical answer == property of M1ft's answer now
+    agree_before: float  # hypothetical answer == property of untrained M1's answer
+    changed: int  # rows where the two behaviours differ
+    changed_agree_now: float
+    changed_agree_before: float
+
+
+def train_rows(items: Sequence[TrainExample], objects: Sequence[ObjectRecord], scoring: str) -> list[Row]:
+    """The training items, labelled with the property of ``objects``' model's answer, cleaned as
+    the scorer cleans object values (``scoring``), so train and test labels are alike."""
+    by_key = {(o.task, o.string): o for o in objects}
+    rows = []
+    for item in items:
+        task, prop, string = item.meta["task"], item.meta["property"], item.meta["string"]
+        obj = by_key.get((task, string))
+        if obj is None:
+            continue
+        value = object_value(obj, resolve_property(prop, task))
+        if value is not None:
+            rows.append(Row(task, prop, string, clean_object_value(value, scoring)))
+    return rows
+
+
+def test_rows(scored: Sequence[ScoredRecord]) -> list[Row]:
+    return [Row(r.task, r.property, r.string, r.object_clean) for r in scored
+            if r.evaluable and r.property != "identity" and r.object_clean is not None]  # fmt: skip
+
+
+def layers_at(depths: Sequence[float], n_layers: int) -> dict[int, float]:
+    """Hidden-state index -> the relative depth it stands for (first depth wins on a tie)."""
+    out: dict[int, float] = {}
+    for d in depths:
+        out.setdefault(round(d * n_layers), round(d, 4))
+    return dict(sorted(out.items()))
+
+
+def collect(backend, model_id: dict, shown: str, prompt_kind: str, rows: Sequence[Row],
+            depths: Sequence[float], tasks: dict, reuse: Callable, save_to) -> tuple[store.Activations, dict[int, float]]:  # fmt: skip
+    """Activations of ``backend`` for ``rows`` (object prompts: one per (task, string)), reused
+    from ``save_to`` when its stage key matches."""
+    if not hasattr(backend, "hidden_states"):
+        raise InwardError(
+            f"Probes need a local model's activations (bundled/, hf/ or gguf/ models); {shown} runs on "
+            f"{type(backend).__name__}. Drop the probes section or use local models.")  # fmt: skip
+    layer_depth = layers_at(depths, backend.num_layers())
+    if prompt_kind == "object":
+        keys = list(dict.fromkeys((r.task, r.string) for r in rows))
+        prompts = [object_prompt(tasks[t], s) for t, s in keys]
+    else:
+        keys = list(dict.fromkeys(r.key for r in rows))
+        prompts = [hypothetical_prompt(tasks[t], p, s) for t, p, s in keys]
+    facts = {"stage": "activations", "model": model_id, "prompt": prompt_kind, "layers": list(layer_depth),
+             "rows": content_hash([list(k) for k in keys])}  # fmt: skip
+
+    def compute() -> store.Activations:
+        with progress_bar(len(prompts), f"activations {shown} ({prompt_kind})") as bar:
+            values = backend.hidden_states(prompts, list(layer_depth), progress=bar)
+        return store.Activations(shown, prompt_kind, tuple(layer_depth), tuple(keys), values)
+
+    return reuse(save_to, facts, compute), layer_depth
+
+
+def features(acts: store.Activations, layer: int, rows: Sequence[Row]) -> np.ndarray:
+    index = store.row_index(acts.rows)
+    pick = [index[(r.task, r.string) if acts.prompt == "object" else r.key] for r in rows]
+    return acts.at(layer)[pick]
+
+
+def probe_table(seed: int, target: str, cross_model: str, sources: dict[str, tuple[str, store.Activations, dict[int, float]]],
+                train: Sequence[Row], test: Sequence[Row], self_rows: Sequence[ScoredRecord],
+                cross_rows: Sequence[ScoredRecord], settings: ProbeSettings) -> list[ProbeRow]:  # fmt: skip
+    """Every (source, layer, property) probe and the micro average per (source, layer)."""
+    correct_self = {(r.task, r.property, r.string): bool(r.correct) for r in self_rows}
+    correct_cross = {(r.task, r.property, r.string): bool(r.correct) for r in cross_rows}
+    props = [p for p in dict.fromkeys(r.property for r in test) if any(t.property == p for t in train)]
+    out: list[ProbeRow] = []
+    for source, (model, acts, layer_depth) in sources.items():
+        for layer, depth in layer_depth.items():
+            pooled: dict[str, list] = defaultdict(list)
+            for prop in props:
+                tr = [r for r in train if r.property == prop]
+                te = [r for r in test if r.property == prop]
+                s = score_probe(prop, features(acts, layer, tr), [r.value for r in tr],
+                                features(acts, layer, te), [r.value for r in te],
+                                [(r.task, r.property) for r in te], settings)  # fmt: skip
+                self_c = [correct_self.get(r.key, False) for r in te]
+                cross_c = [correct_cross.get(r.key, False) for r in te]
+                out.append(ProbeRow(
+                    seed, target, cross_model, source, model, layer, depth, prop, s.accuracy, s.mode_baseline,
+                    beats_mode_p(s.correct, s.mode_correct), _mean(self_c), _mean(cross_c),
+                    s.n_train, s.n_test, s.classes, s.c, s.top_answer_share,
+                    bool(s.top_answer_share > DEGENERATE_SHARE),
+                ))  # fmt: skip
+                for name, vals in (("correct", s.correct), ("mode", s.mode_correct), ("self", self_c),
+                                   ("cross", cross_c)):  # fmt: skip
+                    pooled[name] += list(vals)
+                pooled["n_train"].append(s.n_train)
+            if pooled["correct"]:
+                out.append(ProbeRow(
+                    seed, target, cross_model, source, model, layer, depth, MICRO, _mean(pooled["correct"]),
+                    _mean(pooled["mode"]), beats_mode_p(pooled["correct"], pooled["mode"]),
+                    _mean(pooled["self"]), _mean(pooled["cross"]), sum(pooled["n_train"]),
+                    len(pooled["correct"]), None, None, None, None,
+                ))  # fmt: skip
+    return out
+
+
+def self_simulation(seed: int, target: str, self_rows: Sequence[ScoredRecord],
+                    untrained_rows: Sequence[ScoredRecord]) -> list[SimulationRow]:  # fmt: skip
+    """Does the self-predictor's answer follow M1ft's behaviour now, or untrained M1's (the
+    behaviour its training data described)? Per property and pooled, on held-out rows."""
+    before = {(r.task, r.property, r.string): r.object_clean for r in untrained_rows if r.evaluable}
+    by_prop: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
+    for r in self_rows:
+        old = before.get((r.task, r.property, r.string))
+        if not r.evaluable or r.property == "identity" or old is None or r.object_clean is None:
+            continue
+        answer = answer_of(r)  # "<non-compliant>" matches no value
+        by_prop[r.property].append((answer == r.object_clean, answer == old, r.object_clean != old))
+    out = []
+    pooled: list = []
+    for prop, items in [*by_prop.items(), (MICRO, None)]:
+        items = pooled if items is None else items
+        if prop != MICRO:
+            pooled += items
+        if not items:
+            continue
+        changed = [x for x in items if x[2]]
+        out.append(SimulationRow(
+            seed, target, prop, len(items), _mean([x[0] for x in items]), _mean([x[1] for x in items]),
+            len(changed), _mean([x[0] for x in changed]), _mean([x[1] for x in changed]),
+        ))  # fmt: skip
+    return out
+
+
+def _mean(xs: Sequence[bool]) -> float:
+    return float(np.mean(xs)) if len(xs) else float("nan")
