@@ -415,7 +415,9 @@ class Study:
                     f"Cannot choose a chat format for {m2}: none of {self.shown(m1ft)}'s answers to the "
                     f"{per_task} held-out strings per train task was compliant. Set chat_format_examples "
                     "higher, or name the format with model_args: {chat_format: plain}.")  # fmt: skip
-            return measure_formats(m2, examples)
+            rows = measure_formats(m2, examples)
+            _release_memory()  # its fp32 model is garbage now
+            return rows
 
         with self.stage(f"chat format of {m2}: measured on {n} held-out train-task examples"):
             rows = self._records(f"{folder}/chat_formats.jsonl", FormatLoss, measure, {
@@ -519,6 +521,7 @@ class Study:
                 "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
         with self.stage(f"{tag}behaviour change: shift finetune of {self.shown(m1ft)} on {other}"):
             merged = merge_adapter_checkpoint(m1ft, self.run.file(f"{folder}/self_ft_merged"))
+            _release_memory()  # the fp32 model the merge built is garbage now (2 GB for Qwen 0.5B)
             self.display[merged] = self.shown(m1ft)
             mc = self.train(merged, examples, f"{folder}/shift_ft", bc.finetune or c.finetune,
                             f"{other} (object-level answers)", purpose="behaviour change",
