@@ -101,7 +101,9 @@ def test_summary_and_contrast_over_seeds_match_numpy_and_scipy():
     diffs = np.array(own) - np.array(cross)
     assert c["self_minus_cross_mean"] == pytest.approx(diffs.mean())
     assert c["self_minus_cross_sd"] == pytest.approx(diffs.std(ddof=1))
-    assert c["p_value"] == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue)
+    ref = stats.ttest_1samp(diffs, 0)
+    assert c["p_value"] == pytest.approx(ref.pvalue)
+    assert (c["ci_lower"], c["ci_upper"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
     assert (c["self_layer"], c["cross_layer"]) == (1, 9)
     one = probe_contrast([r for r in rows if r["seed"] == 0], "micro_average")
     assert one[0]["seeds"] == 1 and math.isnan(one[0]["p_value"]) and one[0]["self_minus_cross_sd"] is None

@@ -121,3 +121,22 @@ def test_unknown_name_suggests():
 def test_converted_dir_rejects_missing_gguf(tmp_path):
     with pytest.raises(InwardError, match="does not exist"):
         bundled.converted_dir(tmp_path / "missing.gguf")
+
+
+def test_quiet_conversion_silences_the_gguf_reader_bar(monkeypatch, capsys):
+    """INWARD_PROGRESS=0 reaches the plain tqdm bar of transformers' GGUF reader too (a fresh
+    cache's conversion drew "Converting and de-quantizing GGUF tensors" despite it)."""
+    from transformers import modeling_gguf_pytorch_utils as reader
+
+    from inward.models.bundled import _quiet_conversion
+
+    original = reader.tqdm
+    monkeypatch.setenv("INWARD_PROGRESS", "0")
+    with _quiet_conversion():
+        assert reader.tqdm is not original
+        list(reader.tqdm(range(50), desc="Converting and de-quantizing GGUF tensors..."))
+    assert reader.tqdm is original  # restored
+    assert "de-quantizing" not in capsys.readouterr().err
+    monkeypatch.setenv("INWARD_PROGRESS", "1")
+    with _quiet_conversion():
+        assert reader.tqdm is original  # progress on: nothing patched

@@ -142,8 +142,8 @@ SUMMARY_COLUMNS = (
     "target", "cross_model", "source", "layer", "depth", "seeds", "accuracy_mean", "accuracy_sd", "mode_baseline_mean",
     "seeds_beating_mode", "self_ft_accuracy_mean", "cross_ft_accuracy_mean",
 )  # fmt: skip
-CONTRAST_COLUMNS = ("target", "cross_model", "depth", "seeds", "self_minus_cross_mean", "self_minus_cross_sd", "p_value",
-                    "self_layer", "cross_layer")  # fmt: skip
+CONTRAST_COLUMNS = ("target", "cross_model", "depth", "seeds", "self_minus_cross_mean", "self_minus_cross_sd",
+                    "ci_lower", "ci_upper", "p_value", "self_layer", "cross_layer")  # fmt: skip
 SELF, CROSS = "self/hypothetical", "cross/hypothetical"
 
 
@@ -173,8 +173,9 @@ def probe_summary(rows: Sequence[dict], micro: str) -> list[dict]:
 
 def probe_contrast(rows: Sequence[dict], micro: str) -> list[dict]:
     """Per relative depth: M1's own hypothetical-prompt state vs M2's, probe accuracy difference
-    over training seeds (paired by seed) with a one-sample t-test over seeds (two-sided)."""
-    from scipy import stats
+    over training seeds (paired by seed) with a two-sided one-sample t-test over seeds and its 95%
+    interval (inward.analysis.seeds.t_test, the verdict's test)."""
+    from inward.analysis.seeds import t_test
 
     acc: dict[tuple, dict[int, dict]] = defaultdict(dict)
     for r in rows:
@@ -187,10 +188,10 @@ def probe_contrast(rows: Sequence[dict], micro: str) -> list[dict]:
         if not seeds:
             continue
         diffs = [mine[s]["accuracy"] - theirs[s]["accuracy"] for s in seeds]
-        p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if len(diffs) > 1 and np.std(diffs) > 0 else float("nan")
+        _, p, lo, hi = t_test(diffs)
         out.append({
             "target": target, "cross_model": cross, "depth": depth, "seeds": len(seeds), "self_minus_cross_mean": float(np.mean(diffs)),
-            "self_minus_cross_sd": _sd(diffs), "p_value": p,
+            "self_minus_cross_sd": _sd(diffs), "ci_lower": lo, "ci_upper": hi, "p_value": p,
             "self_layer": mine[seeds[0]]["layer"], "cross_layer": theirs[seeds[0]]["layer"],
         })  # fmt: skip
     return out

@@ -15,13 +15,15 @@ Two derived artefacts, each made once per machine under :func:`inward.models.pat
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,6 +292,34 @@ def _converted_ok(out: Path, sha: str) -> bool:
         return False
 
 
+@contextmanager
+def _quiet_conversion() -> Iterator[None]:
+    """With INWARD_PROGRESS=0, hide the conversion's bars: transformers' own ("Loading weights",
+    "Writing model shards") and the plain tqdm bar of its GGUF reader ("Converting and
+    de-quantizing GGUF tensors"), which transformers' switch does not reach."""
+    from inward.progress import progress_enabled
+
+    if progress_enabled() is not False:
+        yield
+        return
+    import transformers
+    from tqdm.auto import tqdm
+
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        from transformers import modeling_gguf_pytorch_utils as reader
+    except ImportError:  # a transformers without that module: nothing to patch
+        yield
+        return
+    original = getattr(reader, "tqdm", None)
+    reader.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        if original is not None:
+            reader.tqdm = original
+
+
 def _convert(gguf: Path, sha: str, dest: Path) -> None:
     import torch
     import transformers
@@ -297,8 +327,9 @@ def _convert(gguf: Path, sha: str, dest: Path) -> None:
 
     kw = {"gguf_file": gguf.name}
     try:
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kw)
-        gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **kw)
+        with _quiet_conversion():
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), **kw)
+            gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=torch.float32, **kw)
     except Exception as exc:  # transformers raises many types for unsupported/corrupt files
         raise InwardError(f"transformers could not load GGUF {str(gguf)!r}: {exc}") from exc
     # A GGUF-loaded model is flagged as quantized and refuses save_pretrained, so rebuild a plain
@@ -312,7 +343,8 @@ def _convert(gguf: Path, sha: str, dest: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict())
     del gguf_model
-    plain.save_pretrained(str(dest))
+    with _quiet_conversion():
+        plain.save_pretrained(str(dest))
     tok.save_pretrained(str(dest))
     marker = {
         "format": CONVERTED_FORMAT,

@@ -350,10 +350,11 @@ def _probes(summary: Sequence[dict], contrast: Sequence[dict], simulation: Seque
               _n(pct(r.get("cross_ft_accuracy_mean")))] for r in summary),
         ) + "\n<h3>Own hypothetical-prompt state vs the cross model's, by depth</h3>\n" + _table(
             ["target", "cross model", "depth", "layers (self / cross)", "seeds", "self − cross (pp)", "sd (pp)",
-             "t-test over seeds"],
+             "95% interval (pp)", "t-test over seeds"],
             ([r.get("target"), r.get("cross_model"), _n(num(r.get("depth"))),
               f"{r.get('self_layer')} / {r.get('cross_layer')}", _n(num(r.get("seeds"))),
               _n(pp(r.get("self_minus_cross_mean"), signed=True)), _n(_sd_pp(r.get("self_minus_cross_sd"))),
+              _n(f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]"),
               _n(fmt_p(r.get("p_value")))] for r in contrast),
         ) + f"\n<h3>Self-simulation control</h3>\n<p>{_e(SIMULATION_INTRO)}</p>\n" + _table(
             ["property", "seeds", "rows (mean)", "agrees with M1ft now", "agrees with untrained M1",
