@@ -121,3 +121,35 @@ def test_seed_summary_pools_runs_by_setup_and_property():
     assert s["accuracy_mean"] == pytest.approx(0.3) and s["accuracy_sd"] == pytest.approx(0.1)
     assert s["lift_mean"] == pytest.approx(0.1) and s["seeds_beating_mode"] == 1 and s["seeds_degenerate"] == 1
     assert out["untrained"]["seeds"] == 1 and out["untrained"]["accuracy_sd"] is None
+
+
+def test_matrix_and_per_target_verdicts():
+    from inward.analysis.seeds import matrix_table, target_verdicts
+
+    summary = [
+        {"target": t, "predictor": p, "label": ("self" if p == t else "cross"), "response_property": prop,
+         "seeds": 3, "accuracy_mean": acc, "accuracy_sd": 0.01, "mode_baseline_mean": 0.3, "seeds_beating_mode": 1}
+        for t, p, acc in (("a", "a", 0.5), ("a", "b", 0.4), ("b", "b", 0.45), ("b", "a", 0.47))
+        for prop in ("micro_average", "first_character")
+    ] + [{"target": "a", "predictor": "a", "label": "untrained", "response_property": "micro_average", "seeds": 1,
+          "accuracy_mean": 0.2, "accuracy_sd": None, "mode_baseline_mean": 0.3, "seeds_beating_mode": 0}]  # fmt: skip
+    m = matrix_table(summary)
+    assert {(r["predictor"], r["target"], r["label"]) for r in m} == {
+        ("a", "a", "self"), ("b", "a", "cross"), ("b", "b", "self"), ("a", "b", "cross")}
+    gaps = [
+        {"target": "a", "cross_predictor": "b", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.1,
+         "gap_sd": 0.02, "t_lower": 0.05, "t_upper": 0.15, "p_value": 0.01},
+        {"target": "a", "cross_predictor": "c", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.2,
+         "gap_sd": 0.02, "t_lower": 0.15, "t_upper": 0.25, "p_value": 0.004},
+        {"target": "b", "cross_predictor": "a", "response_property": "micro_average", "seeds": 3, "gap_mean": -0.02,
+         "gap_sd": 0.05, "t_lower": -0.14, "t_upper": 0.1, "p_value": 0.55},
+        {"target": "b", "cross_predictor": "c", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.3,
+         "gap_sd": 0.05, "t_lower": 0.2, "t_upper": 0.4, "p_value": 0.009},
+        {"target": "b", "cross_predictor": "c", "response_property": "first_character", "seeds": 3, "gap_mean": 0.9,
+         "gap_sd": 0.05, "t_lower": 0.8, "t_upper": 1.0, "p_value": 0.001},
+    ]  # fmt: skip
+    a, b = target_verdicts(gaps)
+    assert a.startswith("Target a: its own self-trained predictor beats every other predictor")
+    assert "vs b: 10.0 ± 2.0, 95% interval [5.0, 15.0], p = 0.01" in a
+    assert b.startswith("Target b: its own self-trained predictor beats 1 of 2 other predictors")
+    assert "vs a: -2.0" in b and "90.0" not in b  # per-property rows are not the verdict

@@ -218,3 +218,40 @@ def verdict(gap: Mapping[str, Any] | None, cross_beats_mode: Sequence[bool] = ()
     if mean < 0 and p < ALPHA:
         return f"No self advantage detected: cross beats self, self − cross = {spread} ({tail}; {power_text})."
     return f"No self advantage detected: self − cross = {spread} ({tail}; {power_text})."
+
+
+# -- the predictor x target matrix --------------------------------------------------------------
+MATRIX_COLUMNS = (
+    "predictor", "target", "label", "seeds", "accuracy_mean", "accuracy_sd", "mode_baseline_mean",
+    "seeds_beating_mode",
+)  # fmt: skip
+
+
+def matrix_table(summary: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Micro-average accuracy of every trained predictor (rows) on every target (columns), over
+    seeds: the diagonal is each target's self-trained predictor, the rest are cross-predictors
+    trained on the same items about it. Rows of :func:`seed_summary`."""
+    return [{k: r[k] for k in MATRIX_COLUMNS} for r in summary
+            if r["response_property"] == MICRO and r["label"] in ("self", "cross")]  # fmt: skip
+
+
+def target_verdicts(gaps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per target with at least one cross-predictor: does its own self-trained predictor beat every
+    other predictor of it, by how much, with what interval (the t-test over seeds, per pair)?"""
+    by_target: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for g in gaps:
+        if g["response_property"] == MICRO:
+            by_target[g["target"]].append(g)
+    out = []
+    for target, rows in by_target.items():
+        wins = [g for g in rows if g["seeds"] > 1 and g["gap_mean"] > 0 and g["p_value"] < ALPHA]
+        parts = "; ".join(
+            f"vs {g['cross_predictor']}: {_pp(g['gap_mean'])}"
+            + (f" ± {_pp(g['gap_sd'])}, 95% interval [{_pp(g['t_lower'])}, {_pp(g['t_upper'])}], p = {g['p_value']:.3g}"
+               if g["seeds"] > 1 else " (one seed)")
+            for g in rows)  # fmt: skip
+        head = ("its own self-trained predictor beats every other predictor"
+                if len(wins) == len(rows) else
+                f"its own self-trained predictor beats {len(wins)} of {len(rows)} other predictors")  # fmt: skip
+        out.append(f"Target {target}: {head} (self − cross, points over seeds: {parts}).")
+    return out

@@ -10,6 +10,7 @@ EPILOG = """\b
 Examples:
   inward study --preset default --out runs/default      # the main job, 3 seeds (~60 min on 2 CPU cores)
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
+  inward study --preset probes --out runs/default       # add white-box probes to a finished default run
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
   inward study --preset default --set 'seeds=[0,1,2,3,4]' --out runs/five  # 5 training seeds
@@ -20,15 +21,17 @@ Rerunning the same command resumes an interrupted study.
 def load_study_config(config, preset, overrides, data_dir):
     """A study config from a file or preset, with ``--set`` overrides and ``--data-dir`` applied."""
     from inward.errors import InwardError
-    from inward.experiments.study_config import load_config, parse_config
+    from inward.experiments.study_config import PRESETS, load_config, parse_config
     from inward.experiments.study_config import preset as load_preset
 
     if bool(config) == bool(preset):
-        raise InwardError("Give either a CONFIG file or --preset NAME (default, smoke, paper, limits).")
+        raise InwardError(f"Give either a CONFIG file or --preset NAME ({', '.join(PRESETS)}).")
     cfg = load_config(config) if config else load_preset(preset)
     if overrides or data_dir:
         data = cfg.model_dump(by_alias=True)
         for key, value in parse_key_values(overrides, "--set").items():
+            if key == "models":  # a matrix replaces the config's pairs
+                data.pop("pairs", None)
             target = data
             *parents, leaf = key.split(".")
             for p in parents:
@@ -46,7 +49,7 @@ def study_config_options(command):
     """CONFIG or --preset, --out, --set and --data-dir: the options of every study-config command."""
     for option in reversed([
         click.argument("config", required=False, type=click.Path(dir_okay=False)),
-        click.option("--preset", help="A built-in config: default, smoke, paper or limits."),
+        click.option("--preset", help="A built-in config: default, smoke, paper, limits, probes or symmetric."),
         click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key, e.g. --set n_eval=50 or --set finetune.epochs=2."),

@@ -31,7 +31,17 @@ import yaml
 
 from inward.analysis.compare import COMPARISON_COLUMNS, NON_DEGENERATE, compare_self_cross, paired_groups
 from inward.analysis.results import BY_TASK_COLUMNS, MICRO, RESULT_COLUMNS, results_by_task, results_table
-from inward.analysis.seeds import GAP_COLUMNS, SEED_SUMMARY_COLUMNS, base_model, gap_summary, seed_summary, verdict
+from inward.analysis.seeds import (
+    GAP_COLUMNS,
+    MATRIX_COLUMNS,
+    SEED_SUMMARY_COLUMNS,
+    base_model,
+    gap_summary,
+    matrix_table,
+    seed_summary,
+    target_verdicts,
+    verdict,
+)
 from inward.analysis.scoring import score_all
 from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals, collect_objects
@@ -716,6 +726,8 @@ class Study:
         out.verdicts = self.verdicts(out)
         run.write_csv("seed_summary.csv", out.seed_summary, SEED_SUMMARY_COLUMNS)
         run.write_csv("seed_comparisons.csv", out.gaps, GAP_COLUMNS)
+        matrix = matrix_table(out.seed_summary)
+        run.write_csv("matrix.csv", matrix, MATRIX_COLUMNS)
         figures: dict[str, bytes] = {}
         for m1 in dict.fromkeys(r["object_model"] for r in results if r["label"] == "untrained"):
             mine = [r for r in out.seed_summary if r["target"] == base_model(m1)]
@@ -746,7 +758,7 @@ class Study:
         html = render_report(
             title=f"inward study: {self.config.name}", results=results, comparisons=out.comparisons,
             by_task=out.by_task, examples=out.examples, config=self.config.model_dump(mode="json", by_alias=True),
-            verdicts=out.verdicts, seed_summary=out.seed_summary, gaps=out.gaps,
+            verdicts=out.verdicts, seed_summary=out.seed_summary, gaps=out.gaps, matrix=matrix,
             manifest={**self.manifest, "versions": self.manifest["environment"]["versions"]},
             figures=figures,
             calibration=self.calibration_table if self.config.calibration is not None else None,
@@ -773,6 +785,8 @@ class Study:
                 text += (f" Without degenerate groups: {100 * nd['gap_mean']:+.1f} ± {100 * (nd['gap_sd'] or 0):.1f} "
                          f"points (p = {nd['p_value']:.3g}).")  # fmt: skip
             sentences.append(text)
+        if len(self.config.pairs) > 1:  # a matrix: one sentence per target over all its predictors
+            sentences += target_verdicts(out.gaps)
         return sentences
 
     def evidence_notes(self) -> list[str]:
@@ -963,7 +977,8 @@ def _over_seeds_notes(behaviour: list[dict], calibration: list[dict]) -> list[st
         notes.append(f"Behaviour change over {len(diffs)} seeds ({meta_base} self-trained, then shifted): predicts "
                      f"new {100 * new:.1f}% vs old {100 * old:.1f}% on average (new-behaviour mode baseline "
                      f"{100 * mode:.1f}%); new − old = {100 * sum(diffs) / len(diffs):+.1f} ± {100 * sd:.1f} "
-                     f"points (mean ± sd; t-test over seeds p = {p:.3g}).")  # fmt: skip
+                     f"points (mean ± sd; t-test over seeds p = {p:.3g}, 95% interval "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}]).")  # fmt: skip
     by_setup: dict[tuple, list[float]] = {}
     for r in calibration:
         if r["seed"] is not None and r["mad"] == r["mad"] and r["mad"] is not None:

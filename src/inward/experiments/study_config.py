@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from inward.errors import InwardError, UnknownNameError
 from inward.properties import SCORINGS
 from inward.train.lora import TrainConfig
 
-PRESETS = ("default", "smoke", "paper", "limits", "probes")
+PRESETS = ("default", "smoke", "paper", "limits", "probes", "symmetric")
 
 
 class Strict(BaseModel):
@@ -154,6 +154,11 @@ class Tune(Strict):
 class StudyConfig(Strict):
     name: str
     pairs: list[Pair] = Field(min_length=1)
+    """(self, cross) pairs: each self model is trained on itself, each cross model on the same
+    items about that self model's trained version. Or give ``models`` instead."""
+    models: list[str] = []
+    """A predictor x target matrix: every ordered pair of these models (each self-trained, and each
+    cross-trained on every other's items). Sets ``pairs``; give one or the other."""
     train_tasks: list[str] = Field(min_length=1)
     held_out_tasks: list[str] = Field(min_length=1)
     properties: list[str] = Field(min_length=1)
@@ -200,6 +205,21 @@ class StudyConfig(Strict):
     tune: Tune | None = None
     """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _matrix(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("models"):
+            return data
+        models = data["models"]
+        if not isinstance(models, list) or len(models) < 2 or len(set(map(str, models))) != len(models):
+            raise ValueError("models: needs two or more distinct model strings (every ordered pair is run)")
+        pairs = [{"self": a, "cross": b} for a in models for b in models if a != b]
+        given = data.get("pairs")
+        if given is not None and [(_get(p, "self"), _get(p, "cross")) for p in given] != [
+                (p["self"], p["cross"]) for p in pairs]:  # fmt: skip
+            raise ValueError("give either models (every ordered pair) or pairs, not both")
+        return {**data, "pairs": pairs}
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
@@ -220,6 +240,13 @@ class StudyConfig(Strict):
         if v not in (None, "generated", "file"):
             raise ValueError("must be generated or file")
         return v
+
+
+def _get(pair: Any, side: str) -> Any:
+    """A pair's model from a dict (alias or field name) or a Pair."""
+    if isinstance(pair, dict):
+        return pair.get(side, pair.get(f"{side}_model"))
+    return getattr(pair, f"{side}_model", None)
 
 
 SECTIONS: dict[str, type] = {
@@ -245,6 +272,8 @@ def _format_validation(err: ValidationError, where: str) -> str:
             fields = ", ".join(_field_names(section or StudyConfig))
             where_ = f"keys of {parent}" if section else "top-level keys"
             lines.append(f"  {loc}: unknown key (misspelt?). Valid {where_}: {fields}.")
+        elif not e["loc"]:  # a whole-config check: its input is the whole config
+            lines.append(f"  {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {loc}: {e['msg']} (got {e.get('input')!r})")
     return f"Invalid study config {where}:\n" + "\n".join(lines)

@@ -325,6 +325,35 @@ def _scaling(rows: Sequence[dict]) -> str:
     )  # fmt: skip
 
 
+def _matrix(rows: Sequence[dict]) -> str:
+    """Trained predictors (rows) by target (columns), micro average over seeds; the diagonal cell
+    of a target is its self-trained predictor."""
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    predictors = list(dict.fromkeys(r["predictor"] for r in rows))
+    cell = {(r["predictor"], r["target"]): r for r in rows}
+
+    def show(p: str, t: str) -> _Html:
+        r = cell.get((p, t))
+        if r is None:
+            return _n(DASH)
+        sd = as_number(r.get("accuracy_sd"))
+        text = pct(r.get("accuracy_mean")) + ("" if math.isnan(sd) else f" ± {100 * sd:.1f}")
+        text += f" (mode {pct(r.get('mode_baseline_mean'))}; {r.get('seeds_beating_mode')}/{r.get('seeds')} beat it)"
+        return _Html(f'<td class="n">{"<b>" if p == t else ""}{_e(text)}{"</b>" if p == t else ""}</td>')
+
+    return (f"<p>{_e(MATRIX_INTRO)}</p>\n"
+            + _table(["predictor \\ target", *targets], ([p, *(show(p, t) for t in targets)] for p in predictors)))
+
+
+MATRIX_INTRO = (
+    "Micro-average accuracy on held-out tasks, mean ± sd over training seeds, of each trained "
+    "predictor (row) predicting each target's self-trained version (column). Bold: the diagonal, a "
+    "target's own self-trained predictor; the rest are cross-predictors trained on the same items "
+    "about that target. In brackets: the mean mode baseline, and in how many seeds the predictor "
+    "beat it."
+)
+
+
 def _sd_pp(x) -> str:
     v = as_number(x)
     return DASH if math.isnan(v) else f"± {100 * v:.1f}"
@@ -419,13 +448,15 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
                   agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
                   scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
                   seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = (),
-                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None) -> str:  # fmt: skip
+                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
+                  matrix: Sequence[dict] = ()) -> str:  # fmt: skip
     """The whole report as one HTML string (deterministic for the same inputs). The sections of
     the optional experiments appear only when their rows are given."""
     notes = manifest.get("notes") or []
     sections = [
         ("Verdict over training seeds", _verdicts(verdicts)),
         ("Self − cross over training seeds", _gaps(gaps)),
+        ("Predictor × target", _matrix(matrix)),
         ("Accuracy over training seeds", _seed_summary(seed_summary)),
         ("Per run (micro average over held-out tasks)", _headline(results)),
         ("Notes", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>" if notes

@@ -488,6 +488,10 @@ def train_lora(
     Resumes from ``out_dir/checkpoint`` when one exists for the same run; returns the stored
     result without training when ``out_dir/train_result.json`` exists for the same run. Raises
     :class:`InwardError` when either belongs to a different run.
+
+    The steps: check the examples and key the run; return a stored result if there is one; build
+    the model, optimizer and schedule; resume a checkpoint; run the optimizer steps; save the
+    adapter, then the result marker.
     """
     out_dir = Path(out_dir)
     examples = list(examples)
@@ -499,23 +503,13 @@ def train_lora(
     base = load_base(model_string, model_args)
     dtype = resolve_dtype(config.dtype)  # "auto" may differ between machines: the key holds the result
     key = run_key({**base.identity(), "dtype": dtype}, config, examples)
-    marker = out_dir / RESULT_FILE
-    if marker.is_file():
-        stored = TrainResult.from_json(json.loads(marker.read_text()))
-        if stored.run_key != key:
-            raise _mismatch(marker, stored.run_key, key)
-        log.info("%s exists: returning the stored result, not retraining", marker)
-        adapter = (out_dir / ADAPTER_DIR).resolve()  # where it is now (the folder may have moved)
-        return replace(stored, adapter_path=str(adapter),
-                                   adapter_model_string=f"{model_string}+lora:{adapter}")
+    stored = _stored_result(out_dir, key, model_string)
+    if stored is not None:
+        return stored
 
-    import peft
     import torch
-    import transformers
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
-    from inward.models.local import _cpu_count, _quiet_transformers_bars
+    from inward.models.local import _cpu_count
 
     encoded = [encode_example(base, ex, config.max_length) for ex in examples]
     lengths = [len(e.input_ids) for e in encoded]
@@ -533,6 +527,94 @@ def train_lora(
     )
 
     t_load = time.perf_counter()
+    run = _build(model_string, base, config, dtype, device, total_steps)
+    load_seconds = time.perf_counter() - t_load
+    state = _resume(out_dir, key, run, total_steps)
+    _optimize(run, state, encoded, lengths, config, base.pad_id, device, steps_per_epoch, total_steps, out_dir, key,
+              progress)  # fmt: skip
+    adapter = _save_adapter(run.model, out_dir)
+
+    import peft
+    import transformers
+
+    last_epoch = state.losses[-steps_per_epoch:]
+    seconds = state.seconds
+    result = TrainResult(
+        model_string=model_string,
+        adapter_path=str(adapter.resolve()),
+        adapter_model_string=f"{model_string}+lora:{adapter.resolve()}",
+        config=config.to_json(),
+        run_key=key,
+        dtype=dtype,
+        device=device,
+        n_examples=len(encoded),
+        steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        losses=state.losses,
+        final_loss=sum(last_epoch) / len(last_epoch),
+        train_seconds=round(seconds, 3),
+        load_seconds=round(load_seconds, 3),
+        examples_per_second=state.examples / seconds if seconds else 0.0,
+        tokens_per_second=state.tokens / seconds if seconds else 0.0,
+        tokens=state.tokens,
+        label_tokens=state.label_tokens,
+        resumed_from_step=state.resumed_from,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        versions={"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+    )
+    _write_result(out_dir, result)
+    log.info("trained %s: final loss %.4f, %.2f examples/s, adapter %s", out_dir, result.final_loss,
+             result.examples_per_second, adapter)
+    return result
+
+
+def _stored_result(out_dir: Path, key: str, model_string: str) -> TrainResult | None:
+    """The finished run in ``out_dir`` if it is this run (its adapter where it is now); None if
+    there is none; :class:`RunMismatch` if it is another run's."""
+    marker = out_dir / RESULT_FILE
+    if not marker.is_file():
+        return None
+    stored = TrainResult.from_json(json.loads(marker.read_text()))
+    if stored.run_key != key:
+        raise _mismatch(marker, stored.run_key, key)
+    log.info("%s exists: returning the stored result, not retraining", marker)
+    adapter = (out_dir / ADAPTER_DIR).resolve()  # where it is now (the folder may have moved)
+    return replace(stored, adapter_path=str(adapter), adapter_model_string=f"{model_string}+lora:{adapter}")
+
+
+@dataclass
+class _Run:
+    """The trainable model and what steps it."""
+
+    model: Any
+    params: list[Any]  # trainable (adapter) parameters
+    names: list[str]  # their names, in the same order (checkpoint keys)
+    optimizer: Any
+    scheduler: Any
+
+
+@dataclass
+class _State:
+    """Progress of a run: what a checkpoint saves and a resume restores (with the RNG state)."""
+
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0  # optimizer-step time only
+    examples: int = 0
+    tokens: int = 0
+    label_tokens: int = 0
+    resumed_from: int | None = None
+
+
+def _build(model_string: str, base: BaseModel, config: TrainConfig, dtype: str, device: str,
+           total_steps: int) -> _Run:  # fmt: skip
+    """The base model with a fresh LoRA adapter (seeded init), AdamW and the LR schedule."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from inward.models.local import _quiet_transformers_bars
+
     _quiet_transformers_bars()
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(
@@ -560,109 +642,99 @@ def train_lora(
         model = get_peft_model(model, lora)  # adapter weights in float32 even over a bf16 base
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    named = [n for n, p in model.named_parameters() if p.requires_grad]
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, total_steps))
-    load_seconds = time.perf_counter() - t_load
+    return _Run(model, params, names, optimizer, scheduler)
 
-    step, losses = 0, []
-    seconds, n_seen, n_tokens, n_labels = 0.0, 0, 0, 0
-    resumed_from = None
+
+def _resume(out_dir: Path, key: str, run: _Run, total_steps: int) -> _State:
+    """Restore this run's checkpoint into ``run`` (weights, optimizer, schedule, RNG) and return
+    its progress; a fresh state when there is none; :class:`RunMismatch` for another run's."""
+    import torch
+
     ckpt = _load_checkpoint(out_dir)
-    if ckpt is not None:
-        if ckpt["run_key"] != key:
-            raise _mismatch(out_dir / CHECKPOINT_DIR, ckpt["run_key"], key)
-        with torch.no_grad():
-            for n, p in zip(named, params):
-                p.copy_(ckpt["weights"][n])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
-        step, losses = ckpt["step"], list(ckpt["losses"])
-        seconds, n_seen, n_tokens, n_labels = ckpt["seconds"], ckpt["examples"], ckpt["tokens"], ckpt["label_tokens"]
-        resumed_from = step
-        log.info("resuming %s from step %d of %d", out_dir, step, total_steps)
+    if ckpt is None:
+        return _State()
+    if ckpt["run_key"] != key:
+        raise _mismatch(out_dir / CHECKPOINT_DIR, ckpt["run_key"], key)
+    with torch.no_grad():
+        for n, p in zip(run.names, run.params):
+            p.copy_(ckpt["weights"][n])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"])
+    log.info("resuming %s from step %d of %d", out_dir, ckpt["step"], total_steps)
+    return _State(step=ckpt["step"], losses=list(ckpt["losses"]), seconds=ckpt["seconds"], examples=ckpt["examples"],
+                  tokens=ckpt["tokens"], label_tokens=ckpt["label_tokens"], resumed_from=ckpt["step"])  # fmt: skip
 
-    def save_checkpoint() -> None:
-        _save_checkpoint(out_dir, {
-            "run_key": key, "step": step, "total_steps": total_steps, "losses": losses,
-            "weights": {n: p.detach().clone() for n, p in zip(named, params)},
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(), "seconds": seconds, "examples": n_seen,
-            "tokens": n_tokens, "label_tokens": n_labels,
-        })
 
-    plans: dict[int, list[list[int]]] = {}
+def _checkpoint(out_dir: Path, key: str, run: _Run, state: _State, total_steps: int) -> None:
+    import torch
+
+    _save_checkpoint(out_dir, {
+        "run_key": key, "step": state.step, "total_steps": total_steps, "losses": state.losses,
+        "weights": {n: p.detach().clone() for n, p in zip(run.names, run.params)},
+        "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+        "rng": torch.get_rng_state(), "seconds": state.seconds, "examples": state.examples,
+        "tokens": state.tokens, "label_tokens": state.label_tokens,
+    })  # fmt: skip
+
+
+def _optimize(run: _Run, state: _State, encoded: list[Encoded], lengths: list[int], config: TrainConfig,
+              pad_id: int, device: str, steps_per_epoch: int, total_steps: int, out_dir: Path, key: str,
+              progress: ProgressFn | None) -> None:  # fmt: skip
+    """The optimizer steps from ``state.step`` to the end, checkpointing every
+    ``save_every_steps``. One progress bar: a caller that follows progress draws its own."""
     from contextlib import nullcontext
 
     from inward.progress import progress_bar
 
-    # One bar: a caller that follows progress (the study draws its own bar) gets no second one.
+    plans: dict[int, list[list[int]]] = {}
     own_bar = progress_bar(len(encoded) * config.epochs, "train") if progress is None else nullcontext(lambda k: None)
     with own_bar as bar:
-        bar(n_seen)
-        while step < total_steps:
-            epoch, k = divmod(step, steps_per_epoch)
+        bar(state.examples)
+        while state.step < total_steps:
+            epoch, k = divmod(state.step, steps_per_epoch)
             if epoch not in plans:
                 plans = {epoch: batch_plan(lengths, config.batch_size, config.seed, epoch)}
             idx = plans[epoch][k]
-            batch = {name: t.to(device) for name, t in collate([encoded[i] for i in idx], base.pad_id).items()}
+            batch = {name: t.to(device) for name, t in collate([encoded[i] for i in idx], pad_id).items()}
             t0 = time.perf_counter()
-            loss = answer_loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
+            loss = answer_loss(run.model, batch)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            scheduler.step()
-            seconds += time.perf_counter() - t0
-            step += 1
-            losses.append(float(loss.detach()))
-            n_seen += len(idx)
-            n_tokens += int(batch["attention_mask"].sum())
-            n_labels += int((batch["labels"] != IGNORE).sum())
-            if config.save_every_steps and step % config.save_every_steps == 0 and step < total_steps:
-                save_checkpoint()
+            run.optimizer.step()
+            run.scheduler.step()
+            state.seconds += time.perf_counter() - t0
+            state.step += 1
+            state.losses.append(float(loss.detach()))
+            state.examples += len(idx)
+            state.tokens += int(batch["attention_mask"].sum())
+            state.label_tokens += int((batch["labels"] != IGNORE).sum())
+            if config.save_every_steps and state.step % config.save_every_steps == 0 and state.step < total_steps:
+                _checkpoint(out_dir, key, run, state, total_steps)
             bar(len(idx))
             if progress is not None:
-                progress(step, total_steps, losses[-1])
+                progress(state.step, total_steps, state.losses[-1])
 
-    # Adapter first, result marker last: the marker means everything before it is complete.
+
+def _save_adapter(model: Any, out_dir: Path) -> Path:
+    """The adapter, written under a temporary name and moved into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{ADAPTER_DIR}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp), safe_serialization=True)
     adapter = out_dir / ADAPTER_DIR
     _replace_dir(tmp, adapter)
+    return adapter
 
-    last_epoch = losses[-steps_per_epoch:]
-    result = TrainResult(
-        model_string=model_string,
-        adapter_path=str(adapter.resolve()),
-        adapter_model_string=f"{model_string}+lora:{adapter.resolve()}",
-        config=config.to_json(),
-        run_key=key,
-        dtype=dtype,
-        device=device,
-        n_examples=len(encoded),
-        steps=total_steps,
-        steps_per_epoch=steps_per_epoch,
-        losses=losses,
-        final_loss=sum(last_epoch) / len(last_epoch),
-        train_seconds=round(seconds, 3),
-        load_seconds=round(load_seconds, 3),
-        examples_per_second=n_seen / seconds if seconds else 0.0,
-        tokens_per_second=n_tokens / seconds if seconds else 0.0,
-        tokens=n_tokens,
-        label_tokens=n_labels,
-        resumed_from_step=resumed_from,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        versions={"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
-    )
+
+def _write_result(out_dir: Path, result: TrainResult) -> None:
+    """The result marker, last: it means everything before it is complete."""
+    marker = out_dir / RESULT_FILE
     tmp_marker = marker.with_name(f".{RESULT_FILE}.tmp-{os.getpid()}")
     tmp_marker.write_text(json.dumps(result.to_json(), indent=2))
     os.replace(tmp_marker, marker)
     for leftover in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old", ADAPTER_DIR + ".old"):
         shutil.rmtree(out_dir / leftover, ignore_errors=True)
-    log.info("trained %s: final loss %.4f, %.2f examples/s, adapter %s", out_dir, result.final_loss,
-             result.examples_per_second, adapter)
-    return result
