@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import yaml
 
+from inward.models.names import display_name
 from inward.report.figures import as_number
 
 LABEL_ORDER = ("untrained", "self", "cross")
@@ -87,6 +88,13 @@ def num(x, spec: str = "") -> str:
     return format(v, spec) if spec else (f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}")
 
 
+def _m(model: object) -> _Html:
+    """A model cell: its short display name, the full model string on hover."""
+    if model in (None, ""):
+        return _Html(f"<td>{DASH}</td>")
+    return _Html(f'<td title="{_e(model)}">{_e(display_name(str(model)))}</td>')
+
+
 def _clip(s: object, limit: int = 400) -> str:
     s = DASH if s is None else str(s)
     return s if len(s) <= limit else s[:limit] + f"… [{len(s) - limit} more characters]"
@@ -124,7 +132,7 @@ def _headline(results: Sequence[dict]) -> str:
 
     return _table(
         ["", "seed", "object model", "predictor", "accuracy ± 1.96·SEM", "mode baseline", "compliance", "n"],
-        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
+        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
           _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in rows),
     )  # fmt: skip
 
@@ -147,7 +155,7 @@ def _seed_summary(rows: Sequence[dict]) -> str:
     return _table(
         ["label", "target", "predictor", "property", "seeds", "mean accuracy", "sd (pp)", "min–max",
          "mean mode baseline", "lift (pp)", "seeds beating mode", "seeds degenerate"],
-        ([_label(r), r.get("target"), r.get("predictor"), r.get("response_property"), _n(num(r.get("seeds"))),
+        ([_label(r), _m(r.get("target")), _m(r.get("predictor")), r.get("response_property"), _n(num(r.get("seeds"))),
           _n(pct(r.get("accuracy_mean"))), _n(sd(r)),
           _n(f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}"),
           _n(pct(r.get("mode_baseline_mean"))), _n(pp(r.get("lift_mean"), signed=True)),
@@ -164,7 +172,7 @@ def _gaps(rows: Sequence[dict]) -> str:
         ["property", "cross predictor", "seeds", "self − cross (pp)", "sd (pp)", "per seed (pp)",
          "t-test p (seeds)", "t 95% CI", "hierarchical bootstrap 95%", "power at 10 pp",
          "detectable at 80% (pp)", "items per seed"],
-        ([r.get("response_property"), r.get("cross_predictor"), _n(num(r.get("seeds"))),
+        ([r.get("response_property"), _m(r.get("cross_predictor")), _n(num(r.get("seeds"))),
           _n(pp(r.get("gap_mean"), signed=True)), _n(DASH if r.get("gap_sd") is None else pp(r.get("gap_sd"))),
           _n(r.get("per_seed_gaps")), _n(fmt_p(r.get("p_value"))), _n(interval(r.get("t_lower"), r.get("t_upper"))),
           _n(interval(r.get("bootstrap_lower"), r.get("bootstrap_upper"))), _n(pct(r.get("power_at_10pp"))),
@@ -188,7 +196,7 @@ def _results(results: Sequence[dict]) -> str:
     return _table(
         ["label", "seed", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
          "mode baseline", "beats mode (one-sided p)", "most common answer", "compliance", "n"],
-        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), r.get("response_property"),
+        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), r.get("response_property"),
           _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(boot(r)), _n(pct(r.get("mode_baseline"))),
           _n(fmt_p(r.get("beats_mode_p"))), top(r),
           _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in _by_label(results)),
@@ -199,7 +207,7 @@ def _comparisons(comparisons: Sequence[dict]) -> str:
     return _table(
         ["seed", "property", "self (predictor)", "cross (predictor)", "self acc.", "cross acc.",
          "difference (pp)", "z", "z-test", "paired n", "McNemar"],
-        ([_n(_seed(c)), c.get("response_property"), c.get("self_model"), c.get("cross_model"),
+        ([_n(_seed(c)), c.get("response_property"), _m(c.get("self_model")), _m(c.get("cross_model")),
           _n(pct(c.get("self_accuracy"))), _n(pct(c.get("cross_accuracy"))),
           _n(pp(c.get("difference"), signed=True)), _n(num(c.get("z"), ".2f")), _n(fmt_p(c.get("p_value"))),
           _n(num(c.get("paired_count"))), _n(fmt_p(c.get("mcnemar_p")))] for c in comparisons),
@@ -210,7 +218,7 @@ def _by_task(by_task: Sequence[dict]) -> str:
     return _table(
         ["label", "seed", "object model", "predictor", "task", "property", "accuracy", "± (pp)", "mode baseline",
          "modal value", "compliance", "n", "objects", "objects excluded"],
-        ([_label(r), _n(_seed(r)), r.get("object_model"), r.get("meta_model"), r.get("task"), r.get("response_property"),
+        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), r.get("task"), r.get("response_property"),
           _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))),
           _txt(r.get("modal_value"), 80), _n(pct(r.get("compliance_rate"))), _n(num(r.get("count"))),
           _n(num(r.get("objects"))), _n(num(r.get("object_excluded")))] for r in _by_label(by_task)),
@@ -286,7 +294,7 @@ def _calibration(rows: Sequence[dict], agreement: Sequence[dict]) -> str:
     table = _table(
         ["setup", "object model", "predictor", "property", "method", "MAD (pp)", "pairs", "prompts",
          "object mass"],
-        ([_label({"label": r.get("setup")}), r.get("object_model"), r.get("meta_model"),
+        ([_label({"label": r.get("setup")}), _m(r.get("object_model")), _m(r.get("meta_model")),
           r.get("response_property"), r.get("method"), _n(num(r.get("mad"), ".1f")), _n(num(r.get("count"))),
           _n(num(r.get("prompts"))), _n(num(r.get("mean_object_mass"), ".3f"))] for r in rows),
     )  # fmt: skip
@@ -308,7 +316,7 @@ def _behaviour_change(rows: Sequence[dict]) -> str:
         ["property", "adjustment", "predictor (M_C)", "old model (M)", "predicts old", "± (pp)",
          "predicts new", "± (pp)", "difference (pp)", "McNemar", "z-test", "mode baseline (new)",
          "mode baseline (old)", "shifted items", "shifted share"],
-        ([r.get("response_property"), r.get("adjustment"), r.get("meta_model"), r.get("old_model"),
+        ([r.get("response_property"), r.get("adjustment"), _m(r.get("meta_model")), _m(r.get("old_model")),
           _n(pct(r.get("predicts_old_accuracy"))), _n(pp(r.get("predicts_old_error"))),
           _n(pct(r.get("predicts_new_accuracy"))), _n(pp(r.get("predicts_new_error"))),
           _n(pp(r.get("difference"), signed=True)), _n(fmt_p(r.get("p_value"))), _n(fmt_p(r.get("ztest_p"))),
@@ -320,7 +328,7 @@ def _behaviour_change(rows: Sequence[dict]) -> str:
 def _scaling(rows: Sequence[dict]) -> str:
     return _table(
         ["", "predictor", "target", "training examples", "accuracy", "± (pp)", "mode baseline", "n"],
-        ([_label(r), r.get("predictor"), r.get("target"), _n(num(r.get("n_train"))), _n(pct(r.get("accuracy"))),
+        ([_label(r), _m(r.get("predictor")), _m(r.get("target")), _n(num(r.get("n_train"))), _n(pct(r.get("accuracy"))),
           _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))), _n(num(r.get("count")))] for r in rows),
     )  # fmt: skip
 
@@ -342,7 +350,7 @@ def _matrix(rows: Sequence[dict]) -> str:
         return _Html(f'<td class="n">{"<b>" if p == t else ""}{_e(text)}{"</b>" if p == t else ""}</td>')
 
     return (f"<p>{_e(MATRIX_INTRO)}</p>\n"
-            + _table(["predictor \\ target", *targets], ([p, *(show(p, t) for t in targets)] for p in predictors)))
+            + _table(["predictor \\ target", *map(display_name, targets)], ([_m(p), *(show(p, t) for t in targets)] for p in predictors)))
 
 
 MATRIX_INTRO = (
@@ -372,7 +380,7 @@ def _probes(summary: Sequence[dict], contrast: Sequence[dict], simulation: Seque
         f"<p>{_e(PROBES_INTRO)}</p>\n" + _table(
             ["target", "cross model", "source", "layer", "depth", "seeds", "probe accuracy", "sd (pp)",
              "mode baseline", "seeds beating mode", "self-ft predictor", "cross-ft predictor"],
-            ([r.get("target"), r.get("cross_model"), r.get("source"), _n(num(r.get("layer"))),
+            ([_m(r.get("target")), _m(r.get("cross_model")), r.get("source"), _n(num(r.get("layer"))),
               _n(num(r.get("depth"))), _n(num(r.get("seeds"))), _n(pct(r.get("accuracy_mean"))),
               _n(_sd_pp(r.get("accuracy_sd"))), _n(pct(r.get("mode_baseline_mean"))),
               _n(num(r.get("seeds_beating_mode"))), _n(pct(r.get("self_ft_accuracy_mean"))),
@@ -380,7 +388,7 @@ def _probes(summary: Sequence[dict], contrast: Sequence[dict], simulation: Seque
         ) + "\n<h3>Own hypothetical-prompt state vs the cross model's, by depth</h3>\n" + _table(
             ["target", "cross model", "depth", "layers (self / cross)", "seeds", "self − cross (pp)", "sd (pp)",
              "95% interval (pp)", "t-test over seeds"],
-            ([r.get("target"), r.get("cross_model"), _n(num(r.get("depth"))),
+            ([_m(r.get("target")), _m(r.get("cross_model")), _n(num(r.get("depth"))),
               f"{r.get('self_layer')} / {r.get('cross_layer')}", _n(num(r.get("seeds"))),
               _n(pp(r.get("self_minus_cross_mean"), signed=True)), _n(_sd_pp(r.get("self_minus_cross_sd"))),
               _n(f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]"),
