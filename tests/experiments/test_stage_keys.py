@@ -104,3 +104,20 @@ def test_model_identity_names_local_models_by_their_weights(model):
     assert model_identity({"model": model, "weights_sha256": "ab"})["model"] == "local:ab"
     assert model_identity({"model": "hf/Qwen/Qwen2.5-0.5B", "weights_sha256": "ab"})["model"] == "hf/Qwen/Qwen2.5-0.5B"
     assert model_identity({"model": "bundled/gemma-3-270m"})["model"] == "bundled/gemma-3-270m"
+
+
+def test_the_cpu_bf16_kernels_are_part_of_every_key(monkeypatch):
+    """bf16 numbers differ between a CPU with AMX and one without (measured), so a stage or an
+    adapter made on one is not reused on the other."""
+    import inward.store.stages as stages
+    from inward.train import TrainExample
+    from inward.train import lora
+
+    examples = [TrainExample([{"role": "user", "content": "q"}], "a")]
+    before = (lora.run_key({"model": "m"}, lora.TrainConfig(), examples), stages.digest({"x": 1, **stages.environment_facts()}))
+    facts = stages.cpu_facts()
+    assert facts["bf16"] in ("amx_bf16", "avx512_bf16", "none") and facts["model"]
+    other = "none" if facts["bf16"] == "amx_bf16" else "amx_bf16"
+    monkeypatch.setattr(stages, "cpu_facts", lambda: {**facts, "bf16": other})
+    after = (lora.run_key({"model": "m"}, lora.TrainConfig(), examples), stages.digest({"x": 1, **stages.environment_facts()}))
+    assert before[0] != after[0] and before[1] != after[1]

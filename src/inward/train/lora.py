@@ -416,8 +416,11 @@ def run_key(base_identity: dict[str, Any], config: TrainConfig, examples: Sequen
     """sha256 of everything that determines the trained adapter (example ``meta`` excluded)."""
     h = hashlib.sha256()
     # the thread count changes bf16 reductions, hence the trained weights
+    from inward.store.stages import cpu_facts
+
+    # and so do the CPU's bf16 kernels (AMX or not)
     head = {"format": FORMAT_VERSION, "model": base_identity, "config": config.identity(),
-            "threads": config.threads or _threads_available()}  # fmt: skip
+            "threads": config.threads or _threads_available(), "cpu": cpu_facts()}  # fmt: skip
     h.update(json.dumps(head, sort_keys=True).encode())
     for ex in examples:
         h.update(b"\n")
