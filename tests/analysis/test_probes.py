@@ -107,3 +107,16 @@ def test_summary_and_contrast_over_seeds_match_numpy_and_scipy():
     assert (c["self_layer"], c["cross_layer"]) == (1, 9)
     one = probe_contrast([r for r in rows if r["seed"] == 0], "micro_average")
     assert one[0]["seeds"] == 1 and math.isnan(one[0]["p_value"]) and one[0]["self_minus_cross_sd"] is None
+
+
+def test_too_few_other_rows_are_left_out_and_no_class_at_all_is_a_constant_other():
+    """Seen in the smoke preset: one train value outside the top classes made an OTHER class of one
+    row, which stratified cross-validation cannot split."""
+    x_tr, y_tr = _blobs(6, ["a", "b"], 4, separation=5.0, seed=3)
+    x_tr = np.vstack([x_tr, np.zeros((1, 4))])
+    y_tr = [*y_tr, "z"]  # one row of a rare value -> OTHER with a single row
+    x_te, y_te = _blobs(3, ["a", "b"], 4, separation=5.0, seed=3)
+    s = score_probe("p", x_tr, y_tr, x_te, y_te, [("t", "p")] * 6, SETTINGS)
+    assert s.n_train == 12 and s.classes == 2 and s.accuracy > 0.8
+    none = score_probe("p", x_tr[:2], ["q", "r"], x_te, y_te, [("t", "p")] * 6, SETTINGS)  # each value once
+    assert none.accuracy == 0.0 and none.c is None and none.top_answer_share == 1.0

@@ -119,9 +119,17 @@ def score_probe(prop: str, x_train: np.ndarray, values_train: Sequence[str], x_t
     """Fit on the train rows' values, score exact-value accuracy on the test rows."""
     if len(values_train) != len(x_train) or len(values_test) != len(x_test):
         raise ValueError("need one value per activation row")
-    classes = label_space(values_train, settings.top_k, max(settings.folds, 2))
+    min_count = max(settings.folds, 2)
+    classes = label_space(values_train, settings.top_k, min_count)
     y_train = encode(values_train, classes)
-    predicted, c = fit_predict(x_train, y_train, x_test, settings)
+    # OTHER may hold fewer rows than a fold needs: too few to learn, so they are left out
+    if 0 < y_train.count(OTHER) < min_count:
+        keep = [i for i, y in enumerate(y_train) if y != OTHER]
+        x_train, y_train = x_train[keep], [y_train[i] for i in keep]
+    if not y_train:  # no value seen often enough: nothing to fit, a probe that always says OTHER
+        predicted, c = [OTHER] * len(x_test), None
+    else:
+        predicted, c = fit_predict(x_train, y_train, x_test, settings)
     correct = tuple(p != OTHER and p == v for p, v in zip(predicted, values_test, strict=True))
     modes = tuple(mode_flags(groups_test, values_test))
     n = len(values_test)
