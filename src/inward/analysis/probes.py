@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inward.analysis.stats import mode_baseline
+from inward.analysis.seeds import seed_sd, t_test
+from inward.analysis.stats import mode_baseline, top_answer
 
 OTHER = "<other>"
 
@@ -133,7 +134,7 @@ def score_probe(prop: str, x_train: np.ndarray, values_train: Sequence[str], x_t
     correct = tuple(p != OTHER and p == v for p, v in zip(predicted, values_test, strict=True))
     modes = tuple(mode_flags(groups_test, values_test))
     n = len(values_test)
-    share = Counter(predicted).most_common(1)[0][1] / n if n else float("nan")
+    share = top_answer(predicted)[1]
     return ProbeScore(
         property=prop, n_train=len(y_train), n_test=n, classes=len(set(y_train)), c=c,
         accuracy=sum(correct) / n if n else float("nan"), mode_baseline=sum(modes) / n if n else float("nan"),
@@ -155,10 +156,6 @@ CONTRAST_COLUMNS = ("target", "cross_model", "depth", "seeds", "self_minus_cross
 SELF, CROSS = "self/hypothetical", "cross/hypothetical"
 
 
-def _sd(xs: Sequence[float]) -> float | None:
-    return float(np.std(xs, ddof=1)) if len(xs) > 1 else None
-
-
 def probe_summary(rows: Sequence[dict], micro: str) -> list[dict]:
     """Micro-average probe accuracy per (target, source, layer), mean ± sd over training seeds."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -170,7 +167,7 @@ def probe_summary(rows: Sequence[dict], micro: str) -> list[dict]:
         acc = [r["accuracy"] for r in rs]
         out.append({
             "target": target, "cross_model": cross, "source": source, "layer": layer, "depth": depth, "seeds": len(rs),
-            "accuracy_mean": float(np.mean(acc)), "accuracy_sd": _sd(acc),
+            "accuracy_mean": float(np.mean(acc)), "accuracy_sd": seed_sd(acc),
             "mode_baseline_mean": float(np.mean([r["mode_baseline"] for r in rs])),
             "seeds_beating_mode": sum(r["beats_mode_p"] < 0.05 for r in rs),
             "self_ft_accuracy_mean": float(np.mean([r["self_ft_accuracy"] for r in rs])),
@@ -183,8 +180,6 @@ def probe_contrast(rows: Sequence[dict], micro: str) -> list[dict]:
     """Per relative depth: M1's own hypothetical-prompt state vs M2's, probe accuracy difference
     over training seeds (paired by seed) with a two-sided one-sample t-test over seeds and its 95%
     interval (inward.analysis.seeds.t_test, the verdict's test)."""
-    from inward.analysis.seeds import t_test
-
     acc: dict[tuple, dict[int, dict]] = defaultdict(dict)
     for r in rows:
         if r["property"] == micro and r["source"] in (SELF, CROSS):
@@ -199,7 +194,7 @@ def probe_contrast(rows: Sequence[dict], micro: str) -> list[dict]:
         _, p, lo, hi = t_test(diffs)
         out.append({
             "target": target, "cross_model": cross, "depth": depth, "seeds": len(seeds), "self_minus_cross_mean": float(np.mean(diffs)),
-            "self_minus_cross_sd": _sd(diffs), "ci_lower": lo, "ci_upper": hi, "p_value": p,
+            "self_minus_cross_sd": seed_sd(diffs), "ci_lower": lo, "ci_upper": hi, "p_value": p,
             "self_layer": mine[seeds[0]]["layer"], "cross_layer": theirs[seeds[0]]["layer"],
         })  # fmt: skip
     return out

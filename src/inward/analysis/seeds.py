@@ -49,7 +49,7 @@ def base_model(name: str) -> str:
     return str(name).split("+lora:")[0]
 
 
-def _sd(values: Sequence[float]) -> float | None:
+def seed_sd(values: Sequence[float]) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
@@ -67,7 +67,7 @@ def seed_summary(results: Sequence[Mapping[str, Any]]) -> list[dict]:
             "target": target, "predictor": predictor, "label": label, "response_property": prop,
             "seeds": len(rows),
             "accuracy_mean": float(np.mean(acc)) if acc else float("nan"),
-            "accuracy_sd": _sd(acc),
+            "accuracy_sd": seed_sd(acc),
             "accuracy_min": min(acc) if acc else float("nan"),
             "accuracy_max": max(acc) if acc else float("nan"),
             "mode_baseline_mean": float(np.mean(mode)) if mode else float("nan"),
@@ -153,7 +153,7 @@ def gap_row(diffs: Sequence[Sequence[int]], **labels: Any) -> dict:
     gaps = [float(np.mean(d)) for d in diffs]
     n = len(gaps)
     t, p, lo, hi = t_test(gaps)
-    sd = _sd(gaps)
+    sd = seed_sd(gaps)
     boot = hierarchical_bootstrap(diffs)
     b_lo, b_hi = np.quantile(boot, [ALPHA / 2, 1 - ALPHA / 2])
     b_p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
