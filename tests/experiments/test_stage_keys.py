@@ -121,3 +121,35 @@ def test_the_cpu_bf16_kernels_are_part_of_every_key(monkeypatch):
     monkeypatch.setattr(stages, "cpu_facts", lambda: {**facts, "bf16": other})
     after = (lora.run_key({"model": "m"}, lora.TrainConfig(), examples), stages.digest({"x": 1, **stages.environment_facts()}))
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_first_seed_only_experiments_run_once_and_extend_to_every_seed_by_reuse(tmp_path, tiny_pair):
+    """every_seed: false runs calibration and behaviour change on the first training seed only (the
+    default preset, to fit its hour); switching it on later reuses seed 0's stages and adds seed 1's."""
+    import csv
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    out = tmp_path / "run"
+    cal = {"n_exact": 4, "n_sampled": 2, "samples": 3, "properties": ["second_character"]}
+    base = full_config(tiny_pair, scaling=None).model_dump(mode="json", by_alias=True)
+    bc = base["behaviour_change"]
+    once = full_config(tiny_pair, scaling=None, calibration={**cal, "every_seed": False},
+                       behaviour_change={**bc, "every_seed": False})  # fmt: skip
+    run_study(once, out, cache=cache)
+    notes = lambda: json.loads((out / "run.json").read_text())["notes"]  # noqa: E731
+    seeds = lambda name: {r["seed"] for r in csv.DictReader((out / name).open())}  # noqa: E731
+    assert seeds("calibration.csv") == {"", "0"}  # untrained (no seed) and seed 0's trained setups
+    assert seeds("behaviour_change.csv") == {"0"}
+    assert seeds("results.csv") == {"", "0", "1"}  # the verdict still gets both seeds
+    assert not any("seed1" in rel and ("calibration" in rel or "behaviour_change" in rel) for rel in _stages(out))
+    assert any("ran on training seed 0 only (every_seed: false)" in n for n in notes())
+    assert not any(n.startswith("Behaviour change over 2 seeds") for n in notes())
+
+    every = full_config(tiny_pair, scaling=None, calibration=cal, behaviour_change=bc)
+    run_study(every, out, cache=cache)
+    assert seeds("calibration.csv") == {"", "0", "1"} and seeds("behaviour_change.csv") == {"0", "1"}
+    recomputed = _recomputed(out)
+    assert any("calibration" in rel for rel in recomputed) and any("behaviour_change" in rel for rel in recomputed)
+    assert all("seed1" in rel for rel in recomputed), sorted(recomputed)  # seed 0's stages are reused
+    assert any(n.startswith("Behaviour change over 2 seeds") for n in notes())
+    assert not any("every_seed: false" in n for n in notes())

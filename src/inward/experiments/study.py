@@ -484,7 +484,8 @@ class Study:
                         seed=cal.seed, scoring=self.config.scoring, object_name=self.shown(obj),
                         meta_name=self.shown(meta)),
                     {"stage": "calibration", "label": label, "object": self.model_id(obj),
-                     "meta": self.model_id(meta), "settings": cal.model_dump(), "strings": content_hash(strings),
+                     "meta": self.model_id(meta), "settings": cal.model_dump(exclude={"every_seed"}),
+                     "strings": content_hash(strings),
                      "scoring": self.config.scoring, "names": [self.shown(obj), self.shown(meta)]},
                 )  # fmt: skip
             self.calibration_records.append((which, records))
@@ -707,9 +708,10 @@ class Study:
                 self.probes_stage(m1, m1ft, m2, m2ft, cross_data, ft_train, self_rows, cross_rows, seed)
             if c.scaling is not None:
                 self.scaling_stage(m1, m1ft, m2, cross_data, ft_objects, self_rows, cross_rows, seed)
-        if c.calibration is not None:
+        first = seed == c.seeds[0]
+        if c.calibration is not None and (c.calibration.every_seed or first):
             self.calibration_stage(m1, m1ft, cross_models, seed)
-        if c.behaviour_change is not None:
+        if c.behaviour_change is not None and (c.behaviour_change.every_seed or first):
             self.behaviour_change_stage(m1, m1ft, ft_objects, next(iter(cross_models)), seed)
 
     def write_outputs(self, out: _Tables, other: list[dict]) -> None:
@@ -872,6 +874,18 @@ class Study:
                                 f"states vs {pair.cross_model} cross-trained ({len(c.seeds)} training seed(s))")  # fmt: skip
         return figures
 
+    def _first_seed_only_notes(self) -> list[str]:
+        c = self.config
+        if len(c.seeds) < 2:
+            return []
+        only = [name for name, section in (("Calibration", c.calibration), ("Behaviour change", c.behaviour_change))
+                if section is not None and not section.every_seed]  # fmt: skip
+        if not only:
+            return []
+        return [f"{' and '.join(only)} ran on training seed {c.seeds[0]} only (every_seed: false), so "
+                f"{'their results are' if len(only) > 1 else 'its result is'} one trained model's, with no "
+                "spread over seeds; set every_seed: true to replicate over all seeds."]
+
     def experiment_notes(self) -> list[str]:
         notes = []
         for a in self.agreement:
@@ -908,6 +922,7 @@ class Study:
                     + (f"; one answer in over 80% of rows for {', '.join(degenerate)}" if degenerate else "")
                     + ".")  # fmt: skip
         notes += _over_seeds_notes(self.behaviour_rows, self.calibration_table)
+        notes += self._first_seed_only_notes()
         notes += self.shift_warnings
         notes += _probe_notes(self.probe_summary, self.probe_contrast)
         for model in dict.fromkeys(r["model"] for r in self.chat_formats):

@@ -55,6 +55,9 @@ class Calibration(Strict):
     top_behaviours: int = Field(3, ge=1, le=100)
     bins: int = Field(10, ge=1, le=1000)
     seed: int = 0
+    every_seed: bool = True
+    """Run for every training seed (the untrained setup runs once either way); false: the first
+    seed's self- and cross-trained models only (the default preset, to fit its hour)."""
 
     @field_validator("n_sampled")
     @classmethod
@@ -86,6 +89,9 @@ class BehaviourChange(Strict):
     paper does."""
     finetune: TrainConfig | None = None
     """LoRA settings of the shift finetune (default: the study's ``finetune``)."""
+    every_seed: bool = True
+    """Shift and evaluate every training seed's self-trained model; false: the first seed's only
+    (the default preset, to fit its hour)."""
 
 
 class Scaling(Strict):
