@@ -17,6 +17,17 @@ def progress_enabled() -> bool | None:
     return sys.stderr.isatty()
 
 
+def quiet_transformers_bars() -> bool:
+    """transformers draws its own bars ("Loading weights", "Writing model shards"); with
+    INWARD_PROGRESS=0 they are switched off too. True when progress is off."""
+    if progress_enabled() is not False:
+        return False
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    return True
+
+
 @contextmanager
 def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
     """Yields ``update(k)``: k more items done."""

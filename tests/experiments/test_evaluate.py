@@ -11,7 +11,7 @@ from inward.analysis.results import RESULT_COLUMNS
 from inward.errors import InwardError
 from inward.experiments.evaluate import EvaluateSpec, run_evaluate
 from inward.models import resolve
-from inward.store.cache import ResponseCache
+from inward.store.cache import CachedModel, ResponseCache
 
 
 class Interrupt(Exception):
@@ -137,3 +137,54 @@ def test_release_task_runs(tmp_path, shared_dir):
         tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
     )
     assert {r["task"] for r in res.by_task} >= {"animals_long", "survival_instinct"}
+
+
+def test_a_reused_stage_never_loads_its_model(tmp_path):
+    """The shared evaluation asks its store for each stage; a store that has the records does not
+    call ``compute``, so the model behind it is never loaded (a resumed study loads nothing)."""
+    from inward.experiments.evaluate import EvalPlan, ModelHandle, evaluate, plan, write_only
+    from inward.store.rundir import RunDir
+
+    spec = EvaluateSpec(**SPEC)
+    planned = plan(spec)
+    ev_plan = EvalPlan({t.name: t for t, _ in planned}, {t.name: ps for t, ps in planned}, n=spec.n)
+    cache = ResponseCache(tmp_path / "c")
+    model = ModelHandle("mock/m1", lambda: CachedModel(resolve("mock/m1"), cache))
+    with RunDir(tmp_path / "run") as run:
+        first = evaluate(ev_plan, model, model, store=write_only(run))
+    stored = {"objects.jsonl": first.objects, "hypotheticals.jsonl": first.hypotheticals}
+    asked: list[tuple[str, dict]] = []
+
+    def reuse(name, load_row, compute, facts):
+        asked.append((name, facts()))
+        return stored[name]
+
+    def never():
+        raise AssertionError("a reused stage loaded its model")
+
+    unloaded = ModelHandle("mock/m1", never, identity=lambda: {"model": "mock/m1"})
+    again = evaluate(ev_plan, unloaded, unloaded, store=reuse)
+    assert [name for name, _ in asked] == ["objects.jsonl", "hypotheticals.jsonl"]
+    assert asked[0][1]["stage"] == "objects" and asked[1][1]["model"] == {"model": "mock/m1"}
+    assert again.scored("paper") == first.scored("paper") and first.scored("paper")
+
+
+def test_evaluate_and_the_study_give_the_same_rows(tmp_path, tiny_pair):
+    """`inward evaluate` and the study's untrained setup run one evaluation function: on the same
+    model, strings and properties they ask the same prompts and score the same rows."""
+    from inward.experiments.study import run_study, slug, task_properties
+    from inward.store.rundir import read_jsonl
+
+    from test_study import config
+
+    cfg = config(tiny_pair)
+    run_study(cfg, tmp_path / "study", cache=ResponseCache(tmp_path / "c1"))
+    m1 = tiny_pair[0]
+    props = task_properties(cfg, cfg.held_out_tasks)
+    spec = EvaluateSpec(model=m1, tasks=list(cfg.held_out_tasks), n=cfg.n_eval, seed=cfg.seed,
+                        properties=sorted({p.name for ps in props.values() for p in ps}))  # fmt: skip
+    run_evaluate(spec, tmp_path / "eval", cache=ResponseCache(tmp_path / "c2"))  # its own cache: real calls
+    for name in ("objects.jsonl", "hypotheticals.jsonl", "scored.jsonl"):
+        study = list(read_jsonl(tmp_path / "study" / "eval" / f"untrained-{slug(m1)}" / name))
+        alone = list(read_jsonl(tmp_path / "eval" / name))
+        assert study == alone and study, name

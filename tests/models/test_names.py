@@ -27,9 +27,14 @@ def test_long_names_are_clipped():
 
 
 def test_report_cells_show_the_short_name_and_keep_the_full_one_on_hover():
-    from inward.report.html import _m
+    from inward.report.html import Cell, Col, render_report
 
     full = "bundled/gemma-3-270m+lora:seed0/models/q/cross_ft/g/adapter"
-    cell = _m(full)
-    assert cell == f'<td title="{full}">gemma-270m·cross-ft</td>'
-    assert "&lt;" in _m("hf/<script>")  # escaped
+    model = Col("predictor", lambda r: r["meta_model"], "m")
+    assert model.cell({"meta_model": full}) == Cell("gemma-270m·cross-ft", title=full)
+    row = dict(response_property="micro_average", accuracy=0.5, error=0.01, mode_baseline=0.3,
+               compliance_rate=1.0, count=10, object_model="hf/<script>", meta_model=full, label="cross")
+    page = render_report(title="t", results=[row], comparisons=[], by_task=[], examples=[], config={},
+                         manifest={}, figures={})  # fmt: skip
+    assert f'<td title="{full}">gemma-270m·cross-ft</td>' in page
+    assert 'title="hf/&lt;script&gt;"' in page and "<script>" not in page  # escaped by the template

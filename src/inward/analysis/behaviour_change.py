@@ -24,8 +24,8 @@ from inward.analysis.stats import (
     DEGENERATE_SHARE,
     accuracy_summary,
     beats_mode_p,
+    group_mode_flags,
     mcnemar_test,
-    mode_baseline,
     top_answer,
     two_proportion_ztest,
 )
@@ -101,11 +101,7 @@ def entropy_adjust(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRe
 
 def _mode_flags(rows: Sequence[ScoredRecord]) -> list[bool]:
     """Per row: is its object value the modal one of its (task, property) on these rows?"""
-    by_pair: dict[tuple[str, str], list[str | None]] = defaultdict(list)
-    for r in rows:
-        by_pair[(r.task, r.property)].append(r.object_clean)
-    modal = {pair: mode_baseline(values)[0] for pair, values in by_pair.items()}
-    return [r.object_clean == modal[(r.task, r.property)] for r in rows]
+    return group_mode_flags([(r.task, r.property) for r in rows], [r.object_clean for r in rows])[0]
 
 
 def _mode_rate(rows: Sequence[ScoredRecord]) -> float:

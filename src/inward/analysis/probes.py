@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inward.analysis.seeds import seed_sd, t_test
-from inward.analysis.stats import mode_baseline, top_answer
+from inward.analysis.stats import group_mode_flags, top_answer
 
 OTHER = "<other>"
 
@@ -70,15 +70,7 @@ def encode(values: Sequence[str], classes: Sequence[str]) -> list[str]:
 
 def mode_flags(groups: Sequence[tuple[str, str]], values: Sequence[str]) -> list[bool]:
     """Per row: is its value the mode of its (task, property) group (on these rows)?"""
-    by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, g in enumerate(groups):
-        by_group[g].append(i)
-    flags = [False] * len(values)
-    for idx in by_group.values():
-        modal, _ = mode_baseline([values[i] for i in idx])
-        for i in idx:
-            flags[i] = values[i] == modal
-    return flags
+    return group_mode_flags(groups, values)[0]
 
 
 def fit_predict(x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray,

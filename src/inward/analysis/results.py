@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from inward.analysis.stats import DEGENERATE_SHARE, accuracy_summary, beats_mode_p, mode_baseline, top_answer
+from inward.analysis.stats import DEGENERATE_SHARE, accuracy_summary, beats_mode_p, group_mode_flags, top_answer
 from inward.records import ScoredRecord
 
 RESULT_COLUMNS = (
@@ -49,19 +49,11 @@ def reported_name(prop: str) -> str:
 
 
 def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tuple, str]]:
-    """Per evaluable row: does the (task, property) mode equal its object value?"""
-    by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        if r.evaluable:
-            by_pair[(r.task, r.property)].append(i)
-    flags: dict[int, bool] = {}
-    modes: dict[tuple, str] = {}
-    for pair, idx in by_pair.items():
-        modal, _ = mode_baseline([rows[i].object_clean for i in idx])
-        modes[pair] = modal
-        for i in idx:
-            flags[i] = rows[i].object_clean == modal
-    return flags, modes
+    """Per evaluable row (by index): does the (task, property) mode equal its object value?"""
+    idx = [i for i, r in enumerate(rows) if r.evaluable]
+    flags, modes = group_mode_flags([(rows[i].task, rows[i].property) for i in idx],
+                                    [rows[i].object_clean for i in idx])  # fmt: skip
+    return dict(zip(idx, flags, strict=True)), modes
 
 
 def answer_of(r: ScoredRecord) -> str:

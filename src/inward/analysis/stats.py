@@ -124,6 +124,16 @@ def mode_baseline(object_values: Sequence[H]) -> tuple[H, float]:
     return modal, counts[modal] / len(object_values)
 
 
+def group_mode_flags(groups: Sequence[Hashable], values: Sequence[H]) -> tuple[list[bool], dict[Hashable, H]]:
+    """Per row: is its value the modal value (:func:`mode_baseline`) of its group, on these rows?
+    Also each group's modal value. The mode baseline of a set of rows is the mean of the flags."""
+    by_group: dict[Hashable, list[H]] = {}
+    for g, v in zip(groups, values, strict=True):
+        by_group.setdefault(g, []).append(v)
+    modes = {g: mode_baseline(vs)[0] for g, vs in by_group.items()}
+    return [v == modes[g] for g, v in zip(groups, values, strict=True)], modes
+
+
 def entropy_bits(values: Sequence[Hashable]) -> float:
     """Shannon entropy (base 2) of the empirical distribution (``calculate_entropy``).
 

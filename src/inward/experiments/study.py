@@ -42,15 +42,20 @@ from inward.analysis.seeds import (
     target_verdicts,
     verdict,
 )
-from inward.analysis.scoring import score_all
 from inward.errors import InwardError
-from inward.experiments.evaluate import collect_hypotheticals, collect_objects
+from inward.experiments.evaluate import (
+    EvalPlan,
+    ModelHandle,
+    _prop_names,
+    _tuples,
+    collect_objects,
+    evaluate,
+)
 from inward.experiments.study_config import StudyConfig
 from inward.properties import SCORINGS
-from inward.properties.llm import extract_llm_records, llm_properties, values_of
+from inward.properties.llm import llm_properties
 from inward.properties.registry import Property, resolve_property
 from inward.records import (
-    ExtractionRecord,
     HypotheticalRecord,
     ObjectRecord,
     ScoredRecord,
@@ -182,6 +187,7 @@ class Study:
         self.simulation_rows: list[dict] = []  # self_simulation.csv (empty without probes)
         self.probe_summary: list[dict] = []  # probe_summary.csv, probe_contrast.csv (filled at the end)
         self.probe_contrast: list[dict] = []
+        self.shift_props: dict[str, list[Property]] = {}  # behaviour change's properties (set by _check_sections)
         self._check_sections()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -238,6 +244,10 @@ class Study:
         self.keys.record(rel, facts)
         return records
 
+    def handle(self, name: str) -> ModelHandle:
+        """``name`` as the shared evaluation uses it: loaded only if a stage is computed."""
+        return ModelHandle(name, lambda: self.model(name), lambda: self.model_id(name))
+
     def model_id(self, name: str) -> dict[str, Any]:
         """The path-free identity of a model as this study runs it (weights, adapter, precision,
         chat format, backend): what a stage key names it by."""
@@ -249,8 +259,7 @@ class Study:
     def strings_id(self, tasks: dict[str, Task], split: str, n: int) -> str:
         """Content hash of the strings a stage draws (covers seed, n, source and data files)."""
         c = self.config
-        return content_hash([t.name, [x.string for x in t.load(split, n, c.seed, c.data_dir, c.source)]]
-                            for t in tasks.values())  # fmt: skip
+        return EvalPlan(tasks, {}, split, n, c.seed, c.data_dir, c.source).strings_id()
 
     # -- stages -----------------------------------------------------------------------------
     def objects(self, model: str, tasks: dict[str, Task], split: str, n: int, rel: str,
@@ -357,39 +366,29 @@ class Study:
                  seed: int | None = None) -> tuple[list[ObjectRecord], list[ScoredRecord]]:  # fmt: skip
         folder = f"{_prefix(seed)}eval/{setup}"
         self.used_models += [m for m in (object_model, meta_model) if m not in self.used_models]
-        if objects is None:
-            objects = self.objects(object_model, self.held_out, "val", self.config.n_eval,
-                                   f"{folder}/objects.jsonl")  # fmt: skip
-        values = None
+        extractor = None
         if llm_properties(self.eval_props):
             # One extractor for every setup of a pair: the configured one, else untrained M1
             # (the base of M1ft), so untrained, self and cross are judged on the same values.
-            extractor = self.config.extractor_model or object_model.split("+lora:")[0]
-            self.used_models += [extractor] if extractor not in self.used_models else []
-            extracted = self._records(
-                f"{folder}/extracted.jsonl", ExtractionRecord,
-                lambda: extract_llm_records(objects, self.eval_props, self.model(extractor)),
-                {"stage": "extracted", "model": self.model_id(extractor), "objects": content_hash(objects),
-                 "properties": _prop_names(self.eval_props)},
-            )  # fmt: skip
-            values = values_of(extracted)
-        hyps = self._records(
-            f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
-            lambda: collect_hypotheticals(self.model(meta_model), objects, self.held_out,
-                                          self.eval_props, values),
-            {"stage": "hypotheticals", "model": self.model_id(meta_model), "objects": content_hash(objects),
-             "properties": _prop_names(self.eval_props),
-             "values": content_hash(sorted(values.items())) if values else None},
-        )  # fmt: skip
-        index = {(h.task, h.property, h.string): h for h in hyps}
+            name = self.config.extractor_model or object_model.split("+lora:")[0]
+            self.used_models += [name] if name not in self.used_models else []
+            extractor = self.handle(name)
+        c = self.config
+        plan = EvalPlan(self.held_out, self.eval_props, split="val", n=c.n_eval, seed=c.seed,
+                        data_dir=c.data_dir, source=c.source)  # fmt: skip
+
+        def store(name: str, load_row, compute, facts) -> list:
+            return self._records(f"{folder}/{name}", None, compute, facts(), load=load_row)
+
+        ev = evaluate(plan, self.handle(object_model), self.handle(meta_model), store=store, objects=objects,
+                      extractor=extractor)  # fmt: skip
+        objects = ev.objects
 
         def scored_with(scoring: str) -> list[ScoredRecord]:
             # named by this run's models, not by the strings stored in reused records (which may
             # carry the path of a run directory that has since moved)
-            return [
-                replace(r, object_model=self.shown(object_model), meta_model=self.shown(meta_model))
-                for r in score_all(objects, self.eval_props, index, scoring=scoring, values=values)
-            ]  # fmt: skip
+            return [replace(r, object_model=self.shown(object_model), meta_model=self.shown(meta_model))
+                    for r in ev.scored(scoring)]  # fmt: skip
 
         scored = scored_with(self.config.scoring)
         if other_scoring:  # the main setups only: results_<other>.csv keeps its rows
@@ -631,7 +630,7 @@ class Study:
                 acts, layers = P.collect(self.backend(model), self.model_id(model), self.shown(model), kind,
                                          [*train, *test], sec.depths, tasks, reuse, rel)  # fmt: skip
             sources[f"{role}/{kind}"] = (self.shown(model), acts, layers)
-            facts.append(json.loads(self.run.file(rel + ".key.json").read_text())["digest"])
+            facts.append(self.keys.digests[rel])
             if model == m1ft and kind == "hypothetical":
                 self.release(m1ft)  # before M2ft loads
         self.release(m2ft)
@@ -1086,18 +1085,8 @@ def _stage_notes(log: dict[str, dict]) -> list[str]:
             + (f", the others computed ({parts})" if parts else "") + "; run.json → stages has each."]
 
 
-def _prop_names(props: dict[str, list[Property]]) -> dict[str, list[str]]:
-    return {task: [p.name for p in ps] for task, ps in props.items()}
-
-
 def _pair_of(row: dict, m1: str) -> bool:
     return row["object_model"] == m1 or row["object_model"].startswith(m1 + "+lora:")
-
-
-def _tuples(d: dict) -> dict:
-    if "failed_checks" in d:
-        d["failed_checks"] = tuple(d["failed_checks"])
-    return d
 
 
 def _examples(rows: Sequence[ScoredRecord], label: str, k: int = 8) -> list[dict]:

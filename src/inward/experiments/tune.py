@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from inward.analysis.results import results_table
-from inward.analysis.scoring import score_all
 from inward.errors import InwardError
-from inward.experiments.evaluate import collect_hypotheticals, collect_objects
+from inward.experiments.evaluate import EvalPlan, ModelHandle, collect_objects, evaluate, write_only
 from inward.experiments.study import slug, task_properties
 from inward.experiments.study_config import StudyConfig, Tune
 from inward.store.cache import CachedModel, ResponseCache
@@ -94,12 +93,13 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
             release_memory()
             backend = resolve(result.adapter_model_string, **config.model_args)
             trained = CachedModel(backend, cache)
-            objects = collect_objects(trained, list(tasks.values()), "train", n_all, start=n_train, **load)
-            hyps = collect_hypotheticals(trained, objects, tasks, props)
+            # the strings after the training strings: the same tasks, never trained on
+            held = EvalPlan(tasks, props, split="train", n=n_all, start=n_train, **load)
+            handle = ModelHandle(name, lambda trained=trained: trained)
+            ev = evaluate(held, handle, handle, store=write_only(run, folder=folder))
             _close(backend)
             release_memory()
-            index = {(h.task, h.property, h.string): h for h in hyps}
-            scored = score_all(objects, props, index, scoring=config.scoring)
+            scored = ev.scored(config.scoring)
             table = results_table(scored, label=name)
             run.write_jsonl(f"{folder}/scored.jsonl", scored)
             micro = next(r for r in table if r["response_property"] == "micro_average")

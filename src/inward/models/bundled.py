@@ -298,15 +298,13 @@ def _quiet_conversion() -> Iterator[None]:
     """With INWARD_PROGRESS=0, hide the conversion's bars: transformers' own ("Loading weights",
     "Writing model shards") and the plain tqdm bar of its GGUF reader ("Converting and
     de-quantizing GGUF tensors"), which transformers' switch does not reach."""
-    from inward.progress import progress_enabled
+    from inward.progress import quiet_transformers_bars
 
-    if progress_enabled() is not False:
+    if not quiet_transformers_bars():
         yield
         return
-    import transformers
     from tqdm.auto import tqdm
 
-    transformers.utils.logging.disable_progress_bar()
     try:
         from transformers import modeling_gguf_pytorch_utils as reader
     except ImportError:  # a transformers without that module: nothing to patch

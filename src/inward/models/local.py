@@ -45,6 +45,7 @@ from inward.models.base import BackendStats, DistributionConfig, GenerationConfi
 from inward.models.paths import file_sha256
 from inward.models.sampling import SeededSampler, sample_seed
 from inward.models.spec import ModelSpec
+from inward.progress import quiet_transformers_bars
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -205,7 +206,7 @@ class LocalBackend:
             tok = self._ensure_tokenizer()
             t0 = time.perf_counter()
             torch.set_num_threads(self.threads)
-            _quiet_transformers_bars()
+            quiet_transformers_bars()
             # With an adapter, merge in fp32 and cast after, so bf16 rounding happens once.
             load_dtype = torch.float32 if self.spec.adapter else DTYPES[self.dtype]
             try:
@@ -525,14 +526,6 @@ def _cut_at_stop(seq: list[int], stop_ids: list[int]) -> list[int]:
         if t in stop_ids:
             return seq[:k]
     return seq
-
-
-def _quiet_transformers_bars() -> None:
-    """transformers draws its own "Loading weights" bars; INWARD_PROGRESS=0 hides those too."""
-    from inward.progress import progress_enabled
-
-    if progress_enabled() is False:
-        transformers.utils.logging.disable_progress_bar()
 
 
 def _looks_local(name: str) -> bool:

@@ -1,18 +1,20 @@
 """The study's report: one self-contained HTML page (inline CSS, figures as data URIs, no scripts).
 
-Everything shown comes from plain data (results rows, comparisons, per-task rows, sample outputs,
-the config and the run manifest). Model outputs, dataset strings, model names, config values and
-notes are untrusted text: every table cell is HTML-escaped unless it was built here as markup
-(:class:`_Html`), so escaping is the default, not something each call site must remember.
+The page is rendered from the jinja2 template ``templates/report.html.j2`` with autoescaping on:
+every value that reaches it (model outputs, dataset strings, model names, config values, notes)
+is escaped by the template engine, so nothing here builds markup by hand. Each table is
+declared as a list of :class:`Col` (header, how a row gives the cell's text, the kind of cell);
+:func:`table` turns rows into the cells the template's one table macro draws.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
 
 import yaml
 
@@ -45,21 +47,7 @@ INTRO = (
 )
 
 
-class _Html(str):
-    """Markup built by this module; everything else is escaped before it reaches the page."""
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _h(x: object) -> str:
-    return x if isinstance(x, _Html) else _e(x)
-
-
-def _n(x) -> _Html:
-    """A right-aligned numeric cell (``x`` already formatted)."""
-    return _Html(f'<td class="n">{_e(x)}</td>')
+# ---- formatting of values ------------------------------------------------------------------
 
 
 def pct(x) -> str:
@@ -88,53 +76,18 @@ def num(x, spec: str = "") -> str:
     return format(v, spec) if spec else (f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}")
 
 
-def _m(model: object) -> _Html:
-    """A model cell: its short display name, the full model string on hover."""
-    if model in (None, ""):
-        return _Html(f"<td>{DASH}</td>")
-    return _Html(f'<td title="{_e(model)}">{_e(display_name(str(model)))}</td>')
-
-
-def _clip(s: object, limit: int = 400) -> str:
+def clip(s: object, limit: int = 400) -> str:
     s = DASH if s is None else str(s)
     return s if len(s) <= limit else s[:limit] + f"… [{len(s) - limit} more characters]"
 
 
-def _txt(s: object, limit: int = 400) -> _Html:
-    """A cell holding untrusted free text (model output, dataset string), escaped and clipped."""
-    return _Html(f'<td class="t">{_e(_clip(s, limit))}</td>')
+def _interval(lo, hi) -> str:
+    return DASH if DASH in (pp(lo), pp(hi)) else f"[{pp(lo, signed=True)}, {pp(hi, signed=True)}]"
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = (c if isinstance(c, _Html) and c.startswith("<td") else f"<td>{_h(c)}</td>" for c in row)
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    if not body:
-        return '<p class="muted">none</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
-
-
-def _by_label(rows: Sequence[dict]) -> list[dict]:
-    rank = {label: i for i, label in enumerate(LABEL_ORDER)}
-    return sorted(rows, key=lambda r: rank.get(r.get("label"), len(rank)))  # stable
-
-
-def _label(r: dict) -> str:
-    return LABEL_NAMES.get(r.get("label"), str(r.get("label")))
-
-
-def _headline(results: Sequence[dict]) -> str:
-    rows = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
-    def acc(r):
-        return f"{pct(r.get('accuracy'))} ± {pp(r.get('error'))}"
-
-    return _table(
-        ["", "seed", "object model", "predictor", "accuracy ± 1.96·SEM", "mode baseline", "compliance", "n"],
-        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), _n(acc(r)), _n(pct(r.get("mode_baseline"))),
-          _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in rows),
-    )  # fmt: skip
+def _sd_pp(x) -> str:
+    v = as_number(x)
+    return DASH if math.isnan(v) else f"± {100 * v:.1f}"
 
 
 def _seed(r: dict) -> str:
@@ -142,132 +95,286 @@ def _seed(r: dict) -> str:
     return DASH if seed is None or seed == "" else str(seed)
 
 
-def _verdicts(verdicts: Sequence[str]) -> str:
-    if not verdicts:
-        return '<p class="muted">none</p>'
-    return "".join(f'<p class="verdict">{_e(v)}</p>' for v in verdicts) + f"<p>{_e(VERDICT_INTRO)}</p>"
+def _label(r: dict) -> str:
+    return LABEL_NAMES.get(r.get("label"), str(r.get("label")))
 
 
-def _seed_summary(rows: Sequence[dict]) -> str:
-    def sd(r):
-        return DASH if r.get("accuracy_sd") is None else pp(r.get("accuracy_sd"))
-
-    return _table(
-        ["label", "target", "predictor", "property", "seeds", "mean accuracy", "sd (pp)", "min–max",
-         "mean mode baseline", "lift (pp)", "seeds beating mode", "seeds degenerate"],
-        ([_label(r), _m(r.get("target")), _m(r.get("predictor")), r.get("response_property"), _n(num(r.get("seeds"))),
-          _n(pct(r.get("accuracy_mean"))), _n(sd(r)),
-          _n(f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}"),
-          _n(pct(r.get("mode_baseline_mean"))), _n(pp(r.get("lift_mean"), signed=True)),
-          _n(f"{r.get('seeds_beating_mode')}/{r.get('seeds')}"),
-          _n(f"{r.get('seeds_degenerate')}/{r.get('seeds')}")] for r in _by_label(rows)),
-    )  # fmt: skip
+def _by_label(rows: Sequence[dict]) -> list[dict]:
+    rank = {label: i for i, label in enumerate(LABEL_ORDER)}
+    return sorted(rows, key=lambda r: rank.get(r.get("label"), len(rank)))  # stable
 
 
-def _gaps(rows: Sequence[dict]) -> str:
-    def interval(lo, hi):
-        return DASH if DASH in (pp(lo), pp(hi)) else f"[{pp(lo, signed=True)}, {pp(hi, signed=True)}]"
-
-    return _table(
-        ["property", "cross predictor", "seeds", "self − cross (pp)", "sd (pp)", "per seed (pp)",
-         "t-test p (seeds)", "t 95% CI", "hierarchical bootstrap 95%", "power at 10 pp",
-         "detectable at 80% (pp)", "items per seed"],
-        ([r.get("response_property"), _m(r.get("cross_predictor")), _n(num(r.get("seeds"))),
-          _n(pp(r.get("gap_mean"), signed=True)), _n(DASH if r.get("gap_sd") is None else pp(r.get("gap_sd"))),
-          _n(r.get("per_seed_gaps")), _n(fmt_p(r.get("p_value"))), _n(interval(r.get("t_lower"), r.get("t_upper"))),
-          _n(interval(r.get("bootstrap_lower"), r.get("bootstrap_upper"))), _n(pct(r.get("power_at_10pp"))),
-          _n(pp(r.get("detectable_at_80pct"))), _n(r.get("items_per_seed"))] for r in rows),
-    )  # fmt: skip
+# ---- declarative tables --------------------------------------------------------------------
 
 
-def _results(results: Sequence[dict]) -> str:
-    def boot(r):
-        lo, hi = pct(r.get("bootstrap_lower")), pct(r.get("bootstrap_upper"))
-        return DASH if DASH in (lo, hi) else f"{lo}–{hi}"
+@dataclass(frozen=True)
+class Cell:
+    """What the template draws in one ``<td>``: ``text`` (escaped there), a CSS class (``n``:
+    numeric, ``t``: untrusted free text), a hover ``title``, bold, or a ✓/✗ ``mark``."""
 
-    def top(r):
-        if r.get("response_property") == "micro_average":
-            n = r.get("degenerate_groups")
-            return f"{n} degenerate group(s)" if n not in (None, "") else DASH
-        share = pct(r.get("top_answer_share"))
-        flag = " DEGENERATE" if r.get("degenerate") is True else ""
-        return f"{_txt(r.get('top_answer'), 20)} ({share}){flag}"
-
-    return _table(
-        ["label", "seed", "object model", "predictor", "property", "accuracy", "± (pp)", "bootstrap 95%",
-         "mode baseline", "beats mode (one-sided p)", "most common answer", "compliance", "n"],
-        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), r.get("response_property"),
-          _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(boot(r)), _n(pct(r.get("mode_baseline"))),
-          _n(fmt_p(r.get("beats_mode_p"))), top(r),
-          _n(pct(r.get("compliance_rate"))), _n(num(r.get("count")))] for r in _by_label(results)),
-    )  # fmt: skip
+    text: str
+    cls: str = ""
+    title: str = ""
+    bold: bool = False
+    mark: str = ""  # "ok" | "bad": a coloured span
 
 
-def _comparisons(comparisons: Sequence[dict]) -> str:
-    return _table(
-        ["seed", "property", "self (predictor)", "cross (predictor)", "self acc.", "cross acc.",
-         "difference (pp)", "z", "z-test", "paired n", "McNemar"],
-        ([_n(_seed(c)), c.get("response_property"), _m(c.get("self_model")), _m(c.get("cross_model")),
-          _n(pct(c.get("self_accuracy"))), _n(pct(c.get("cross_accuracy"))),
-          _n(pp(c.get("difference"), signed=True)), _n(num(c.get("z"), ".2f")), _n(fmt_p(c.get("p_value"))),
-          _n(num(c.get("paired_count"))), _n(fmt_p(c.get("mcnemar_p")))] for c in comparisons),
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Col:
+    """One column of a report table: its header, the cell text from a row, and its kind:
+    ``""`` plain, ``"n"`` numeric (right-aligned), ``"t"`` free text clipped at ``limit``,
+    ``"m"`` a model (short display name, the full string on hover)."""
+
+    header: str
+    value: Callable[[dict], object]
+    kind: str = ""
+    limit: int = 400
+
+    def cell(self, row: dict) -> Cell:
+        v = self.value(row)
+        if isinstance(v, Cell):
+            return v
+        if self.kind == "m":
+            return Cell(DASH) if v in (None, "") else Cell(display_name(str(v)), title=str(v))
+        if self.kind == "t":
+            return Cell(clip(v, self.limit), cls="t")
+        return Cell(DASH if v is None else str(v), cls="n" if self.kind == "n" else "")
 
 
-def _by_task(by_task: Sequence[dict]) -> str:
-    return _table(
-        ["label", "seed", "object model", "predictor", "task", "property", "accuracy", "± (pp)", "mode baseline",
-         "modal value", "compliance", "n", "objects", "objects excluded"],
-        ([_label(r), _n(_seed(r)), _m(r.get("object_model")), _m(r.get("meta_model")), r.get("task"), r.get("response_property"),
-          _n(pct(r.get("accuracy"))), _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))),
-          _txt(r.get("modal_value"), 80), _n(pct(r.get("compliance_rate"))), _n(num(r.get("count"))),
-          _n(num(r.get("objects"))), _n(num(r.get("object_excluded")))] for r in _by_label(by_task)),
-    )  # fmt: skip
+def key(name: str, fmt: Callable[[object], str] | None = None) -> Callable[[dict], object]:
+    """The cell value of row field ``name``, through ``fmt`` when given."""
+    return (lambda r: fmt(r.get(name))) if fmt else (lambda r: r.get(name))
 
 
-def _examples(examples: Sequence[dict]) -> str:
-    def mark(ok):
-        if ok is None:
-            return DASH
-        return _Html('<span class="ok">✓</span>' if ok else '<span class="bad">✗</span>')
-
-    return _table(
-        ["label", "task", "property", "string", "object response", "object value", "predicted",
-         "correct"],
-        ([_label(x), x.get("task"), x.get("property"), _txt(x.get("string")),
-          _txt(x.get("object_response")), _txt(x.get("object_value"), 120), _txt(x.get("answer"), 120),
-          mark(x.get("correct"))] for x in _by_label(examples)),
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]]
 
 
-def _generic(rows: Sequence[dict]) -> str:
+def table(cols: Sequence[Col], rows: Iterable[dict]) -> Table:
+    return Table([c.header for c in cols], [[c.cell(r) for c in cols] for r in rows])
+
+
+def _acc(r: dict) -> str:
+    return f"{pct(r.get('accuracy'))} ± {pp(r.get('error'))}"
+
+
+HEADLINE = [
+    Col("", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
+    Col("predictor", key("meta_model"), "m"), Col("accuracy ± 1.96·SEM", _acc, "n"),
+    Col("mode baseline", key("mode_baseline", fmt=pct), "n"), Col("compliance", key("compliance_rate", fmt=pct), "n"),
+    Col("n", key("count", fmt=num), "n"),
+]  # fmt: skip
+
+SEED_SUMMARY = [
+    Col("label", _label), Col("target", key("target"), "m"), Col("predictor", key("predictor"), "m"),
+    Col("property", key("response_property")), Col("seeds", key("seeds", fmt=num), "n"),
+    Col("mean accuracy", key("accuracy_mean", fmt=pct), "n"),
+    Col("sd (pp)", lambda r: DASH if r.get("accuracy_sd") is None else pp(r.get("accuracy_sd")), "n"),
+    Col("min–max", lambda r: f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}", "n"),
+    Col("mean mode baseline", key("mode_baseline_mean", fmt=pct), "n"),
+    Col("lift (pp)", lambda r: pp(r.get("lift_mean"), signed=True), "n"),
+    Col("seeds beating mode", lambda r: f"{r.get('seeds_beating_mode')}/{r.get('seeds')}", "n"),
+    Col("seeds degenerate", lambda r: f"{r.get('seeds_degenerate')}/{r.get('seeds')}", "n"),
+]  # fmt: skip
+
+GAPS = [
+    Col("property", key("response_property")), Col("cross predictor", key("cross_predictor"), "m"),
+    Col("seeds", key("seeds", fmt=num), "n"), Col("self − cross (pp)", lambda r: pp(r.get("gap_mean"), signed=True), "n"),
+    Col("sd (pp)", lambda r: DASH if r.get("gap_sd") is None else pp(r.get("gap_sd")), "n"),
+    Col("per seed (pp)", key("per_seed_gaps"), "n"), Col("t-test p (seeds)", key("p_value", fmt=fmt_p), "n"),
+    Col("t 95% CI", lambda r: _interval(r.get("t_lower"), r.get("t_upper")), "n"),
+    Col("hierarchical bootstrap 95%", lambda r: _interval(r.get("bootstrap_lower"), r.get("bootstrap_upper")), "n"),
+    Col("power at 10 pp", key("power_at_10pp", fmt=pct), "n"),
+    Col("detectable at 80% (pp)", key("detectable_at_80pct", fmt=pp), "n"),
+    Col("items per seed", key("items_per_seed"), "n"),
+]  # fmt: skip
+
+
+def _boot(r: dict) -> str:
+    lo, hi = pct(r.get("bootstrap_lower")), pct(r.get("bootstrap_upper"))
+    return DASH if DASH in (lo, hi) else f"{lo}–{hi}"
+
+
+def _top(r: dict) -> str:
+    if r.get("response_property") == "micro_average":
+        n = r.get("degenerate_groups")
+        return f"{n} degenerate group(s)" if n not in (None, "") else DASH
+    flag = " DEGENERATE" if r.get("degenerate") is True else ""
+    return f"{clip(r.get('top_answer'), 20)} ({pct(r.get('top_answer_share'))}){flag}"
+
+
+RESULTS = [
+    Col("label", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
+    Col("predictor", key("meta_model"), "m"), Col("property", key("response_property")),
+    Col("accuracy", key("accuracy", fmt=pct), "n"), Col("± (pp)", key("error", fmt=pp), "n"),
+    Col("bootstrap 95%", _boot, "n"), Col("mode baseline", key("mode_baseline", fmt=pct), "n"),
+    Col("beats mode (one-sided p)", key("beats_mode_p", fmt=fmt_p), "n"),
+    Col("most common answer", _top, "t"), Col("compliance", key("compliance_rate", fmt=pct), "n"),
+    Col("n", key("count", fmt=num), "n"),
+]  # fmt: skip
+
+COMPARISONS = [
+    Col("seed", _seed, "n"), Col("property", key("response_property")), Col("self (predictor)", key("self_model"), "m"),
+    Col("cross (predictor)", key("cross_model"), "m"), Col("self acc.", key("self_accuracy", fmt=pct), "n"),
+    Col("cross acc.", key("cross_accuracy", fmt=pct), "n"),
+    Col("difference (pp)", lambda r: pp(r.get("difference"), signed=True), "n"),
+    Col("z", lambda r: num(r.get("z"), ".2f"), "n"), Col("z-test", key("p_value", fmt=fmt_p), "n"),
+    Col("paired n", key("paired_count", fmt=num), "n"), Col("McNemar", key("mcnemar_p", fmt=fmt_p), "n"),
+]  # fmt: skip
+
+BY_TASK = [
+    Col("label", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
+    Col("predictor", key("meta_model"), "m"), Col("task", key("task")), Col("property", key("response_property")),
+    Col("accuracy", key("accuracy", fmt=pct), "n"), Col("± (pp)", key("error", fmt=pp), "n"),
+    Col("mode baseline", key("mode_baseline", fmt=pct), "n"), Col("modal value", key("modal_value"), "t", 80),
+    Col("compliance", key("compliance_rate", fmt=pct), "n"), Col("n", key("count", fmt=num), "n"),
+    Col("objects", key("objects", fmt=num), "n"), Col("objects excluded", key("object_excluded", fmt=num), "n"),
+]  # fmt: skip
+
+
+def _mark(r: dict) -> object:
+    ok = r.get("correct")
+    return DASH if ok is None else Cell("✓" if ok else "✗", mark="ok" if ok else "bad")
+
+
+EXAMPLES = [
+    Col("label", _label), Col("task", key("task")), Col("property", key("property")), Col("string", key("string"), "t"),
+    Col("object response", key("object_response"), "t"), Col("object value", key("object_value"), "t", 120),
+    Col("predicted", key("answer"), "t", 120), Col("correct", _mark),
+]  # fmt: skip
+
+CALIBRATION = [
+    Col("setup", lambda r: _label({"label": r.get("setup")})), Col("object model", key("object_model"), "m"),
+    Col("predictor", key("meta_model"), "m"), Col("property", key("response_property")), Col("method", key("method")),
+    Col("MAD (pp)", lambda r: num(r.get("mad"), ".1f"), "n"), Col("pairs", key("count", fmt=num), "n"),
+    Col("prompts", key("prompts", fmt=num), "n"), Col("object mass", lambda r: num(r.get("mean_object_mass"), ".3f"), "n"),
+]  # fmt: skip
+
+AGREEMENT = [
+    Col("setup", lambda r: _label({"label": r.get("setup")})), Col("predictor", key("meta_model")),
+    Col("property", key("response_property")), Col("prompts", key("prompts", fmt=num), "n"),
+    Col("object TV", lambda r: num(r.get("object_tv"), ".3f"), "n"),
+    Col("TV by chance", lambda r: num(r.get("object_tv_noise_floor"), ".3f"), "n"),
+    Col("hypothetical TV", lambda r: num(r.get("hypothetical_tv"), ".3f"), "n"),
+    Col("MAD exact", lambda r: num(r.get("mad_exact"), ".1f"), "n"),
+    Col("MAD sampled", lambda r: num(r.get("mad_sampled"), ".1f"), "n"),
+    Col("difference (pp)", lambda r: num(r.get("mad_difference"), "+.1f"), "n"),
+]  # fmt: skip
+
+BEHAVIOUR = [
+    Col("property", key("response_property")), Col("adjustment", key("adjustment")),
+    Col("predictor (M_C)", key("meta_model"), "m"), Col("old model (M)", key("old_model"), "m"),
+    Col("predicts old", key("predicts_old_accuracy", fmt=pct), "n"), Col("± (pp)", key("predicts_old_error", fmt=pp), "n"),
+    Col("predicts new", key("predicts_new_accuracy", fmt=pct), "n"), Col("± (pp)", key("predicts_new_error", fmt=pp), "n"),
+    Col("difference (pp)", lambda r: pp(r.get("difference"), signed=True), "n"),
+    Col("McNemar", key("p_value", fmt=fmt_p), "n"), Col("z-test", key("ztest_p", fmt=fmt_p), "n"),
+    Col("mode baseline (new)", key("mode_baseline", fmt=pct), "n"),
+    Col("mode baseline (old)", key("mode_baseline_old", fmt=pct), "n"),
+    Col("shifted items", key("count", fmt=num), "n"), Col("shifted share", key("shifted_fraction", fmt=pct), "n"),
+]  # fmt: skip
+
+SCALING = [
+    Col("", _label), Col("predictor", key("predictor"), "m"), Col("target", key("target"), "m"),
+    Col("training examples", key("n_train", fmt=num), "n"), Col("accuracy", key("accuracy", fmt=pct), "n"),
+    Col("± (pp)", key("error", fmt=pp), "n"), Col("mode baseline", key("mode_baseline", fmt=pct), "n"),
+    Col("n", key("count", fmt=num), "n"),
+]  # fmt: skip
+
+PROBE_SUMMARY = [
+    Col("target", key("target"), "m"), Col("cross model", key("cross_model"), "m"), Col("source", key("source")),
+    Col("layer", key("layer", fmt=num), "n"), Col("depth", key("depth", fmt=num), "n"),
+    Col("seeds", key("seeds", fmt=num), "n"), Col("probe accuracy", key("accuracy_mean", fmt=pct), "n"),
+    Col("sd (pp)", key("accuracy_sd", fmt=_sd_pp), "n"), Col("mode baseline", key("mode_baseline_mean", fmt=pct), "n"),
+    Col("seeds beating mode", key("seeds_beating_mode", fmt=num), "n"),
+    Col("self-ft predictor", key("self_ft_accuracy_mean", fmt=pct), "n"),
+    Col("cross-ft predictor", key("cross_ft_accuracy_mean", fmt=pct), "n"),
+]  # fmt: skip
+
+PROBE_CONTRAST = [
+    Col("target", key("target"), "m"), Col("cross model", key("cross_model"), "m"), Col("depth", key("depth", fmt=num), "n"),
+    Col("layers (self / cross)", lambda r: f"{r.get('self_layer')} / {r.get('cross_layer')}"),
+    Col("seeds", key("seeds", fmt=num), "n"),
+    Col("self − cross (pp)", lambda r: pp(r.get("self_minus_cross_mean"), signed=True), "n"),
+    Col("sd (pp)", key("self_minus_cross_sd", fmt=_sd_pp), "n"),
+    Col("95% interval (pp)", lambda r: f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]", "n"),
+    Col("t-test over seeds", key("p_value", fmt=fmt_p), "n"),
+]  # fmt: skip
+
+SIMULATION = [
+    Col("property", key("property")), Col("seeds", key("seeds", fmt=num), "n"),
+    Col("rows (mean)", lambda r: num(r.get("n"), ".0f"), "n"),
+    Col("agrees with M1ft now", key("agree_now", fmt=pct), "n"),
+    Col("agrees with untrained M1", key("agree_before", fmt=pct), "n"),
+    Col("rows where they differ (mean)", lambda r: num(r.get("changed"), ".1f"), "n"),
+    Col("of those: agrees now", key("changed_agree_now", fmt=pct), "n"),
+    Col("of those: agrees before", key("changed_agree_before", fmt=pct), "n"),
+]  # fmt: skip
+
+STAGES = [Col("stage", key("stage")), Col("seconds", key("seconds"), "n")]
+VERSIONS = [Col("", key("name")), Col("version", key("value"))]
+
+
+def _generic(rows: Sequence[dict]) -> Table:
     """A table of dicts, columns in first-seen order; long values clipped."""
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    def cell(v):
-        return _n(num(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else _clip(v, 200)
 
-    return _table(cols, ([cell(r.get(k)) for k in cols] for r in rows))
+    def cell(v) -> Cell:
+        return Cell(num(v), cls="n") if isinstance(v, (int, float)) and not isinstance(v, bool) else Cell(clip(v, 200))
+
+    return Table(cols, [[cell(r.get(k)) for k in cols] for r in rows])
 
 
-def _stages(stage_seconds: dict) -> str:
-    rows = [[k, _n(num(v, ".1f"))] for k, v in stage_seconds.items()]
+def _stages(stage_seconds: dict) -> Table:
+    rows = [{"stage": k, "seconds": num(v, ".1f")} for k, v in stage_seconds.items()]
     total = sum(v for v in map(as_number, stage_seconds.values()) if not math.isnan(v))
-    return _table(["stage", "seconds"], rows + ([["total", _n(f"{total:.1f}")]] if rows else []))
+    return table(STAGES, rows + ([{"stage": "total", "seconds": f"{total:.1f}"}] if rows else []))
 
 
-def _models(models: dict) -> str:
-    return _generic([{"model": name, **(fp if isinstance(fp, dict) else {"fingerprint": fp})}
-                     for name, fp in models.items()])  # fmt: skip
-
-
-def _versions(manifest: dict) -> str:
+def _versions(manifest: dict) -> Table:
     env = manifest.get("environment") or {}
     git = env.get("git") or {}
     rows = list((manifest.get("versions") or env.get("versions") or {}).items())
     rows += [("platform", env["platform"])] if "platform" in env else []
     rows += [(f"git {k}", v) for k, v in git.items()]
     rows += [("recorded at", env["time"])] if "time" in env else []
-    return _table(["", "version"], rows)
+    return table(VERSIONS, ({"name": k, "value": v} for k, v in rows))
+
+
+def _matrix(rows: Sequence[dict]) -> Table:
+    """Trained predictors (rows) by target (columns), micro average over seeds; the diagonal cell
+    of a target is its self-trained predictor (bold)."""
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    predictors = list(dict.fromkeys(r["predictor"] for r in rows))
+    found = {(r["predictor"], r["target"]): r for r in rows}
+
+    def show(p: str, t: str) -> Cell:
+        r = found.get((p, t))
+        if r is None:
+            return Cell(DASH, cls="n")
+        sd = as_number(r.get("accuracy_sd"))
+        text = pct(r.get("accuracy_mean")) + ("" if math.isnan(sd) else f" ± {100 * sd:.1f}")
+        text += f" (mode {pct(r.get('mode_baseline_mean'))}; {r.get('seeds_beating_mode')}/{r.get('seeds')} beat it)"
+        return Cell(text, cls="n", bold=p == t)
+
+    model = Col("", lambda r: r["predictor"], "m")
+    return Table(["predictor \\ target", *map(display_name, targets)],
+                 [[model.cell({"predictor": p}), *(show(p, t) for t in targets)] for p in predictors])  # fmt: skip
+
+
+def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
+    """Per property: the mean over seeds of each self-simulation column."""
+    by_prop: dict[str, list[dict]] = {}
+    for r in simulation:
+        by_prop.setdefault(str(r.get("property")), []).append(r)
+
+    def mean(rows: list[dict], k: str) -> float:
+        vals = [as_number(r.get(k)) for r in rows if not math.isnan(as_number(r.get(k)))]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    keys = ("n", "agree_now", "agree_before", "changed", "changed_agree_now", "changed_agree_before")
+    return [{"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()]
 
 
 def _dump(config: object) -> str:
@@ -278,79 +385,91 @@ def _dump(config: object) -> str:
         return json.dumps(plain, indent=2, ensure_ascii=False)
 
 
-def _figures(figures: dict[str, bytes]) -> str:
+def _figures(figures: dict[str, bytes]) -> list[dict]:
+    """Each figure as a data URI, or (not a PNG) a note that it was left out."""
     out = []
     for name, data in figures.items():
-        mime = "image/png" if data.startswith(b"\x89PNG") else None
-        if mime is None:
-            out.append(f'<p class="muted">figure {_e(name)} is not a PNG; left out.</p>')
-            continue
-        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        out.append(f'<figure><img src="{uri}" alt="{_e(name)}"><figcaption>{_e(name)}</figcaption></figure>')
-    return "\n".join(out) or '<p class="muted">none</p>'
+        png = data.startswith(b"\x89PNG")
+        uri = f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" if png else ""
+        out.append({"name": name, "uri": uri})
+    return out
 
 
-def _calibration(rows: Sequence[dict], agreement: Sequence[dict]) -> str:
-    table = _table(
-        ["setup", "object model", "predictor", "property", "method", "MAD (pp)", "pairs", "prompts",
-         "object mass"],
-        ([_label({"label": r.get("setup")}), _m(r.get("object_model")), _m(r.get("meta_model")),
-          r.get("response_property"), r.get("method"), _n(num(r.get("mad"), ".1f")), _n(num(r.get("count"))),
-          _n(num(r.get("prompts"))), _n(num(r.get("mean_object_mass"), ".3f"))] for r in rows),
-    )  # fmt: skip
-    agree = _table(
-        ["setup", "predictor", "property", "prompts", "object TV", "TV by chance", "hypothetical TV",
-         "MAD exact", "MAD sampled", "difference (pp)"],
-        ([_label({"label": a.get("setup")}), a.get("meta_model"), a.get("response_property"),
-          _n(num(a.get("prompts"))), _n(num(a.get("object_tv"), ".3f")),
-          _n(num(a.get("object_tv_noise_floor"), ".3f")), _n(num(a.get("hypothetical_tv"), ".3f")),
-          _n(num(a.get("mad_exact"), ".1f")), _n(num(a.get("mad_sampled"), ".1f")),
-          _n(num(a.get("mad_difference"), "+.1f"))] for a in agreement),
-    )  # fmt: skip
-    return (f"<p>{_e(CALIBRATION_INTRO)}</p>\n{table}\n<h3>Sampled vs exact estimates</h3>\n"
-            f"<p>{_e(AGREEMENT_INTRO)}</p>\n{agree}")
+@dataclass(frozen=True)
+class Section:
+    """One ``<h2>`` section: paragraphs, then parts (an optional ``<h3>`` and paragraph each, and a
+    table), or one of the special bodies (verdict lines, notes, figures, a ``<pre>`` block)."""
+
+    title: str
+    parts: list[dict]
 
 
-def _behaviour_change(rows: Sequence[dict]) -> str:
-    return f"<p>{_e(BEHAVIOUR_INTRO)}</p>\n" + _table(
-        ["property", "adjustment", "predictor (M_C)", "old model (M)", "predicts old", "± (pp)",
-         "predicts new", "± (pp)", "difference (pp)", "McNemar", "z-test", "mode baseline (new)",
-         "mode baseline (old)", "shifted items", "shifted share"],
-        ([r.get("response_property"), r.get("adjustment"), _m(r.get("meta_model")), _m(r.get("old_model")),
-          _n(pct(r.get("predicts_old_accuracy"))), _n(pp(r.get("predicts_old_error"))),
-          _n(pct(r.get("predicts_new_accuracy"))), _n(pp(r.get("predicts_new_error"))),
-          _n(pp(r.get("difference"), signed=True)), _n(fmt_p(r.get("p_value"))), _n(fmt_p(r.get("ztest_p"))),
-          _n(pct(r.get("mode_baseline"))), _n(pct(r.get("mode_baseline_old"))), _n(num(r.get("count"))),
-          _n(pct(r.get("shifted_fraction")))] for r in rows),
-    )  # fmt: skip
+def _part(tab: Table | None = None, *, sub: str = "", intro: str = "", **special) -> dict:
+    return {"table": tab, "sub": sub, "intro": intro, **special}
 
 
-def _scaling(rows: Sequence[dict]) -> str:
-    return _table(
-        ["", "predictor", "target", "training examples", "accuracy", "± (pp)", "mode baseline", "n"],
-        ([_label(r), _m(r.get("predictor")), _m(r.get("target")), _n(num(r.get("n_train"))), _n(pct(r.get("accuracy"))),
-          _n(pp(r.get("error"))), _n(pct(r.get("mode_baseline"))), _n(num(r.get("count")))] for r in rows),
-    )  # fmt: skip
+@cache
+def _template():
+    import importlib.resources
+
+    import jinja2
+
+    text = importlib.resources.files("inward.report").joinpath("templates/report.html.j2").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    return env.from_string(text)
 
 
-def _matrix(rows: Sequence[dict]) -> str:
-    """Trained predictors (rows) by target (columns), micro average over seeds; the diagonal cell
-    of a target is its self-trained predictor."""
-    targets = list(dict.fromkeys(r["target"] for r in rows))
-    predictors = list(dict.fromkeys(r["predictor"] for r in rows))
-    cell = {(r["predictor"], r["target"]): r for r in rows}
-
-    def show(p: str, t: str) -> _Html:
-        r = cell.get((p, t))
-        if r is None:
-            return _n(DASH)
-        sd = as_number(r.get("accuracy_sd"))
-        text = pct(r.get("accuracy_mean")) + ("" if math.isnan(sd) else f" ± {100 * sd:.1f}")
-        text += f" (mode {pct(r.get('mode_baseline_mean'))}; {r.get('seeds_beating_mode')}/{r.get('seeds')} beat it)"
-        return _Html(f'<td class="n">{"<b>" if p == t else ""}{_e(text)}{"</b>" if p == t else ""}</td>')
-
-    return (f"<p>{_e(MATRIX_INTRO)}</p>\n"
-            + _table(["predictor \\ target", *map(display_name, targets)], ([_m(p), *(show(p, t) for t in targets)] for p in predictors)))
+def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[dict],
+                  by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
+                  figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
+                  agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
+                  scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
+                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = (),
+                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
+                  matrix: Sequence[dict] = ()) -> str:  # fmt: skip
+    """The whole report as one HTML string (deterministic for the same inputs). The sections of
+    the optional experiments appear only when their rows are given."""
+    micro = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
+    sections = [
+        Section("Verdict over training seeds", [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]),
+        Section("Self − cross over training seeds", [_part(table(GAPS, gaps))]),
+        Section("Predictor × target", [_part(_matrix(matrix), intro=MATRIX_INTRO)]),
+        Section("Accuracy over training seeds", [_part(table(SEED_SUMMARY, _by_label(seed_summary)))]),
+        Section("Per run (micro average over held-out tasks)", [_part(table(HEADLINE, micro))]),
+        Section("Notes", [_part(notes=list(manifest.get("notes") or []))]),
+        Section("Figures", [_part(figures=_figures(figures))]),
+        Section("Results by response property", [_part(table(RESULTS, _by_label(results)))]),
+        Section("Self- vs cross-prediction tests", [_part(table(COMPARISONS, comparisons))]),
+        Section("Results by task", [_part(table(BY_TASK, _by_label(by_task)))]),
+    ]  # fmt: skip
+    if calibration is not None:
+        sections.append(Section("Calibration (Experiment 1b)", [
+            _part(table(CALIBRATION, calibration), intro=CALIBRATION_INTRO),
+            _part(table(AGREEMENT, agreement or []), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO)]))  # fmt: skip
+    if behaviour_change is not None:
+        sections.append(Section("Behaviour change (Experiment 2)",
+                                [_part(table(BEHAVIOUR, behaviour_change), intro=BEHAVIOUR_INTRO)]))  # fmt: skip
+    if scaling is not None:
+        sections.append(Section("Cross-prediction data scaling", [_part(table(SCALING, scaling))]))
+    if probes is not None:
+        summary, contrast, simulation = probes
+        sections.append(Section("White-box probes", [
+            _part(table(PROBE_SUMMARY, summary), intro=PROBES_INTRO),
+            _part(table(PROBE_CONTRAST, contrast), sub="Own hypothetical-prompt state vs the cross model's, by depth"),
+            _part(table(SIMULATION, _simulation_rows(simulation)), sub="Self-simulation control",
+                  intro=SIMULATION_INTRO)]))  # fmt: skip
+    models = manifest.get("models") or {}
+    sections += [
+        Section("Sample outputs", [_part(table(EXAMPLES, _by_label(examples)))]),
+        Section("Training", [_part(_generic(manifest.get("training") or []))]),
+        Section("Stage wall times", [_part(_stages(manifest.get("stage_seconds") or {}))]),
+        Section("Config", [_part(pre=_dump(config))]),
+        Section("Versions", [_part(_versions(manifest))]),
+        Section("Models", [_part(_generic([{"model": name, **(fp if isinstance(fp, dict) else {"fingerprint": fp})}
+                                           for name, fp in models.items()]))]),
+    ]  # fmt: skip
+    return _template().render(title=title, intro=INTRO, css=CSS, sections=sections)
 
 
 MATRIX_INTRO = (
@@ -360,50 +479,6 @@ MATRIX_INTRO = (
     "about that target. In brackets: the mean mode baseline, and in how many seeds the predictor "
     "beat it."
 )
-
-
-def _sd_pp(x) -> str:
-    v = as_number(x)
-    return DASH if math.isnan(v) else f"± {100 * v:.1f}"
-
-
-def _probes(summary: Sequence[dict], contrast: Sequence[dict], simulation: Sequence[dict]) -> str:
-    by_prop: dict[str, list[dict]] = {}
-    for r in simulation:
-        by_prop.setdefault(str(r.get("property")), []).append(r)
-
-    def mean(rows: list[dict], key: str) -> float:
-        vals = [as_number(r.get(key)) for r in rows if not math.isnan(as_number(r.get(key)))]
-        return sum(vals) / len(vals) if vals else math.nan
-
-    return (
-        f"<p>{_e(PROBES_INTRO)}</p>\n" + _table(
-            ["target", "cross model", "source", "layer", "depth", "seeds", "probe accuracy", "sd (pp)",
-             "mode baseline", "seeds beating mode", "self-ft predictor", "cross-ft predictor"],
-            ([_m(r.get("target")), _m(r.get("cross_model")), r.get("source"), _n(num(r.get("layer"))),
-              _n(num(r.get("depth"))), _n(num(r.get("seeds"))), _n(pct(r.get("accuracy_mean"))),
-              _n(_sd_pp(r.get("accuracy_sd"))), _n(pct(r.get("mode_baseline_mean"))),
-              _n(num(r.get("seeds_beating_mode"))), _n(pct(r.get("self_ft_accuracy_mean"))),
-              _n(pct(r.get("cross_ft_accuracy_mean")))] for r in summary),
-        ) + "\n<h3>Own hypothetical-prompt state vs the cross model's, by depth</h3>\n" + _table(
-            ["target", "cross model", "depth", "layers (self / cross)", "seeds", "self − cross (pp)", "sd (pp)",
-             "95% interval (pp)", "t-test over seeds"],
-            ([_m(r.get("target")), _m(r.get("cross_model")), _n(num(r.get("depth"))),
-              f"{r.get('self_layer')} / {r.get('cross_layer')}", _n(num(r.get("seeds"))),
-              _n(pp(r.get("self_minus_cross_mean"), signed=True)), _n(_sd_pp(r.get("self_minus_cross_sd"))),
-              _n(f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]"),
-              _n(fmt_p(r.get("p_value")))] for r in contrast),
-        ) + f"\n<h3>Self-simulation control</h3>\n<p>{_e(SIMULATION_INTRO)}</p>\n" + _table(
-            ["property", "seeds", "rows (mean)", "agrees with M1ft now", "agrees with untrained M1",
-             "rows where they differ (mean)", "of those: agrees now", "of those: agrees before"],
-            ([prop, _n(num(len(rows))), _n(num(mean(rows, "n"), ".0f")), _n(pct(mean(rows, "agree_now"))),
-              _n(pct(mean(rows, "agree_before"))), _n(num(mean(rows, "changed"), ".1f")),
-              _n(pct(mean(rows, "changed_agree_now"))), _n(pct(mean(rows, "changed_agree_before")))]
-             for prop, rows in by_prop.items()),
-        )
-    )  # fmt: skip
-
-
 PROBES_INTRO = (
     "Linear probes (standardised features, logistic regression with cross-validated "
     "regularisation) on the residual stream at the last prompt token, fitted on the train-task items "
@@ -448,49 +523,3 @@ BEHAVIOUR_INTRO = (
     "differ), M_C's hypothetical answers are scored against M's old behaviour and against M_C's "
     "new behaviour. Errors are 1.96·SEM; McNemar's exact test pairs the two scores of each item."
 )
-
-
-def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[dict],
-                  by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
-                  figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
-                  agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
-                  scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
-                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = (),
-                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
-                  matrix: Sequence[dict] = ()) -> str:  # fmt: skip
-    """The whole report as one HTML string (deterministic for the same inputs). The sections of
-    the optional experiments appear only when their rows are given."""
-    notes = manifest.get("notes") or []
-    sections = [
-        ("Verdict over training seeds", _verdicts(verdicts)),
-        ("Self − cross over training seeds", _gaps(gaps)),
-        ("Predictor × target", _matrix(matrix)),
-        ("Accuracy over training seeds", _seed_summary(seed_summary)),
-        ("Per run (micro average over held-out tasks)", _headline(results)),
-        ("Notes", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>" if notes
-         else '<p class="muted">none</p>'),
-        ("Figures", _figures(figures)),
-        ("Results by response property", _results(results)),
-        ("Self- vs cross-prediction tests", _comparisons(comparisons)),
-        ("Results by task", _by_task(by_task)),
-        *([("Calibration (Experiment 1b)", _calibration(calibration, agreement or []))]
-          if calibration is not None else []),
-        *([("Behaviour change (Experiment 2)", _behaviour_change(behaviour_change))]
-          if behaviour_change is not None else []),
-        *([("Cross-prediction data scaling", _scaling(scaling))] if scaling is not None else []),
-        *([("White-box probes", _probes(*probes))] if probes is not None else []),
-        ("Sample outputs", _examples(examples)),
-        ("Training", _generic(manifest.get("training") or [])),
-        ("Stage wall times", _stages(manifest.get("stage_seconds") or {})),
-        ("Config", f"<pre>{_e(_dump(config))}</pre>"),
-        ("Versions", _versions(manifest)),
-        ("Models", _models(manifest.get("models") or {})),
-    ]  # fmt: skip
-    body = "\n".join(f"<h2>{_e(h)}</h2>\n{content}" for h, content in sections)
-    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
-        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{_e(title)}</h1>\n<p>{_e(INTRO)}</p>\n{body}\n</body>\n</html>\n"
-    )

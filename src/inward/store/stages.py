@@ -129,6 +129,9 @@ class StageKeys:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.log: dict[str, dict[str, Any]] = {}
+        self.digests: dict[str, str] = {}
+        """The key digest of every stage reused or recorded in this run (a later stage that
+        depends on one names it by its digest)."""
 
     def _key_file(self, rel: str) -> Path:
         return self.root / (rel + KEY_SUFFIX)
@@ -147,6 +150,7 @@ class StageKeys:
             return False
         if stored.get("digest") == digest(facts):
             self.log[rel] = {"reused": True, "reason": "same inputs"}
+            self.digests[rel] = stored["digest"]
             return True
         diff = changed(stored.get("facts", {}), facts)
         self.log[rel] = {"reused": False, "reason": "changed: " + ", ".join(diff or ["(unknown)"])}
@@ -156,6 +160,7 @@ class StageKeys:
     def record(self, rel: str, facts: Mapping[str, Any]) -> None:
         """Write ``rel``'s key after its output is safely on disk."""
         facts = {**facts, "environment": environment_facts()}
-        atomic_write_text(self._key_file(rel), json.dumps({"digest": digest(facts), "facts": facts},
+        self.digests[rel] = digest(facts)
+        atomic_write_text(self._key_file(rel), json.dumps({"digest": self.digests[rel], "facts": facts},
                                                           sort_keys=True, indent=1, default=_default))
         self.log.setdefault(rel, {"reused": False, "reason": "not computed yet"})

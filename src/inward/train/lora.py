@@ -616,9 +616,9 @@ def _build(model_string: str, base: BaseModel, config: TrainConfig, dtype: str, 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from inward.models.local import _quiet_transformers_bars
+    from inward.progress import quiet_transformers_bars
 
-    _quiet_transformers_bars()
+    quiet_transformers_bars()
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(
         str(base.checkpoint), dtype=getattr(torch, dtype), use_safetensors=True  # never pickles
