@@ -79,13 +79,13 @@ class AnthropicBackend(ApiBackend):
         self._anthropic = _import_anthropic()
         if spec.adapter is not None:
             raise InwardError(f"{spec.raw!r}: +lora: adapters apply only to local and vllm/ models.")
-        args = ApiArgs.parse(spec, model_args)
+        args = ApiArgs.for_spec(spec, model_args)
         if args.distribution == "logprobs":
             raise InwardError(
                 f"{spec.raw!r}: the Anthropic API returns no logprobs, so -M distribution=logprobs "
                 "cannot work. Use -M distribution=sampling (the default for anthropic/)."
             )
-        args.n_param = False
+        args = args.model_copy(update={"n_param": False})  # the Messages API has no n
         self._warned = False
         super().__init__(spec, spec.name, args.base_url or ANTHROPIC_BASE_URL, args,
                          args.api_key_env or "ANTHROPIC_API_KEY")

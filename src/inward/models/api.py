@@ -43,10 +43,11 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from inward.errors import InwardError
+from inward.models.args import ApiArgs  # the API backends' -M args (re-exported)
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.retry import RetryError, RetryPolicy, Transient, call_with_retries
 from inward.models.spec import ModelSpec
@@ -85,89 +86,6 @@ def read_key(env_var: str, *, required: bool, purpose: str) -> str | None:
             "model strings, configs or files)."
         )
     return None
-
-
-def bool_arg(key: str, value: Any) -> bool:
-    """A boolean model arg: a bool, or true/false/1/0/yes/no/on/off as text; anything else is an error."""
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise InwardError(f"Model arg {key}={value!r}: expected true or false.")
-
-
-def _number_arg(key: str, value: Any, kind: type, minimum: float) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum or (isinstance(number, float) and not math.isfinite(number)):
-        noun = "an integer" if kind is int else "a number"
-        raise InwardError(f"Model arg {key}={value!r}: expected {noun} >= {minimum}.")
-    return number
-
-
-@dataclass
-class ApiArgs:
-    """Model args shared by API backends (``-M key=value``; strings accepted)."""
-
-    max_concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 8
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 30.0
-    distribution: str = "auto"  # auto | logprobs | sampling
-    distribution_samples: int = 20
-    n_param: bool = True  # ask for n completions in one request where the server honours it
-    base_url: str | None = None
-    api_key_env: str | None = None
-    ignored: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, spec: ModelSpec, args: dict[str, Any]) -> ApiArgs:
-        from inward.models.spec import API_MODEL_ARGS, MODEL_ARGS
-
-        if "api_key" in args:
-            raise InwardError(
-                f"Model arg api_key is not accepted for {spec.raw!r}: keys come from the environment "
-                "only (so they never land in run directories or logs). Put the key in an environment "
-                "variable and name it with -M api_key_env=NAME if it is not the default one."
-            )
-        unknown = sorted(set(args) - set(API_MODEL_ARGS) - set(MODEL_ARGS))
-        if unknown:
-            raise InwardError(
-                f"Unknown model arg(s) {unknown} for {spec.raw!r}; valid: {', '.join(API_MODEL_ARGS)}."
-            )
-        out = cls(ignored={k: v for k, v in args.items() if k in MODEL_ARGS})
-        numbers = (("max_concurrency", int, 1), ("timeout", float, 0.001), ("max_retries", int, 0),
-                   ("retry_base_delay", float, 0.0), ("retry_max_delay", float, 0.0),
-                   ("distribution_samples", int, 1))  # fmt: skip
-        for key, kind, minimum in numbers:
-            if key in args:
-                setattr(out, key, _number_arg(key, args[key], kind, minimum))
-        if "distribution" in args:
-            mode = str(args["distribution"]).strip().lower()
-            if mode not in ("auto", "logprobs", "sampling"):
-                raise InwardError(
-                    f"Model arg distribution={args['distribution']!r}: expected auto, logprobs or sampling."
-                )
-            out.distribution = mode
-        if "n_param" in args:
-            out.n_param = bool_arg("n_param", args["n_param"])
-        if "base_url" in args:
-            url = str(args["base_url"]).strip()
-            check_base_url(url, "-M base_url")
-            out.base_url = url
-        if "api_key_env" in args:
-            name = str(args["api_key_env"]).strip()
-            if not name or not name.replace("_", "").isalnum():
-                raise InwardError(
-                    f"Model arg api_key_env={args['api_key_env']!r}: expected the NAME of an environment "
-                    "variable (letters, digits, _), not a key."
-                )
-            out.api_key_env = name
-        return out
 
 
 def check_base_url(url: str, where: str) -> None:

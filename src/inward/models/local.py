@@ -40,7 +40,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from inward.errors import InwardError
 from inward.models import bundled, chat
-from inward.models.api import bool_arg
+from inward.models.args import LocalArgs
+from inward.models.args import parse as parse_args
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.paths import file_sha256
 from inward.models.sampling import SeededSampler, sample_seed
@@ -55,16 +56,6 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _positive_int(key: str, value: Any) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise InwardError(f"Model arg {key}={value!r}: expected a positive integer.")
-    return n
 
 
 def release_memory() -> None:
@@ -111,16 +102,17 @@ class LocalBackend:
     ):
         if spec.provider not in ("bundled", "gguf", "hf"):
             raise InwardError(f"LocalBackend cannot run {spec.raw!r}.")
-        if str(dtype) not in DTYPES:
-            raise InwardError(f"Model arg dtype={dtype!r}: expected one of {', '.join(DTYPES)}.")
+        args = parse_args(LocalArgs, spec.raw, dict(dtype=dtype, threads=threads, batch_size=batch_size,
+                                                     device=device, share_prefix=share_prefix,
+                                                     chat_format=chat_format))  # fmt: skip
         self.spec = spec
         self.model_string = spec.raw
-        self.dtype = str(dtype)
-        self.threads = _cpu_count() if threads in (None, "", "auto") else _positive_int("threads", threads)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.device = self._resolve_device(str(device))
-        self.share_prefix = bool_arg("share_prefix", share_prefix)  # "flase" is an error, not True
-        self.chat_choice = chat.check_choice(chat_format)
+        self.dtype = args.dtype
+        self.threads = args.threads or _cpu_count()
+        self.batch_size = args.batch_size
+        self.device = self._resolve_device(args.device)
+        self.share_prefix = args.share_prefix  # "flase" is an error, not True
+        self.chat_choice = args.chat_format
         self._stats = BackendStats()
         self._tokenizer: Any = None
         self._model: Any = None

@@ -21,9 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from inward.errors import InwardError
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
-from inward.models.spec import MODEL_ARGS, ModelSpec
+from inward.models.spec import ModelSpec
 
 WORDS = (
     "fox sheep duck panda rat cow dog cat horse goat rabbit deer chicken owl bee whale "
@@ -73,14 +72,12 @@ class MockBackend:
     """Test double behind the :class:`~inward.models.base.Backend` protocol (see module doc)."""
 
     def __init__(self, spec: ModelSpec, *, dtype: str = "float32", **ignored: Any):
-        unknown = set(ignored) - set(MODEL_ARGS)
-        if unknown:
-            raise InwardError(
-                f"Unknown model arg(s) {sorted(unknown)} for {spec.raw!r}; valid: {', '.join(MODEL_ARGS)}."
-            )
+        from inward.models.args import MockArgs, parse
+
+        args = parse(MockArgs, spec.raw, {"dtype": dtype, **ignored})
         self.spec = spec
         self.model_string = spec.raw
-        self.dtype = str(dtype)  # only recorded, so fingerprints differ by precision like real ones
+        self.dtype = str(args.dtype)  # only recorded, so fingerprints differ by precision like real ones
         self._stats = BackendStats()
 
     @property

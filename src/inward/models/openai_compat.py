@@ -118,7 +118,7 @@ class OpenAIBackend(ApiBackend):
         self._openai = _import_openai()
         if spec.adapter is not None:
             raise InwardError(f"{spec.raw!r}: +lora: adapters apply only to local and vllm/ models.")
-        args = ApiArgs.parse(spec, model_args)
+        args = ApiArgs.for_spec(spec, model_args)
         if spec.provider == "openai":
             self.provider = "openai"
             model, base_url = spec.name, args.base_url or OPENAI_BASE_URL

@@ -312,22 +312,13 @@ class VLLMBackend:
     ):
         if spec.provider != "vllm":
             raise InwardError(f"VLLMBackend cannot run {spec.raw!r}.")
-        if str(dtype) not in DTYPES:
-            raise InwardError(f"Model arg dtype={dtype!r} for {spec.raw!r}: expected one of {', '.join(DTYPES)}.")
-        if str(device) not in ("auto", "cuda"):
-            raise InwardError(
-                f"Model arg device={device!r} for {spec.raw!r}: vLLM uses the GPUs it can see; pass "
-                "device=auto or cuda and pick GPUs with CUDA_VISIBLE_DEVICES (for CPU use hf/<model>)."
-            )
-        self.max_num_seqs: int | None = None
-        if batch_size not in (None, ""):
-            try:
-                self.max_num_seqs = int(batch_size)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                self.max_num_seqs = 0
-            if self.max_num_seqs < 1:
-                raise InwardError(f"Model arg batch_size={batch_size!r}: expected a positive integer.")
-        self.chat_choice = chat.check_choice(chat_format)
+        from inward.models.args import VllmArgs, parse
+
+        args = parse(VllmArgs, spec.raw, dict(dtype=dtype, threads=threads, batch_size=batch_size, device=device,
+                                              share_prefix=share_prefix, chat_format=chat_format))  # fmt: skip
+        dtype = args.dtype
+        self.max_num_seqs: int | None = args.batch_size
+        self.chat_choice = args.chat_format
         self.spec = spec
         self.model_string = spec.raw
         self.dtype = str(dtype)
