@@ -19,9 +19,10 @@ WIDTH = 1400
 # passes the window or whose content is wider than its box (clipped or scrolling inside it).
 PROBE = """<script>
 const w = window.innerWidth, out = [];
-for (const e of document.querySelectorAll('body *')) {
+for (const e of document.querySelectorAll('body > *')) {
   const r = e.getBoundingClientRect();
-  const name = e.tagName.toLowerCase() + (e.className ? '.' + e.className : '');
+  let h = e; while (h && h.tagName !== 'H2') h = h.previousElementSibling || h.parentElement;
+  const name = e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + (h ? ' in "' + h.textContent + '"' : '');
   if (r.right > w + 1) out.push(name + ' ends at ' + Math.round(r.right) + 'px');
   else if (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0 && e.tagName !== 'PRE')
     out.push(name + ' content ' + e.scrollWidth + 'px in ' + e.clientWidth + 'px');

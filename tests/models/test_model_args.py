@@ -24,7 +24,7 @@ def test_text_values_become_typed_values():
     (LocalArgs, {"share_prefix": "flase"}, "share_prefix='flase' for 'm': expected true or false"),
     (LocalArgs, {"batch_size": "0"}, "batch_size='0' for 'm': expected a positive integer"),
     (LocalArgs, {"threads": "two"}, "threads='two' for 'm': expected an integer"),
-    (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected 'float32', 'bfloat16' or 'float16'"),
+    (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected float32, bfloat16 or float16"),
     (LocalArgs, {"chat_format": "chatml"}, "chat_format='chatml' for 'm': expected one of auto, model"),
     (LocalArgs, {"temprature": "1"}, "Unknown model arg 'temprature' for 'm'; valid: dtype, threads"),
     (VllmArgs, {"device": "cpu"}, "device='cpu' for 'm': vLLM uses the GPUs it can see"),
@@ -32,7 +32,7 @@ def test_text_values_become_typed_values():
     (MockArgs, {"seed": 1}, "Unknown model arg 'seed' for 'm'"),
     (ApiArgs, {"timeout": "-1"}, "timeout='-1' for 'm': expected a number >= 0.001"),
     (ApiArgs, {"timeout": "inf"}, "timeout='inf' for 'm': expected a finite number"),
-    (ApiArgs, {"distribution": "exact"}, "distribution='exact' for 'm': expected 'auto', 'logprobs' or 'sampling'"),
+    (ApiArgs, {"distribution": "exact"}, "distribution='exact' for 'm': expected auto, logprobs or sampling"),
     (ApiArgs, {"api_key_env": "sk-abc"}, "api_key_env='sk-abc' for 'm': expected the NAME of an environment variable"),
 ])  # fmt: skip
 def test_a_wrong_value_names_the_argument_and_what_it_accepts(cls, args, message):

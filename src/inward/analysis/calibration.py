@@ -172,7 +172,7 @@ def sampling_noise_tv(dist: Mapping[str, float], n: int, *, draws: int = 200, se
     perfect sampler lands from the exact distribution by chance alone (seeded Monte Carlo)."""
     if not dist or n < 1:
         return math.nan
-    keys = list(dist)
+    keys = sorted(dist)  # the draws must not depend on the dict's order (fresh vs reloaded records differ)
     p = np.array([dist[k] for k in keys], dtype=float)
     p = p / p.sum()
     rng = np.random.default_rng(seed)

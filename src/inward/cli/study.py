@@ -8,7 +8,7 @@ from inward.cli.options import parse_key_values
 
 EPILOG = """\b
 Examples:
-  inward study --preset default --out runs/default      # the main job, 3 seeds (60-85 min on 2 CPU cores)
+  inward study --preset default --out runs/default      # the main job, 3 seeds (~55 min on 2 CPU cores)
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
   inward study --preset probes --out runs/default       # add white-box probes to a finished default run
   inward study my_study.yaml --out runs/mine

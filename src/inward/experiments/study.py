@@ -877,11 +877,12 @@ class Study:
         c = self.config
         if len(c.seeds) < 2:
             return []
-        only = [name for name, section in (("Calibration", c.calibration), ("Behaviour change", c.behaviour_change))
+        only = [name for name, section in (("calibration", c.calibration), ("behaviour change", c.behaviour_change))
                 if section is not None and not section.every_seed]  # fmt: skip
         if not only:
             return []
-        return [f"{' and '.join(only)} ran on training seed {c.seeds[0]} only (every_seed: false), so "
+        names = " and ".join(only)
+        return [f"{names[0].upper()}{names[1:]} ran on training seed {c.seeds[0]} only (every_seed: false), so "
                 f"{'their results are' if len(only) > 1 else 'its result is'} one trained model's, with no "
                 "spread over seeds; set every_seed: true to replicate over all seeds."]
 

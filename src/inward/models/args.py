@@ -54,7 +54,7 @@ def _plain(err: Mapping[str, Any]) -> str:
     if kind in ("greater_than", "greater_than_equal"):
         return f"expected a number {'>' if kind == 'greater_than' else '>='} {ctx.get('gt', ctx.get('ge'))}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}"
+        return f"expected {str(ctx.get('expected')).replace(chr(39), '')}"  # 'a', 'b' or 'c' -> a, b or c
     return str(err["msg"]).removeprefix("Value error, ")
 
 

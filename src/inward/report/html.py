@@ -363,6 +363,17 @@ def _matrix(rows: Sequence[dict]) -> Table:
                  [[model.cell({"predictor": p}), *(show(p, t) for t in targets)] for p in predictors])  # fmt: skip
 
 
+def _models(models: dict) -> Table:
+    """One row per model: its full string and its fingerprint as ``key: value`` lines (hashes and
+    chat templates are long; a column per field would not fit a window)."""
+
+    def lines(fp: object) -> str:
+        items = fp.items() if isinstance(fp, dict) else [("fingerprint", fp)]
+        return "\n".join(f"{k}: {clip(v, 200)}" for k, v in items)
+
+    return Table(["model", "fingerprint"], [[Cell(name, cls="t"), Cell(lines(fp), cls="t")] for name, fp in models.items()])
+
+
 def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
     """Per property: the mean over seeds of each self-simulation column."""
     by_prop: dict[str, list[dict]] = {}
@@ -466,8 +477,7 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         Section("Stage wall times", [_part(_stages(manifest.get("stage_seconds") or {}))]),
         Section("Config", [_part(pre=_dump(config))]),
         Section("Versions", [_part(_versions(manifest))]),
-        Section("Models", [_part(_generic([{"model": name, **(fp if isinstance(fp, dict) else {"fingerprint": fp})}
-                                           for name, fp in models.items()]))]),
+        Section("Models", [_part(_models(models))]),
     ]  # fmt: skip
     return _template().render(title=title, intro=INTRO, css=CSS, sections=sections)
 
