@@ -233,6 +233,13 @@ class EvalPlan:
                                                                 self.source)[self.start:]]]
                             for t in self.tasks.values())  # fmt: skip
 
+    def objects_facts(self, model_identity: Any, temperature: float = 0.0) -> dict[str, Any]:
+        """The stage-key facts of the object-level answers this plan asks of a model (greedy, or one
+        sample per prompt seeded by the plan's seed)."""
+        return {"stage": "objects", "model": model_identity, "tasks": list(self.tasks), "split": self.split,
+                "strings": self.strings_id(), "temperature": temperature,
+                "sampling_seed": self.seed if temperature > 0 else None}  # fmt: skip
+
 
 @dataclass
 class ModelHandle:
@@ -304,9 +311,7 @@ def evaluate(plan: EvalPlan, object_model: ModelHandle, predictor: ModelHandle, 
             lambda: collect_objects(object_model.get(), list(plan.tasks.values()), plan.split, plan.n,
                                     seed=plan.seed, data_dir=plan.data_dir, source=plan.source,
                                     start=plan.start),
-            lambda: {"stage": "objects", "model": object_model.identity(), "tasks": list(plan.tasks),
-                     "split": plan.split, "strings": plan.strings_id(), "temperature": 0.0,
-                     "sampling_seed": None},
+            lambda: plan.objects_facts(object_model.identity()),
         )  # fmt: skip
     extracted: list[ExtractionRecord] = []
     values = None

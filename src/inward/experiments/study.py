@@ -256,11 +256,6 @@ class Study:
             self._identities[key] = model_identity(self.backend(name).fingerprint())
         return self._identities[key]
 
-    def strings_id(self, tasks: dict[str, Task], split: str, n: int) -> str:
-        """Content hash of the strings a stage draws (covers seed, n, source and data files)."""
-        c = self.config
-        return EvalPlan(tasks, {}, split, n, c.seed, c.data_dir, c.source).strings_id()
-
     # -- stages -----------------------------------------------------------------------------
     def objects(self, model: str, tasks: dict[str, Task], split: str, n: int, rel: str,
                 temperature: float = 0.0) -> list[ObjectRecord]:  # fmt: skip
@@ -269,9 +264,9 @@ class Study:
                                    seed=self.config.seed, data_dir=self.config.data_dir,
                                    source=self.config.source, temperature=temperature)  # fmt: skip
 
-        facts = {"stage": "objects", "model": self.model_id(model), "tasks": list(tasks), "split": split,
-                 "strings": self.strings_id(tasks, split, n), "temperature": temperature,
-                 "sampling_seed": self.config.seed if temperature > 0 else None}  # fmt: skip
+        c = self.config
+        facts = EvalPlan(tasks, {}, split, n, c.seed, c.data_dir, c.source).objects_facts(self.model_id(model),
+                                                                                          temperature)  # fmt: skip
         # two-turn tasks (are_you_sure) write FollowupObjectRecord rows
         return self._records(rel, ObjectRecord, compute, facts, load=object_record_from_dict)
 
