@@ -3,6 +3,8 @@ stages whose inputs are unchanged, and a moved run directory reuses everything."
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 
@@ -69,7 +71,15 @@ def test_a_moved_run_directory_reuses_every_stage(tmp_path, tiny_pair, monkeypat
     cfg = full_config(tiny_pair, seeds=[0])  # with calibration, behaviour change (a merged model) and scaling
     run_study(cfg, out, cache=cache)
     before = {n: (out / n).read_bytes() for n in ("results.csv", "comparisons.csv", "behaviour_change.csv",
-                                                 "calibration.csv", "scaling.csv", "seed_summary.csv")}
+                                                 "calibration.csv", "scaling.csv", "seed_summary.csv",
+                                                 "results_symmetric.csv", "results_by_task.csv")}
+    for name in ("results.csv", "results_symmetric.csv", "results_by_task.csv"):
+        rows = list(csv.DictReader(io.StringIO(before[name].decode())))
+        assert all(len(r["object_fingerprint"]) == 12 and len(r["meta_fingerprint"]) == 12 for r in rows), name
+        # untrained, self-trained and cross-trained predictors: three models, three fingerprints
+        assert len({r["meta_fingerprint"] for r in rows}) == 3, name
+        assert {r["object_fingerprint"] for r in rows if r["label"] == "cross"} == \
+            {r["meta_fingerprint"] for r in rows if r["label"] == "self"}, name
     moved = tmp_path / "elsewhere" / "run"
     moved.parent.mkdir()
     shutil.move(str(out), str(moved))

@@ -29,12 +29,13 @@ RESULT_COLUMNS = (
     "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
     "mode_baseline", "compliance_rate", "count", "object_model", "meta_model", "label",
     "beats_mode_p", "top_answer", "top_answer_share", "degenerate", "degenerate_groups",
+    "object_fingerprint", "meta_fingerprint",
 )  # fmt: skip
 BY_TASK_COLUMNS = (
     "task", "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
     "mode_baseline", "modal_value", "compliance_rate", "count", "objects", "object_excluded",
     "object_model", "meta_model", "label", "beats_mode_p", "top_answer", "top_answer_share",
-    "degenerate",
+    "degenerate", "object_fingerprint", "meta_fingerprint",
 )  # fmt: skip
 NON_COMPLIANT = "<non-compliant>"
 MICRO = "micro_average"

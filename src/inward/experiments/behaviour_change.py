@@ -1,4 +1,5 @@
-"""Experiment 2's model side (spec §1.8): build M_C and collect what the analysis needs.
+"""Experiment 2 (spec §1.8): build M_C, collect what the analysis needs, and run the study's
+behaviour-change section for one target and training seed (:func:`run_behaviour_change`).
 
 M_C is the self-trained M1ft finetuned *further*. The trainer trains a fresh LoRA adapter on a
 base checkpoint (it refuses a model that already has one), so M1ft's adapter is first merged into
@@ -11,7 +12,9 @@ casts once), so M_C starts from exactly M1ft's behaviour.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inward.analysis.behaviour_change import shift_status, shifted_keys
 from inward.errors import InwardError
@@ -20,6 +23,9 @@ from inward.properties.registry import Property
 from inward.records import HypotheticalRecord, ObjectRecord
 from inward.store.cache import CachedModel
 from inward.tasks import Task
+
+if TYPE_CHECKING:
+    from inward.experiments.study import Study
 
 MERGED_MARKER = "merged.json"
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
@@ -90,3 +96,91 @@ def shifted_hypotheticals(
             if objs:
                 records += collect_hypotheticals(predictor, objs, tasks, {task_name: [prop]})
     return records
+
+
+# -- the study's behaviour-change experiment (config section ``behaviour_change``) -------------
+
+
+@dataclass
+class BehaviourChangeOutcome:
+    """One target's Experiment 2 for one training seed: behaviour_change.csv rows (with the seed
+    and the shift model), and a warning when the shift data is nearly one response."""
+
+    rows: list[dict]
+    warning: str | None = None
+
+
+def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str,
+                         seed: int) -> BehaviourChangeOutcome:  # fmt: skip
+    """M_C = M1ft finetuned further on another model's object-level train answers (the
+    configured shift model, else ``cross``); its hypotheticals on held-out items whose behaviour
+    shifted, scored against M1ft's old and M_C's new behaviour."""
+    from collections import Counter
+    from dataclasses import replace
+
+    from inward.analysis.behaviour_change import behaviour_change_table, entropy_adjust
+    from inward.analysis.scoring import score
+    from inward.experiments.evaluate import _prop_names
+    from inward.experiments.study import prefix, release_memory, slug
+    from inward.properties.registry import resolve_property
+    from inward.store.stages import content_hash
+    from inward.train.datasets import shift_examples
+
+    c = ctx.config
+    bc, s1 = c.behaviour_change, slug(m1)
+    other = bc.shift_model or cross
+    folder, tag = f"{prefix(seed)}behaviour_change/{s1}", f"seed {seed}: "
+    sampled = f"_T{bc.shift_temperature:g}" if bc.shift_temperature > 0 else ""
+    with ctx.stage(f"behaviour change: object-level train, {other}"):
+        other_train = ctx.objects(other, ctx.train_tasks, "train", c.n_train_strings,
+                                  f"models/{slug(other)}/objects_train{sampled}.jsonl",
+                                  temperature=bc.shift_temperature)  # fmt: skip
+    ctx.release(other)
+    examples = shift_examples(other_train, ctx.train_tasks, n=bc.n_examples, seed=seed,
+                              forbidden_strings=ctx.eval_strings())  # fmt: skip
+    if not examples:
+        raise InwardError(f"No shift examples: none of {other}'s object-level train responses "
+                          f"was compliant (see models/{slug(other)}/objects_train.jsonl).")  # fmt: skip
+    warning = None
+    top, count = Counter(e.completion for e in examples).most_common(1)[0]
+    if count / len(examples) > 0.5 and seed == c.seeds[0]:  # e.g. a base model that echoes the question
+        warning = (f"Behaviour change: {100 * count / len(examples):.0f}% of the {len(examples)} shift "
+                   f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
+                   "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
+    with ctx.stage(f"{tag}behaviour change: shift finetune of {ctx.shown(m1ft)} on {other}"):
+        merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"))
+        release_memory()  # the fp32 model the merge built is garbage now (2 GB for Qwen 0.5B)
+        ctx.display[merged] = ctx.shown(m1ft)
+        mc = ctx.train(merged, examples, f"{folder}/shift_ft", bc.finetune or c.finetune,
+                       f"{other} (object-level answers)", purpose="behaviour change",
+                       display_base=ctx.shown(m1ft), seed=seed)  # fmt: skip
+    ctx.use(mc)
+    with ctx.stage(f"{tag}behaviour change: evaluation of {ctx.shown(mc)}"):
+        mc_objects = ctx.objects(mc, ctx.held_out, "val", c.n_eval, f"{folder}/objects.jsonl")
+        hyps = ctx.records(
+            f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
+            lambda: shifted_hypotheticals(ctx.model(mc), ft_objects, mc_objects, ctx.held_out,
+                                          ctx.shift_props, c.scoring),
+            {"stage": "shifted_hypotheticals", "model": ctx.model_id(mc), "old": content_hash(ft_objects),
+             "new": content_hash(mc_objects), "properties": _prop_names(ctx.shift_props),
+             "scoring": c.scoring},
+        )  # fmt: skip
+    ctx.release(mc)
+    status = shift_status(ft_objects, mc_objects, ctx.shift_props, c.scoring)
+    old_by = {(o.task, o.string): o for o in ft_objects}
+    new_by = {(o.task, o.string): o for o in mc_objects}
+    old_rows, new_rows = [], []
+    for h in hyps:
+        prop = resolve_property(h.property, h.task)
+        for rows, by, obj in ((old_rows, old_by, m1ft), (new_rows, new_by, mc)):
+            r = score(by[(h.task, h.string)], prop, h, scoring=c.scoring)
+            rows.append(replace(r, object_model=ctx.shown(obj), meta_model=ctx.shown(mc)))
+    ctx.run.write_jsonl(f"{folder}/scored_old.jsonl", old_rows)
+    ctx.run.write_jsonl(f"{folder}/scored_new.jsonl", new_rows)
+    drop = bc.exclude_noncompliant
+    rows = behaviour_change_table(old_rows, new_rows, status, exclude_noncompliant=drop)
+    if bc.entropy_adjust:  # the paper drops non-compliant rows at load time, before down-sampling
+        kept = [[r for r in rs if not (drop and r.meta_compliant is False)] for rs in (old_rows, new_rows)]
+        rows += behaviour_change_table(*entropy_adjust(*kept), status, adjustment="entropy",
+                                       exclude_noncompliant=drop)  # fmt: skip
+    return BehaviourChangeOutcome([{"seed": seed, **r, "shift_model": other} for r in rows], warning)

@@ -1,7 +1,11 @@
-"""Collect Experiment 1b's distributions (spec §1.9) for one setup; the maths is in
-:mod:`inward.analysis.calibration`. Every model call goes through the response cache."""
+"""Experiment 1b (spec §1.9): collect the object-level and hypothetical distributions of one setup
+(:func:`collect_calibration`), and run the study's calibration section for one target and training
+seed (:func:`run_calibration`). The maths is in :mod:`inward.analysis.calibration`. Every model
+call goes through the response cache."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from inward.analysis.calibration import (
     CalibrationRecord,
@@ -16,6 +20,10 @@ from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties.registry import Property
 from inward.store.cache import CachedModel
 from inward.tasks import Task
+
+if TYPE_CHECKING:
+    from inward.experiments.study import Study
+    from inward.experiments.study_config import Calibration as CalibrationSection
 
 
 def collect_calibration(
@@ -73,3 +81,71 @@ def collect_calibration(
                 records.append(CalibrationRecord(setup, task.name, prop.name, s, "sampled", object_name,
                                                  meta_name, od, hypothetical_dist_from_samples(hs), share))  # fmt: skip
     return records
+
+
+# -- the study's calibration experiment (config section ``calibration``) ---------------------
+
+SeedRecords = tuple["int | None", list[CalibrationRecord]]
+"""One setup's records and the training seed of its finetuned models (None: the untrained setup)."""
+
+
+def run_calibration(ctx: Study, m1: str, m1ft: str, cross_models: dict[str, str], seed: int) -> list[SeedRecords]:
+    """Experiment 1b for M1 and one training seed: untrained M1 (with the first seed only, it does
+    not depend on the seed), self-trained M1ft, and each cross-trained model predicting M1ft; one
+    cached, keyed stage per setup."""
+    from inward.experiments.study import prefix, slug
+    from inward.properties.registry import resolve_property
+    from inward.store.stages import content_hash
+    from inward.tasks import get_task
+
+    config = ctx.config
+    cal, s1 = config.calibration, slug(m1)
+    task = get_task(cal.task)
+    props = [resolve_property(p, task.name) for p in cal.properties]
+    n = max(cal.n_exact, cal.n_sampled)
+    strings = [x.string for x in task.load("val", n, config.seed, config.data_dir, config.source)]
+    pre = prefix(seed)
+    setups = [(None, f"untrained-{s1}", "untrained", m1, m1)] if seed == config.seeds[0] else []
+    setups += [(seed, f"{pre}self-{s1}", "self", m1ft, m1ft)]
+    one = len(cross_models) == 1
+    setups += [(seed, f"{pre}cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
+               for m2, m2ft in cross_models.items()]  # fmt: skip
+    out: list[SeedRecords] = []
+    for which, folder, label, obj, meta in setups:
+        tag = "" if which is None else f"seed {seed}: "
+        with ctx.stage(f"{tag}calibration, {label}: {ctx.shown(meta)} predicting {ctx.shown(obj)}"):
+            records = ctx.records(
+                f"calibration/{folder}/records.jsonl", CalibrationRecord,
+                lambda obj=obj, meta=meta, label=label: collect_calibration(
+                    label, ctx.model(obj), ctx.model(meta), task, props, strings,
+                    n_exact=cal.n_exact, n_sampled=cal.n_sampled, samples=cal.samples,
+                    temperature=cal.temperature, max_tokens=cal.max_tokens, top_k=cal.top_k,
+                    seed=cal.seed, scoring=config.scoring, object_name=ctx.shown(obj),
+                    meta_name=ctx.shown(meta)),
+                {"stage": "calibration", "label": label, "object": ctx.model_id(obj),
+                 "meta": ctx.model_id(meta), "settings": cal.model_dump(exclude={"every_seed"}),
+                 "strings": content_hash(strings),
+                 "scoring": config.scoring, "names": [ctx.shown(obj), ctx.shown(meta)]},
+            )  # fmt: skip
+        out.append((which, records))
+        if meta != m1ft:
+            ctx.release(meta)
+    ctx.release(m1)
+    ctx.release(m1ft)
+    return out
+
+
+def calibration_rows(records: list[SeedRecords], cal: CalibrationSection) -> list[dict]:
+    """calibration.csv: MAD per setup, property and method, with the training seed."""
+    from inward.analysis.calibration import calibration_table
+
+    return [{"seed": seed, **row} for seed, recs in records
+            for row in calibration_table(recs, top=cal.top_behaviours, bins=cal.bins)]  # fmt: skip
+
+
+def agreement_rows(records: list[SeedRecords], cal: CalibrationSection) -> list[dict]:
+    """calibration_agreement.csv: sampled vs exact estimates on the prompts that have both."""
+    from inward.analysis.calibration import agreement_table
+
+    return [{"seed": seed, **row} for seed, recs in records
+            for row in agreement_table(recs, samples=cal.samples, top=cal.top_behaviours, bins=cal.bins)]  # fmt: skip

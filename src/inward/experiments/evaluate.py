@@ -41,8 +41,9 @@ from inward.records import (
     object_record_from_dict,
 )
 from inward.store.cache import CachedModel, ResponseCache
+from inward.store.manifest import RunManifest
 from inward.store.rundir import RunDir, environment
-from inward.store.stages import content_hash
+from inward.store.stages import content_hash, short_fingerprint
 from inward.tasks import Task, resolve_tasks
 
 MAX_N = 1_000_000
@@ -370,14 +371,8 @@ def run_evaluate(
 
     seconds: dict[str, float] = {}
     with RunDir(out) as run:
-        manifest = {
-            "version": 1,
-            "command": "evaluate",
-            "status": "running",
-            "spec": asdict(spec),
-            "environment": environment(),
-        }
-        run.write_json("run.json", manifest)
+        manifest = RunManifest(command="evaluate", spec=asdict(spec), environment=environment())
+        manifest.write(run)
         # each model gets its own counters, even when the predictor or extractor is the object model
         model = ModelHandle(spec.model, lambda: get(spec.model))
         predictor = ModelHandle(predictor_name, lambda: get(predictor_name))
@@ -391,8 +386,11 @@ def run_evaluate(
         objects, hyps, extracted = ev.objects, ev.hypotheticals, ev.extracted
         scored = ev.scored(spec.scoring)
         label = "self" if predictor_name == spec.model else "cross"
-        results = results_table(scored, label=label)
-        by_task = results_by_task(scored, label=label)
+        prints = {name: handle.get().fingerprint() for name, handle in ((spec.model, model), (predictor_name, predictor))}
+        fp = {"object_fingerprint": short_fingerprint(prints[spec.model]),
+              "meta_fingerprint": short_fingerprint(prints[predictor_name])}  # fmt: skip
+        results = [{**r, **fp} for r in results_table(scored, label=label)]
+        by_task = [{**r, **fp} for r in results_by_task(scored, label=label)]
         run.write_jsonl("scored.jsonl", scored)
         run.write_csv("results.csv", results, RESULT_COLUMNS)
         run.write_csv("results_by_task.csv", by_task, BY_TASK_COLUMNS)
@@ -408,14 +406,11 @@ def run_evaluate(
             calls["extraction_prompts_from_model"] = extractor.get().stats.misses
             calls["extraction_prompts_from_cache"] = extractor.get().stats.hits
             used[extractor_name] = extractor.get()
-            manifest["extractor_model"] = extractor_name
-        manifest.update(
-            status="complete",
-            models={name: cm.fingerprint() for name, cm in used.items()},
+            manifest.extractor_model = extractor_name
+        manifest.updated(
+            status="complete", models={name: prints.get(name) or cm.fingerprint() for name, cm in used.items()},
             model_calls=calls,
-            seconds=seconds,
-            environment=environment(),  # again: torch and transformers are imported by now
-        )  # fmt: skip
-        run.write_json("run.json", manifest)
+            seconds=seconds, environment=environment(),  # again: torch and transformers are imported by now
+        ).write(run)
     return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out),
                           extracted)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from inward.records import ObjectRecord, ScoredRecord
 from inward.store import activations as store
 from inward.store.stages import content_hash
 from inward.train.examples import TrainExample
+
+if TYPE_CHECKING:
+    from inward.experiments.study import Study
 
 SELF_OBJECT, SELF_HYPOTHETICAL, CROSS_HYPOTHETICAL = ("self", "object"), ("self", "hypothetical"), ("cross", "hypothetical")
 PROBE_COLUMNS = (
@@ -238,3 +242,45 @@ def self_simulation(seed: int, target: str, self_rows: Sequence[ScoredRecord],
 
 def _mean(xs: Sequence[bool]) -> float:
     return float(np.mean(xs)) if len(xs) else float("nan")
+
+
+def run_probes(ctx: Study, m1: str, m1ft: str, m2: str, m2ft: str, cross_data: list[TrainExample],
+               ft_train: list[ObjectRecord], self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord],
+               seed: int) -> list[ProbeRow]:  # fmt: skip
+    """The study's probes section for one pair and training seed: activations of each source
+    (keyed, reused by content), then the probes fitted on them (keyed)."""
+    from inward.experiments.study import prefix, slug
+
+    sec, pre, s1, tag = ctx.config.probes, prefix(seed), slug(m1), f"seed {seed}: "
+    train, test = train_rows(cross_data, ft_train, ctx.config.scoring), held_out_rows(self_rows)
+    tasks = {**ctx.train_tasks, **ctx.held_out}
+
+    def reuse(rel: str, facts: dict, compute):
+        if ctx.keys.reusable(rel, facts):
+            return store.load(ctx.run.file(rel))
+        acts = compute()
+        store.save(ctx.run.file(rel), acts)
+        ctx.keys.record(rel, facts)
+        return acts
+
+    sources, facts = {}, []
+    plan = ((SELF_OBJECT, m1ft, "self"), (SELF_HYPOTHETICAL, m1ft, "self"),
+            (CROSS_HYPOTHETICAL, m2ft, f"cross-{slug(m2)}"))  # fmt: skip
+    for (role, kind), model, stem in plan:
+        rel = f"{pre}probes/{s1}/{stem}-{kind}.safetensors"
+        with ctx.stage(f"{tag}probe activations, {role}/{kind}, {ctx.shown(model)}"):
+            acts, layers = collect(ctx.backend(model), ctx.model_id(model), ctx.shown(model), kind,
+                                   [*train, *test], sec.depths, tasks, reuse, rel)  # fmt: skip
+        sources[f"{role}/{kind}"] = (ctx.shown(model), acts, layers)
+        facts.append(ctx.keys.digests[rel])
+        if model == m1ft and kind == "hypothetical":
+            ctx.release(m1ft)  # before M2ft loads
+    ctx.release(m2ft)
+    settings = ProbeSettings(top_k=sec.top_k, folds=sec.folds, n_cs=sec.n_cs, seed=seed)
+    with ctx.stage(f"{tag}probes fitted, {m2} and {m1} self-trained"):
+        return ctx.records(
+            f"{pre}probes/{s1}/probes-{slug(m2)}.jsonl", ProbeRow,
+            lambda: probe_table(seed, m1, m2, sources, train, test, self_rows, cross_rows, settings),
+            {"stage": "probes", "activations": facts, "train": content_hash(train), "test": content_hash(test),
+             "settings": settings, "self_rows": content_hash(self_rows), "cross_rows": content_hash(cross_rows)},
+        )  # fmt: skip

@@ -33,6 +33,7 @@ from inward.experiments.evaluate import EvalPlan, ModelHandle, collect_objects, 
 from inward.experiments.study import slug, task_properties
 from inward.experiments.study_config import StudyConfig, Tune
 from inward.store.cache import CachedModel, ResponseCache
+from inward.store.manifest import RunManifest
 from inward.store.rundir import RunDir, environment
 from inward.tasks import get_task
 from inward.train.datasets import self_prediction_examples
@@ -69,9 +70,9 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
         replace(config.finetune, **point)  # a bad value fails before any work
     rows: list[dict] = []
     with RunDir(out) as run:
-        manifest = {"version": 1, "command": "tune", "status": "running", "model": m1,
-                    "config": config.model_dump(mode="json", by_alias=True), "environment": environment()}  # fmt: skip
-        run.write_json("run.json", manifest)
+        manifest = RunManifest(command="tune", model=m1, config=config.model_dump(mode="json", by_alias=True),
+                               environment=environment())  # fmt: skip
+        manifest.write(run)
         base = resolve(m1, **config.model_args)
         train_objects = collect_objects(CachedModel(base, cache), list(tasks.values()), "train", n_train, **load)
         _close(base)
@@ -117,8 +118,8 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
         best = max(range(len(rows)), key=lambda i: rows[i]["lift"])
         rows[best]["best"] = True
         run.write_csv("tune.csv", rows, tuple(columns))
-        manifest.update(status="complete", best=points[best], rows=rows, environment=environment())
-        run.write_json("run.json", json.loads(json.dumps(manifest, default=str)))
+        plain = json.loads(json.dumps({"best": points[best], "rows": rows}, default=str))
+        manifest.updated(status="complete", environment=environment(), **plain).write(run)
     return rows
 
 

@@ -77,6 +77,13 @@ def model_identity(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
     return fp
 
 
+def short_fingerprint(identity: Mapping[str, Any]) -> str:
+    """A model's fingerprint column in the CSVs: 12 hex digits of the hash of its path-free identity
+    (:func:`model_identity`: weights, adapter, precision, chat format, backend), the same wherever
+    the run directory or the model files live."""
+    return hashlib.sha256(_canonical(model_identity(identity)).encode()).hexdigest()[:12]
+
+
 def cpu_facts() -> dict[str, str]:
     """The CPU model and its bf16 kernels (see :func:`_read_cpu`), read once per process."""
     return dict(_read_cpu())
