@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from inward.analysis.results import RESULT_COLUMNS
+from inward.report.columns import RESULTS
 from inward.errors import InwardError
 from inward.experiments.evaluate import EvaluateSpec, run_evaluate
 from inward.models import resolve
@@ -56,7 +56,7 @@ def test_records_and_results(tmp_path):
                        backends={"mock/m1": backend})
     out = tmp_path / "run"
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert tuple(rows[0]) == RESULT_COLUMNS
+    assert tuple(rows[0]) == RESULTS.csv()
     assert rows[-1]["response_property"] == "micro_average"
     props = {r["response_property"] for r in rows}
     assert {"first_character", "first_word", "is_even_direct", "micro_average"} <= props

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 from inward.analysis.results import MICRO, answer_of, reported_name
 from inward.analysis.scoring import object_value
@@ -34,13 +35,35 @@ from inward.properties.registry import Property
 from inward.records import ObjectRecord, ScoredRecord
 
 SHIFTED, SAME, NOT_COMPLIANT = "shifted", "same", "not_compliant"
-BEHAVIOUR_CHANGE_COLUMNS = (
-    "response_property", "predicts_old_accuracy", "predicts_old_error", "predicts_new_accuracy",
-    "predicts_new_error", "difference", "p_value", "ztest_p", "mode_baseline", "mode_baseline_old",
-    "count", "shifted_fraction", "compared", "adjustment", "old_model", "new_model", "meta_model",
-    "new_beats_mode_p", "old_beats_mode_p", "top_answer", "top_answer_share", "degenerate",
-    "noncompliant_dropped",
-)  # fmt: skip
+
+
+class BehaviourChangeRow(TypedDict):
+    """A row of behaviour_change.csv (``inward.report.columns.BEHAVIOUR_CHANGE``)."""
+
+    response_property: str
+    predicts_old_accuracy: float
+    predicts_old_error: float
+    predicts_new_accuracy: float
+    predicts_new_error: float
+    difference: float  # new - old
+    p_value: float  # McNemar (nan after the entropy adjustment: unpaired)
+    ztest_p: float
+    mode_baseline: float  # of the new behaviour
+    mode_baseline_old: float
+    count: int
+    shifted_fraction: float
+    compared: int
+    adjustment: str  # none | entropy
+    old_model: str
+    new_model: str
+    meta_model: str
+    new_beats_mode_p: float
+    old_beats_mode_p: float
+    top_answer: str
+    top_answer_share: float
+    degenerate: bool
+    noncompliant_dropped: int
+
 
 Key = tuple[str, str, str]  # (task, property, string)
 
@@ -110,7 +133,7 @@ def _mode_rate(rows: Sequence[ScoredRecord]) -> float:
 
 def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
                            status: Mapping[Key, str] | None = None, *, adjustment: str = "none",
-                           seed: int = 42, exclude_noncompliant: bool = True) -> list[dict]:  # fmt: skip
+                           seed: int = 42, exclude_noncompliant: bool = True) -> list[BehaviourChangeRow]:  # fmt: skip
     """One row per reported property and a micro average: old vs new accuracy, CIs, p-values.
 
     ``old_rows`` are M_C's answers scored against M, ``new_rows`` the same answers against M_C,

@@ -31,6 +31,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -39,8 +40,21 @@ from inward.properties import clean_answer, clean_object_value
 
 Dist = dict[str, float]
 METHODS = ("exact", "sampled")
-CALIBRATION_COLUMNS = ("setup", "response_property", "mad", "count", "prompts", "method",
-                       "object_model", "meta_model", "mean_object_mass")  # fmt: skip
+
+
+class CalibrationRow(TypedDict):
+    """A row of calibration.csv (``inward.report.columns.CALIBRATION``)."""
+
+    setup: str
+    response_property: str
+    mad: float  # percentage points
+    count: int  # pooled (object, hypothetical) probability pairs
+    prompts: int
+    method: str  # exact | sampled
+    object_model: str
+    meta_model: str
+    mean_object_mass: float
+
 AGREEMENT_COLUMNS = ("setup", "response_property", "meta_model", "prompts", "object_tv", "hypothetical_tv",
                      "object_tv_noise_floor", "mad_exact", "mad_sampled", "mad_difference")  # fmt: skip
 
@@ -136,7 +150,7 @@ def _groups(records: Iterable[CalibrationRecord]) -> dict[tuple[str, str, str, s
     return out
 
 
-def calibration_table(records: Sequence[CalibrationRecord], *, top: int = 3, bins: int = 10) -> list[dict]:
+def calibration_table(records: Sequence[CalibrationRecord], *, top: int = 3, bins: int = 10) -> list[CalibrationRow]:
     """One row per (setup, property, method): MAD (pp) over pooled top-``top`` pairs."""
     rows = []
     for (setup, prop, method, _), recs in _groups(records).items():

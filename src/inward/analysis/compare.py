@@ -14,16 +14,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TypedDict
 
 from inward.analysis.results import MICRO, degenerate_groups, reported_name
 from inward.analysis.stats import mcnemar_test, two_proportion_ztest
 from inward.records import ScoredRecord
 
-COMPARISON_COLUMNS = (
-    "response_property", "self_accuracy", "cross_accuracy", "difference", "z", "p_value",
-    "paired_count", "mcnemar_p", "self_count", "cross_count", "self_model", "cross_model",
-    "excluded_groups",
-)  # fmt: skip
+
+
+class ComparisonRow(TypedDict):
+    """A row of comparisons.csv: self vs cross on one reported property of one trained pair
+    (``inward.report.columns.COMPARISONS``)."""
+
+    response_property: str
+    self_accuracy: float
+    cross_accuracy: float
+    difference: float
+    z: float
+    p_value: float  # two-proportion z-test
+    paired_count: int
+    mcnemar_p: float
+    self_count: int
+    cross_count: int
+    self_model: str
+    cross_model: str
+    excluded_groups: str  # the non-degenerate micro average's left-out groups
+
 NON_DEGENERATE = "micro_average_non_degenerate"
 
 
@@ -57,7 +73,7 @@ def paired_groups(self_rows: Sequence[ScoredRecord],
     return out
 
 
-def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]) -> list[dict]:
+def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]) -> list[ComparisonRow]:
     """One row per reported property (micro average last): accuracies, z-test, McNemar."""
     skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)
     s_groups, c_groups = _groups(self_rows, skip), _groups(cross_rows, skip)

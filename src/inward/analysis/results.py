@@ -21,22 +21,62 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import NotRequired, TypedDict
 
 from inward.analysis.stats import DEGENERATE_SHARE, accuracy_summary, beats_mode_p, group_mode_flags, top_answer
 from inward.records import ScoredRecord
 
-RESULT_COLUMNS = (
-    "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
-    "mode_baseline", "compliance_rate", "count", "object_model", "meta_model", "label",
-    "beats_mode_p", "top_answer", "top_answer_share", "degenerate", "degenerate_groups",
-    "object_fingerprint", "meta_fingerprint",
-)  # fmt: skip
-BY_TASK_COLUMNS = (
-    "task", "response_property", "accuracy", "error", "bootstrap_lower", "bootstrap_upper",
-    "mode_baseline", "modal_value", "compliance_rate", "count", "objects", "object_excluded",
-    "object_model", "meta_model", "label", "beats_mode_p", "top_answer", "top_answer_share",
-    "degenerate", "object_fingerprint", "meta_fingerprint",
-)  # fmt: skip
+
+
+class ResultRow(TypedDict):
+    """A row of results.csv: one reported property of one setup, or its micro average. Its
+    columns, headers and formats: ``inward.report.columns.RESULTS``."""
+
+    response_property: str
+    accuracy: float
+    error: float  # 1.96 SEM
+    bootstrap_lower: float
+    bootstrap_upper: float
+    mode_baseline: float
+    compliance_rate: float
+    count: int
+    object_model: str
+    meta_model: str
+    label: str  # untrained | self | cross (or a tuning point)
+    beats_mode_p: float
+    top_answer: str
+    top_answer_share: float | None
+    degenerate: bool | str  # "" for the micro average
+    degenerate_groups: int
+    object_fingerprint: NotRequired[str]  # added by the study and inward evaluate
+    meta_fingerprint: NotRequired[str]
+
+
+class ByTaskRow(TypedDict):
+    """A row of results_by_task.csv (``inward.report.columns.BY_TASK``)."""
+
+    task: str
+    response_property: str
+    accuracy: float
+    error: float
+    bootstrap_lower: float
+    bootstrap_upper: float
+    mode_baseline: float
+    modal_value: str | None
+    compliance_rate: float
+    count: int
+    objects: int
+    object_excluded: int
+    object_model: str
+    meta_model: str
+    label: str
+    beats_mode_p: float
+    top_answer: str
+    top_answer_share: float | None
+    degenerate: bool | str
+    object_fingerprint: NotRequired[str]
+    meta_fingerprint: NotRequired[str]
+
 NON_COMPLIANT = "<non-compliant>"
 MICRO = "micro_average"
 
@@ -98,7 +138,7 @@ def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) ->
 
 def results_table(
     rows: Sequence[ScoredRecord], *, label: str, include_identity: bool = False, seed: int = 42
-) -> list[dict]:
+) -> list[ResultRow]:
     """One row per reported property, then the micro average (the paper's columns)."""
     flags, _ = _mode_flags(rows)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -124,7 +164,7 @@ def results_table(
     return out
 
 
-def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42) -> list[dict]:
+def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42) -> list[ByTaskRow]:
     """One row per (task, property), with object-level exclusions counted."""
     flags, modes = _mode_flags(rows)
     pairs: dict[tuple[str, str], list[int]] = defaultdict(list)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inward.analysis.results import BY_TASK_COLUMNS, RESULT_COLUMNS, results_by_task, results_table
+from inward.analysis.results import results_by_task, results_table
 from inward.analysis.scoring import object_value, score_all
 from inward.errors import InwardError
 from inward.models.base import GenerationConfig
@@ -40,6 +40,7 @@ from inward.records import (
     ScoredRecord,
     object_record_from_dict,
 )
+from inward.report import columns as C
 from inward.store.cache import CachedModel, ResponseCache
 from inward.store.manifest import RunManifest
 from inward.store.rundir import RunDir, environment
@@ -392,8 +393,8 @@ def run_evaluate(
         results = [{**r, **fp} for r in results_table(scored, label=label)]
         by_task = [{**r, **fp} for r in results_by_task(scored, label=label)]
         run.write_jsonl("scored.jsonl", scored)
-        run.write_csv("results.csv", results, RESULT_COLUMNS)
-        run.write_csv("results_by_task.csv", by_task, BY_TASK_COLUMNS)
+        run.write_csv("results.csv", results, C.RESULTS.csv())
+        run.write_csv("results_by_task.csv", by_task, C.BY_TASK.csv())
 
         calls = {
             "object_prompts_from_model": model.get().stats.misses,

@@ -4,7 +4,7 @@ cross-predictor gains from more data about the target."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from inward.analysis.results import MICRO, results_table
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ScalingRow:
     """One point of the curve: a predictor's micro-average accuracy after ``n_train`` examples
-    (``label`` "cross"; the self-predictor's point is "self", at its own number of examples)."""
+    (``label`` "cross"; the self-predictor's point is "self", at its own number of examples).
+    A row of scaling.csv (``inward.report.columns.SCALING``)."""
 
     seed: int
     n_train: int | str
@@ -30,9 +31,6 @@ class ScalingRow:
     label: str
     mode_baseline: float
     count: int
-
-
-SCALING_COLUMNS = tuple(f.name for f in fields(ScalingRow))
 
 
 def _point(seed: int, n_train: int | str, rows: list[ScoredRecord], label: str) -> ScalingRow:

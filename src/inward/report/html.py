@@ -19,12 +19,10 @@ from functools import cache
 import yaml
 
 from inward.models.names import display_name
+from inward.report import columns as C
 from inward.report.figures import as_number
+from inward.report.format import DASH, LABEL_NAMES, LABEL_ORDER, clip, fmt_p, num, pct, pp
 
-LABEL_ORDER = ("untrained", "self", "cross")
-LABEL_NAMES = {"untrained": "Without training", "self": "Self-prediction trained",
-               "cross": "Cross-prediction trained"}  # fmt: skip
-DASH = "–"
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
@@ -45,40 +43,6 @@ INTRO = (
     "model, predicts that model. All evaluation is on held-out tasks. Errors are 1.96·SEM; the "
     "mode baseline is the accuracy of always answering the most common object-level value."
 )
-
-
-# ---- formatting of values ------------------------------------------------------------------
-
-
-def pct(x) -> str:
-    v = as_number(x)
-    return DASH if math.isnan(v) else f"{100 * v:.1f}%"
-
-
-def pp(x, signed: bool = False) -> str:
-    """Percentage points (for ± errors and differences)."""
-    v = as_number(x)
-    return DASH if math.isnan(v) else (f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}")
-
-
-def fmt_p(p) -> str:
-    v = as_number(p)
-    return DASH if math.isnan(v) else ("p<0.001" if v < 0.001 else f"p={v:.3f}")
-
-
-def num(x, spec: str = "") -> str:
-    """A number (ints as they are, floats by ``spec`` or a sensible default); nan/None as a dash."""
-    if isinstance(x, (bool, str, int)) or x is None:
-        return DASH if x is None else str(x)
-    v = as_number(x)
-    if math.isnan(v):
-        return DASH
-    return format(v, spec) if spec else (f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}")
-
-
-def clip(s: object, limit: int = 400) -> str:
-    s = DASH if s is None else str(s)
-    return s if len(s) <= limit else s[:limit] + f"… [{len(s) - limit} more characters]"
 
 
 def _interval(lo, hi) -> str:
@@ -152,7 +116,11 @@ class Table:
     rows: list[list[Cell]]
 
 
-def table(cols: Sequence[Col], rows: Iterable[dict]) -> Table:
+def table(cols: Sequence[Col] | C.Columns, rows: Iterable[dict]) -> Table:
+    """``rows`` under ``cols``: report columns, or a results table's shared column list
+    (:mod:`inward.report.columns`; its ``html`` columns, in its order)."""
+    if isinstance(cols, C.Columns):
+        cols = [Col(c.header, c.value, c.kind, c.limit) for c in cols.html()]
     return Table([c.header for c in cols], [[c.cell(r) for c in cols] for r in rows])
 
 
@@ -192,46 +160,8 @@ GAPS = [
 ]  # fmt: skip
 
 
-def _boot(r: dict) -> str:
-    lo, hi = pct(r.get("bootstrap_lower")), pct(r.get("bootstrap_upper"))
-    return DASH if DASH in (lo, hi) else f"{lo}–{hi}"
 
 
-def _top(r: dict) -> str:
-    if r.get("response_property") == "micro_average":
-        n = r.get("degenerate_groups")
-        return f"{n} degenerate group(s)" if n not in (None, "") else DASH
-    flag = " DEGENERATE" if r.get("degenerate") is True else ""
-    return f"{clip(r.get('top_answer'), 20)} ({pct(r.get('top_answer_share'))}){flag}"
-
-
-RESULTS = [
-    Col("label", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
-    Col("predictor", key("meta_model"), "m"), Col("property", key("response_property")),
-    Col("accuracy", key("accuracy", fmt=pct), "n"), Col("± (pp)", key("error", fmt=pp), "n"),
-    Col("bootstrap 95%", _boot, "n"), Col("mode baseline", key("mode_baseline", fmt=pct), "n"),
-    Col("beats mode (one-sided p)", key("beats_mode_p", fmt=fmt_p), "n"),
-    Col("most common answer", _top, "t"), Col("compliance", key("compliance_rate", fmt=pct), "n"),
-    Col("n", key("count", fmt=num), "n"),
-]  # fmt: skip
-
-COMPARISONS = [
-    Col("seed", _seed, "n"), Col("property", key("response_property")), Col("self (predictor)", key("self_model"), "m"),
-    Col("cross (predictor)", key("cross_model"), "m"), Col("self acc.", key("self_accuracy", fmt=pct), "n"),
-    Col("cross acc.", key("cross_accuracy", fmt=pct), "n"),
-    Col("difference (pp)", lambda r: pp(r.get("difference"), signed=True), "n"),
-    Col("z", lambda r: num(r.get("z"), ".2f"), "n"), Col("z-test", key("p_value", fmt=fmt_p), "n"),
-    Col("paired n", key("paired_count", fmt=num), "n"), Col("McNemar", key("mcnemar_p", fmt=fmt_p), "n"),
-]  # fmt: skip
-
-BY_TASK = [
-    Col("label", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
-    Col("predictor", key("meta_model"), "m"), Col("task", key("task")), Col("property", key("response_property")),
-    Col("accuracy", key("accuracy", fmt=pct), "n"), Col("± (pp)", key("error", fmt=pp), "n"),
-    Col("mode baseline", key("mode_baseline", fmt=pct), "n"), Col("modal value", key("modal_value"), "t", 80),
-    Col("compliance", key("compliance_rate", fmt=pct), "n"), Col("n", key("count", fmt=num), "n"),
-    Col("objects", key("objects", fmt=num), "n"), Col("objects excluded", key("object_excluded", fmt=num), "n"),
-]  # fmt: skip
 
 
 def _mark(r: dict) -> object:
@@ -245,12 +175,6 @@ EXAMPLES = [
     Col("predicted", key("answer"), "t", 120), Col("correct", _mark),
 ]  # fmt: skip
 
-CALIBRATION = [
-    Col("setup", lambda r: _label({"label": r.get("setup")})), Col("object model", key("object_model"), "m"),
-    Col("predictor", key("meta_model"), "m"), Col("property", key("response_property")), Col("method", key("method")),
-    Col("MAD (pp)", lambda r: num(r.get("mad"), ".1f"), "n"), Col("pairs", key("count", fmt=num), "n"),
-    Col("prompts", key("prompts", fmt=num), "n"), Col("object mass", lambda r: num(r.get("mean_object_mass"), ".3f"), "n"),
-]  # fmt: skip
 
 AGREEMENT = [
     Col("setup", lambda r: _label({"label": r.get("setup")})), Col("predictor", key("meta_model")),
@@ -263,24 +187,7 @@ AGREEMENT = [
     Col("difference (pp)", lambda r: num(r.get("mad_difference"), "+.1f"), "n"),
 ]  # fmt: skip
 
-BEHAVIOUR = [
-    Col("property", key("response_property")), Col("adjustment", key("adjustment")),
-    Col("predictor (M_C)", key("meta_model"), "m"), Col("old model (M)", key("old_model"), "m"),
-    Col("predicts old", key("predicts_old_accuracy", fmt=pct), "n"), Col("± (pp)", key("predicts_old_error", fmt=pp), "n"),
-    Col("predicts new", key("predicts_new_accuracy", fmt=pct), "n"), Col("± (pp)", key("predicts_new_error", fmt=pp), "n"),
-    Col("difference (pp)", lambda r: pp(r.get("difference"), signed=True), "n"),
-    Col("McNemar", key("p_value", fmt=fmt_p), "n"), Col("z-test", key("ztest_p", fmt=fmt_p), "n"),
-    Col("mode baseline (new)", key("mode_baseline", fmt=pct), "n"),
-    Col("mode baseline (old)", key("mode_baseline_old", fmt=pct), "n"),
-    Col("shifted items", key("count", fmt=num), "n"), Col("shifted share", key("shifted_fraction", fmt=pct), "n"),
-]  # fmt: skip
 
-SCALING = [
-    Col("", _label), Col("predictor", key("predictor"), "m"), Col("target", key("target"), "m"),
-    Col("training examples", key("n_train", fmt=num), "n"), Col("accuracy", key("accuracy", fmt=pct), "n"),
-    Col("± (pp)", key("error", fmt=pp), "n"), Col("mode baseline", key("mode_baseline", fmt=pct), "n"),
-    Col("n", key("count", fmt=num), "n"),
-]  # fmt: skip
 
 PROBE_SUMMARY = [
     Col("target", key("target"), "m"), Col("cross model", key("cross_model"), "m"), Col("source", key("source")),
@@ -450,19 +357,19 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         Section("Per run (micro average over held-out tasks)", [_part(table(HEADLINE, micro))]),
         Section("Notes", [_part(notes=list(manifest.get("notes") or []))]),
         Section("Figures", [_part(figures=_figures(figures))]),
-        Section("Results by response property", [_part(table(RESULTS, _by_label(results)))]),
-        Section("Self- vs cross-prediction tests", [_part(table(COMPARISONS, comparisons))]),
-        Section("Results by task", [_part(table(BY_TASK, _by_label(by_task)))]),
+        Section("Results by response property", [_part(table(C.RESULTS.seeded(), _by_label(results)))]),
+        Section("Self- vs cross-prediction tests", [_part(table(C.COMPARISONS.seeded(), comparisons))]),
+        Section("Results by task", [_part(table(C.BY_TASK.seeded(), _by_label(by_task)))]),
     ]  # fmt: skip
     if calibration is not None:
         sections.append(Section("Calibration (Experiment 1b)", [
-            _part(table(CALIBRATION, calibration), intro=CALIBRATION_INTRO),
+            _part(table(C.CALIBRATION.seeded(), calibration), intro=CALIBRATION_INTRO),
             _part(table(AGREEMENT, agreement or []), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO)]))  # fmt: skip
     if behaviour_change is not None:
         sections.append(Section("Behaviour change (Experiment 2)",
-                                [_part(table(BEHAVIOUR, behaviour_change), intro=BEHAVIOUR_INTRO)]))  # fmt: skip
+                                [_part(table(C.STUDY_BEHAVIOUR_CHANGE, behaviour_change), intro=BEHAVIOUR_INTRO)]))  # fmt: skip
     if scaling is not None:
-        sections.append(Section("Cross-prediction data scaling", [_part(table(SCALING, scaling))]))
+        sections.append(Section("Cross-prediction data scaling", [_part(table(C.SCALING, scaling))]))
     if probes is not None:
         summary, contrast, simulation = probes
         sections.append(Section("White-box probes", [

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from inward.analysis.compare import COMPARISON_COLUMNS, NON_DEGENERATE
-from inward.analysis.results import BY_TASK_COLUMNS, MICRO, RESULT_COLUMNS, results_by_task, results_table
+from inward.analysis.compare import NON_DEGENERATE
+from inward.analysis.results import MICRO, results_by_task, results_table
 from inward.analysis.seeds import (
     GAP_COLUMNS,
     MATRIX_COLUMNS,
@@ -21,6 +21,7 @@ from inward.analysis.seeds import (
     verdict,
 )
 from inward.records import ScoredRecord
+from inward.report import columns as C
 from inward.report import notes as N
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
     from inward.experiments.study_config import StudyConfig
     from inward.store.rundir import RunDir
 
-SEEDED_RESULT_COLUMNS = ("seed", *RESULT_COLUMNS)
-SEEDED_BY_TASK_COLUMNS = ("seed", *BY_TASK_COLUMNS)
-SEEDED_COMPARISON_COLUMNS = ("seed", *COMPARISON_COLUMNS)
 EVIDENCE_COLUMNS = ("seed", "target", "cross_model", "task", "property", "self_examples", "cross_examples",
                     "dropped")  # fmt: skip
 CHAT_FORMAT_COLUMNS = ("model", "about", "chat_format", "label_loss", "answer_loss", "end_loss",
@@ -146,27 +144,24 @@ def study_notes(config: StudyConfig, rows: StudyRows, summary: StudySummary, oth
 def write_tables(run: RunDir, config: StudyConfig, rows: StudyRows, summary: StudySummary,
                  other_scoring: str) -> None:  # fmt: skip
     """Every CSV of the study (the optional experiments' only when their section is on)."""
-    from inward.analysis.behaviour_change import BEHAVIOUR_CHANGE_COLUMNS
-    from inward.analysis.calibration import AGREEMENT_COLUMNS, CALIBRATION_COLUMNS
+    from inward.analysis.calibration import AGREEMENT_COLUMNS
 
-    run.write_csv(f"results_{other_scoring}.csv", summary.other_results, SEEDED_RESULT_COLUMNS)
-    run.write_csv("results.csv", rows.results, SEEDED_RESULT_COLUMNS)
-    run.write_csv("results_by_task.csv", rows.by_task, SEEDED_BY_TASK_COLUMNS)
-    run.write_csv("comparisons.csv", rows.comparisons, SEEDED_COMPARISON_COLUMNS)
+    results = C.RESULTS.seeded().csv()
+    run.write_csv(f"results_{other_scoring}.csv", summary.other_results, results)
+    run.write_csv("results.csv", rows.results, results)
+    run.write_csv("results_by_task.csv", rows.by_task, C.BY_TASK.seeded().csv())
+    run.write_csv("comparisons.csv", rows.comparisons, C.COMPARISONS.seeded().csv())
     run.write_csv("evidence.csv", rows.evidence, EVIDENCE_COLUMNS)
     run.write_csv("seed_summary.csv", summary.seed_summary, SEED_SUMMARY_COLUMNS)
     run.write_csv("seed_comparisons.csv", summary.gaps, GAP_COLUMNS)
     run.write_csv("matrix.csv", summary.matrix, MATRIX_COLUMNS)
     if config.calibration is not None:
-        run.write_csv("calibration.csv", summary.calibration, ("seed", *CALIBRATION_COLUMNS))
+        run.write_csv("calibration.csv", summary.calibration, C.CALIBRATION.seeded().csv())
         run.write_csv("calibration_agreement.csv", summary.agreement, ("seed", *AGREEMENT_COLUMNS))
     if config.behaviour_change is not None:
-        run.write_csv("behaviour_change.csv", rows.behaviour_change,
-                      ("seed", *BEHAVIOUR_CHANGE_COLUMNS, "shift_model"))  # fmt: skip
+        run.write_csv("behaviour_change.csv", rows.behaviour_change, C.STUDY_BEHAVIOUR_CHANGE.csv())
     if config.scaling is not None:
-        from inward.experiments.scaling import SCALING_COLUMNS
-
-        run.write_csv("scaling.csv", summary.scaling, SCALING_COLUMNS)
+        run.write_csv("scaling.csv", summary.scaling, C.SCALING.csv())
     if config.probes is not None:
         from inward.analysis.probes import CONTRAST_COLUMNS, SUMMARY_COLUMNS
         from inward.experiments.probes import PROBE_COLUMNS, SIMULATION_COLUMNS
