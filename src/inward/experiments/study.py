@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,21 +110,26 @@ def prefix(seed: int | None) -> str:
     return "" if seed is None else f"seed{seed}/"
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudyResult:
+    """What ``run_study`` returns: the run directory, this session's stage seconds, and the tables
+    (``rows``: as the stages produced them; ``summary``: derived over seeds, with the verdict)."""
+
     out: Path
-    results: list[dict]
-    comparisons: list[dict]
-    by_task: list[dict]
     stage_seconds: dict[str, float]
-    training: list[dict] = field(default_factory=list)
-    calibration: list[dict] = field(default_factory=list)
-    behaviour_change: list[dict] = field(default_factory=list)
-    scaling: list[dict] = field(default_factory=list)
-    seed_summary: list[dict] = field(default_factory=list)
-    gaps: list[dict] = field(default_factory=list)
-    """Self − cross over training seeds (inward.analysis.seeds.GAP_COLUMNS)."""
-    verdicts: list[str] = field(default_factory=list)
+    rows: StudyRows
+    summary: StudySummary
+
+    results = property(lambda self: self.rows.results)
+    comparisons = property(lambda self: self.rows.comparisons)
+    by_task = property(lambda self: self.rows.by_task)
+    training = property(lambda self: self.rows.training)
+    behaviour_change = property(lambda self: self.rows.behaviour_change)
+    calibration = property(lambda self: self.summary.calibration)
+    scaling = property(lambda self: self.summary.scaling)
+    seed_summary = property(lambda self: self.summary.seed_summary)
+    gaps = property(lambda self: self.summary.gaps)  # self − cross over training seeds
+    verdicts = property(lambda self: self.summary.verdicts)
 
 
 class Study:
@@ -444,9 +449,7 @@ class Study:
             for seed in c.seeds:
                 self.run_seed(m1, seed, obj_train)
         summary = self.write_outputs()
-        return StudyResult(self.run.path, rows.results, rows.comparisons, rows.by_task, self.stage_seconds,
-                           rows.training, summary.calibration, rows.behaviour_change, summary.scaling,
-                           summary.seed_summary, summary.gaps, summary.verdicts)  # fmt: skip
+        return StudyResult(self.run.path, self.stage_seconds, rows, summary)
 
     def run_seed(self, m1: str, seed: int, obj_train: list[ObjectRecord]) -> None:
         """Every finetuned model of M1's pairs, trained with one training seed, its scores, and the

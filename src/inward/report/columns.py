@@ -101,21 +101,23 @@ def _signed_pp(name: str) -> Callable[[dict], str]:
 
 SEED = Column("seed", "seed", lambda r: seed(r.get("seed")), "n")
 PROPERTY = Column("response_property", "property", cli=True)
+ACCURACY = Column("accuracy", "accuracy", _key("accuracy", pct), "n", cli=True)
+ERROR = Column("error", "± (pp)", _key("error", pp), "n", cli=True)
+MODE = Column("mode_baseline", "mode baseline", _key("mode_baseline", pct), "n", cli=True)
+COMPLIANCE = Column("compliance_rate", "compliance", _key("compliance_rate", pct), "n", cli=True)
+COUNT = Column("count", "n", _key("count", num), "n", cli=True)
+OBJECT_MODEL = Column("object_model", "object model", kind="m")
+PREDICTOR = Column("meta_model", "predictor", kind="m")
+LABEL = Column("label", "label", _key("label", label))
 OBJECT_FP = Column("object_fingerprint", html=False)  # full strings stay in run.json; this is stable
 META_FP = Column("meta_fingerprint", html=False)
 
 RESULTS = Columns((
     PROPERTY,
-    Column("accuracy", "accuracy", _key("accuracy", pct), "n", cli=True),
-    Column("error", "± (pp)", _key("error", pp), "n", cli=True),
+    ACCURACY, ERROR,
     Column("bootstrap_lower", "bootstrap 95%", _interval("bootstrap_lower", "bootstrap_upper"), "n", cli=True),
     Column("bootstrap_upper", html=False),
-    Column("mode_baseline", "mode baseline", _key("mode_baseline", pct), "n", cli=True),
-    Column("compliance_rate", "compliance", _key("compliance_rate", pct), "n", cli=True),
-    Column("count", "n", _key("count", num), "n", cli=True),
-    Column("object_model", "object model", kind="m"),
-    Column("meta_model", "predictor", kind="m"),
-    Column("label", "label", _key("label", label)),
+    MODE, COMPLIANCE, COUNT, OBJECT_MODEL, PREDICTOR, LABEL,
     Column("beats_mode_p", "beats mode (one-sided p)", _key("beats_mode_p", fmt_p), "n"),
     Column("top_answer", "most common answer", top_answer, "t", cli=True),
     Column("top_answer_share", html=False),
@@ -127,18 +129,14 @@ RESULTS = Columns((
 BY_TASK = Columns((
     Column("task", "task"),
     PROPERTY,
-    Column("accuracy", "accuracy", _key("accuracy", pct), "n"),
-    Column("error", "± (pp)", _key("error", pp), "n"),
+    ACCURACY, ERROR,
     Column("bootstrap_lower", html=False), Column("bootstrap_upper", html=False),
-    Column("mode_baseline", "mode baseline", _key("mode_baseline", pct), "n"),
+    MODE,
     Column("modal_value", "modal value", kind="t", limit=80),
-    Column("compliance_rate", "compliance", _key("compliance_rate", pct), "n"),
-    Column("count", "n", _key("count", num), "n"),
+    COMPLIANCE, COUNT,
     Column("objects", "objects", _key("objects", num), "n"),
     Column("object_excluded", "objects excluded", _key("object_excluded", num), "n"),
-    Column("object_model", "object model", kind="m"),
-    Column("meta_model", "predictor", kind="m"),
-    Column("label", "label", _key("label", label)),
+    OBJECT_MODEL, PREDICTOR, LABEL,
     Column("beats_mode_p", html=False), Column("top_answer", html=False), Column("top_answer_share", html=False),
     Column("degenerate", html=False),
     OBJECT_FP, META_FP,
@@ -166,8 +164,7 @@ CALIBRATION = Columns((
     Column("count", "pairs", _key("count", num), "n"),
     Column("prompts", "prompts", _key("prompts", num), "n"),
     Column("method", "method"),
-    Column("object_model", "object model", kind="m"),
-    Column("meta_model", "predictor", kind="m"),
+    OBJECT_MODEL, PREDICTOR,
     Column("mean_object_mass", "object mass", lambda r: num(r.get("mean_object_mass"), ".3f"), "n"),
 ))  # fmt: skip
 
@@ -199,11 +196,8 @@ STUDY_BEHAVIOUR_CHANGE = Columns((*BEHAVIOUR_CHANGE.seeded().columns, Column("sh
 SCALING = Columns((
     SEED,
     Column("n_train", "training examples", _key("n_train", num), "n"),
-    Column("accuracy", "accuracy", _key("accuracy", pct), "n"),
-    Column("error", "± (pp)", _key("error", pp), "n"),
+    ACCURACY, ERROR,
     Column("predictor", "predictor", kind="m"),
     Column("target", "target", kind="m"),
-    Column("label", "", _key("label", label)),
-    Column("mode_baseline", "mode baseline", _key("mode_baseline", pct), "n"),
-    Column("count", "n", _key("count", num), "n"),
+    LABEL, MODE, COUNT,
 ))  # fmt: skip
