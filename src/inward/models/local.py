@@ -43,7 +43,7 @@ from inward.models import bundled, chat
 from inward.models.args import LocalArgs
 from inward.models.args import parse as parse_args
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
-from inward.models.paths import file_sha256
+from inward.models.paths import adapter_config_sha256, file_sha256
 from inward.models.sampling import SeededSampler, sample_seed
 from inward.models.spec import ModelSpec
 from inward.progress import quiet_transformers_bars
@@ -178,7 +178,7 @@ class LocalBackend:
         found = next((w for w in weights if w.is_file()), None)
         if found is None:
             raise InwardError(f"LoRA adapter {self.spec.adapter!r} has no adapter_model.safetensors.")
-        return file_sha256(found), file_sha256(adir / "adapter_config.json")
+        return file_sha256(found), adapter_config_sha256(adir / "adapter_config.json")
 
     def _ensure_tokenizer(self) -> Any:
         if self._tokenizer is None:

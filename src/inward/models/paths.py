@@ -59,6 +59,19 @@ def _sidecar(path: Path) -> Path:
     return cache_dir() / "hashes" / f"{key}.json"
 
 
+def adapter_config_sha256(path: Path | str) -> str:
+    """sha256 of a peft ``adapter_config.json`` as settings, not as bytes: keys sorted, the
+    base model's path left out (the base is identified by its own weights hash, and its path is
+    wherever a cache happens to live), and lists of module names sorted (peft writes
+    ``target_modules`` from a set, so its order changes from one process to the next: measured,
+    two identical adapters trained in two processes had different file bytes)."""
+    config = json.loads(Path(path).read_text(encoding="utf-8"))
+    config.pop("base_model_name_or_path", None)
+    canonical = {k: sorted(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v
+                 for k, v in config.items()}  # fmt: skip
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
 def file_sha256(path: Path | str) -> str:
     """sha256 of a file, remembered in a sidecar keyed by (absolute path, size, mtime_ns).
 

@@ -362,7 +362,7 @@ class VLLMBackend:
         if self.spec.adapter is None:
             return None
         if self._adapter_sha is None:
-            from inward.models.paths import file_sha256
+            from inward.models.paths import adapter_config_sha256, file_sha256
 
             adir = Path(self.spec.adapter).expanduser()
             weights = adir / "adapter_model.safetensors"
@@ -370,7 +370,7 @@ class VLLMBackend:
                 raise InwardError(
                     f"LoRA adapter {self.spec.adapter!r} has no adapter_model.safetensors (vLLM loads only that)."
                 )
-            self._adapter_sha = (file_sha256(weights), file_sha256(adir / "adapter_config.json"))
+            self._adapter_sha = (file_sha256(weights), adapter_config_sha256(adir / "adapter_config.json"))
         return self._adapter_sha
 
     def _ensure_tokenizer(self) -> Any:
