@@ -21,7 +21,7 @@ import yaml
 from inward.models.names import display_name
 from inward.report import columns as C
 from inward.report.figures import as_number
-from inward.report.format import DASH, LABEL_NAMES, LABEL_ORDER, clip, fmt_p, num, pct, pp
+from inward.report.format import DASH, LABEL_ORDER, clip, fmt_p, label, num, pct, pp, seed
 
 
 CSS = """
@@ -55,12 +55,11 @@ def _sd_pp(x) -> str:
 
 
 def _seed(r: dict) -> str:
-    seed = r.get("seed")
-    return DASH if seed is None or seed == "" else str(seed)
+    return seed(r.get("seed"))
 
 
 def _label(r: dict) -> str:
-    return LABEL_NAMES.get(r.get("label"), str(r.get("label")))
+    return label(r.get("label"))
 
 
 def _by_label(rows: Sequence[dict]) -> list[dict]:

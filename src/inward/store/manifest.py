@@ -13,8 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from inward.errors import InwardError
-
-MANIFEST = "run.json"
+from inward.store.rundir import MANIFEST
 
 
 class RunManifest(BaseModel):
