@@ -159,6 +159,46 @@ def test_adapter_is_merged_and_fingerprinted(tiny_dir, adapter_dir, prompts):
     assert tuned.generate(prompts, GREEDY) != base.generate(prompts, GREEDY)
     # Merged: plain linear layers, no peft wrappers left to slow generation down.
     assert not any("lora" in name for name, _ in tuned._model.named_modules())
+    # and weights that require grad, as a plain load (frozen ones make CPU prefill 7x slower)
+    assert all(p.requires_grad for p in tuned._model.parameters())
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_merge_equals_the_fp32_merge(tiny_dir, adapter_dir, dtype, monkeypatch):
+    # The merge reads each target weight from the checkpoint in fp32, adds the delta and rounds
+    # once: the same tensors as merging into a whole fp32 model and copying it into a bf16 one.
+    tuned = resolve(f"hf/{tiny_dir}+lora:{adapter_dir}", dtype=dtype)
+    with monkeypatch.context() as m:
+        m.setattr(tuned, "_merged_via_fp32", lambda: pytest.fail("fell back to the fp32 merge"))
+        direct = tuned._ensure_model().state_dict()
+    via_fp32 = tuned._merged_via_fp32().state_dict()
+    assert direct.keys() == via_fp32.keys()
+    for name, value in via_fp32.items():
+        assert value.dtype == getattr(torch, dtype) and torch.equal(direct[name], value), name
+    assert all(p.requires_grad for p in tuned._model.parameters())
+    base = resolve(f"hf/{tiny_dir}", dtype=dtype)._ensure_model().state_dict()
+    changed = [n for n in base if not torch.equal(base[n], direct[n])]
+    assert changed and all(any(t in n for t in ("q_proj", "v_proj", "down_proj")) for n in changed)
+
+
+def test_adapter_the_direct_merge_cannot_take_is_merged_in_fp32(tiny_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"], init_lora_weights=False, use_dora=True)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_dir)), cfg).save_pretrained(str(tmp_path))
+    tuned = resolve(f"hf/{tiny_dir}+lora:{tmp_path}", dtype="bfloat16")
+    calls = []
+    fallback = tuned._merged_via_fp32
+    tuned._merged_via_fp32 = lambda: calls.append(1) or fallback()
+    model = tuned._ensure_model()  # DoRA: falls back to the fp32 merge
+    assert calls == [1]
+    assert not any("lora" in name for name, _ in model.named_modules())
+    reference = tuned._merged_via_fp32().state_dict()
+    assert all(torch.equal(v, reference[n]) for n, v in model.state_dict().items())
+    base = resolve(f"hf/{tiny_dir}", dtype="bfloat16")._ensure_model().state_dict()
+    assert any(not torch.equal(base[n], v) for n, v in reference.items())
 
 
 def test_bad_adapter_path(tiny_dir, tmp_path):

@@ -199,27 +199,15 @@ class LocalBackend:
             t0 = time.perf_counter()
             torch.set_num_threads(self.threads)
             quiet_transformers_bars()
-            # With an adapter, merge in fp32 and cast after, so bf16 rounding happens once.
-            load_dtype = torch.float32 if self.spec.adapter else DTYPES[self.dtype]
             try:
                 # safetensors only: never unpickle weights from a folder we did not write
-                model = AutoModelForCausalLM.from_pretrained(
-                    str(self._checkpoint_dir()), dtype=load_dtype, use_safetensors=True
-                )
+                model = self._load_weights(DTYPES[self.dtype])
+                if self.spec.adapter:
+                    model = self._merged(model)
+            except InwardError:
+                raise
             except Exception as exc:
                 raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
-            if self.spec.adapter:
-                model = _merge_adapter(model, self.spec.adapter)
-                if DTYPES[self.dtype] != torch.float32:
-                    # A merged fp32 model cast with .to(bf16) generated 3-5x slower on CPU than
-                    # the same weights in a model loaded as bf16 (measured: 10 prompts, 19 s vs
-                    # 4 s). Load a fresh model in the target dtype and copy the merged weights in.
-                    merged = model.state_dict()
-                    model = AutoModelForCausalLM.from_pretrained(
-                        str(self._checkpoint_dir()), dtype=DTYPES[self.dtype], use_safetensors=True
-                    )
-                    model.load_state_dict(merged)
-                    del merged
             model.generation_config = transformers.GenerationConfig(
                 eos_token_id=self._stop_ids, pad_token_id=tok.pad_token_id
             )
@@ -229,6 +217,39 @@ class LocalBackend:
             self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
             self._stats.extra["load_seconds"] = round(time.perf_counter() - t0, 3)
         return self._model
+
+    def _load_weights(self, dtype: torch.dtype) -> Any:
+        return AutoModelForCausalLM.from_pretrained(str(self._checkpoint_dir()), dtype=dtype, use_safetensors=True)
+
+    def _merged(self, model: Any) -> Any:
+        """``model`` (loaded in the backend's dtype) with the adapter merged as if in fp32 and cast
+        after, so low-precision rounding happens once: each LoRA target weight becomes
+        ``(stored weight in fp32 + ΔW).to(dtype)``, read one tensor at a time from the checkpoint.
+        The same numbers as merging into an fp32 copy of the model and copying that into ``model``
+        (:meth:`_merged_via_fp32`, a test checks equality), without the fp32 copy: for Qwen 1.5B in
+        bf16 that copy was 6 GB more peak memory (benchmarks/merge.py)."""
+        if DTYPES[self.dtype] == torch.float32:
+            merged = _merge_adapter(model, self.spec.adapter)
+        else:
+            merged = _merge_rounding_once(model, self.spec.adapter, self._checkpoint_dir())
+            merged = merged if merged is not None else self._merged_via_fp32()
+        # peft leaves the base weights frozen. With a weight that does not require grad, PyTorch's
+        # CPU matmul of a non-contiguous 3-D input (transformers' last-position slice before the
+        # LM head, at every prefill) does not fold the batch: it expands and copies the whole
+        # vocabulary matrix per row (measured, Qwen 0.5B bf16, batch 8: 4.1 s instead of 23 ms;
+        # generation 7x slower). Weights as from_pretrained leaves them; inference runs without grad.
+        return merged.requires_grad_(True)
+
+    def _merged_via_fp32(self) -> Any:
+        """The adapter merged into an fp32 model whose weights are then copied into a model loaded
+        in the backend's dtype (a merged fp32 model cast with ``.to(bf16)`` generated 3-5x slower
+        on CPU: 10 prompts, 19 s vs 4 s). For adapters :func:`_merge_rounding_once` cannot merge
+        (DoRA, LoRA biases, non-Linear targets)."""
+        merged = _merge_adapter(self._load_weights(torch.float32), self.spec.adapter).state_dict()
+        model = self._load_weights(DTYPES[self.dtype])
+        model.load_state_dict(merged)
+        del merged
+        return model
 
     # ---- protocol ----------------------------------------------------------------------
     @property
@@ -248,7 +269,7 @@ class LocalBackend:
                 "precision": self.dtype,
                 "adapter_sha256": adapter_sha,
                 "adapter_config_sha256": adapter_cfg_sha,  # r and alpha change the merged weights
-                "adapter_merge": "fp32-merge-then-load-v2" if adapter_sha else None,
+                "adapter_merge": _merge_identity(self.dtype) if adapter_sha else None,
                 "chat_template": self._format.identity(),
                 "stop_tokens": self._tokenizer.convert_ids_to_tokens(self._stop_ids),
                 "device": torch.device(self.device).type,  # CPU and CUDA kernels round differently
@@ -543,6 +564,59 @@ def _merge_adapter(model: Any, adapter: str) -> Any:
             f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
             "Was it trained on the same base model?"
         ) from exc
+
+
+def _merge_identity(dtype: str) -> str:
+    """How an adapter's weights reach the model, in its fingerprint. bf16/fp16: merged in fp32,
+    rounded once (the direct merge gives the same weights as the older copy into a fresh model,
+    and the same LM-head kernels, so the old name stays). fp32: since 2026-12-05 the merged
+    weights require grad, which moves the prefill's LM head from a per-row bmm to one mm (the
+    same maths, but rounding may differ), so fp32 adapter responses get a new key."""
+    return "fp32-merge-grad-v3" if dtype == "float32" else "fp32-merge-then-load-v2"
+
+
+def _merge_rounding_once(model: Any, adapter: str, checkpoint: Path) -> Any | None:
+    """Merge a plain LoRA adapter into a bf16/fp16 ``model``: each target Linear's weight becomes
+    ``(W + ΔW).to(dtype)`` with ``W`` the checkpoint's stored tensor upcast to fp32 and ``ΔW``
+    peft's own fp32 delta; other weights are the checkpoint's cast to ``dtype`` as loaded. None
+    (``model`` is then unusable) where that is not the whole merge: DoRA or other LoRA variants,
+    LoRA biases, non-Linear targets, weights the checkpoint does not name as the model does."""
+    from contextlib import ExitStack
+
+    from peft import PeftModel
+    from peft.tuners.lora import Linear as LoraLinear
+    from peft.tuners.lora import LoraLayer
+    from safetensors import safe_open
+
+    try:
+        wrapped = PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))  # LoRA weights in fp32
+    except Exception as exc:
+        raise InwardError(
+            f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
+            "Was it trained on the same base model?"
+        ) from exc
+    layers = [(n, m) for n, m in wrapped.base_model.model.named_modules() if isinstance(m, LoraLayer)]
+    files = sorted(checkpoint.glob("*.safetensors"))
+    plain = all(
+        type(m) is LoraLinear and set(m.lora_A) == {"default"} and not getattr(m, "lora_variant", {})
+        and not any(getattr(m, "lora_bias", {}).values()) and m.lora_A["default"].weight.dtype == torch.float32
+        for _, m in layers
+    )  # fmt: skip
+    if not layers or not files or not plain:
+        return None
+    with ExitStack() as stack, torch.no_grad():
+        handles = [stack.enter_context(safe_open(str(f), "pt")) for f in files]
+        where = {key: h for h in handles for key in h.keys()}
+        if any(f"{name}.weight" not in where for name, _ in layers):
+            return None
+        for name, m in layers:
+            base = m.get_base_layer()
+            stored = where[f"{name}.weight"].get_tensor(f"{name}.weight")
+            if stored.shape != base.weight.shape:
+                return None
+            base.weight.data = (stored.float() + m.get_delta_weight("default")).to(base.weight.dtype)
+            del stored
+    return wrapped.unload()
 
 
 def _hub_snapshot(repo_id: str) -> Path:
