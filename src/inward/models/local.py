@@ -242,9 +242,10 @@ class LocalBackend:
 
     def _merged_via_fp32(self) -> Any:
         """The adapter merged into an fp32 model whose weights are then copied into a model loaded
-        in the backend's dtype (a merged fp32 model cast with ``.to(bf16)`` generated 3-5x slower
-        on CPU: 10 prompts, 19 s vs 4 s). For adapters :func:`_merge_rounding_once` cannot merge
-        (DoRA, LoRA biases, non-Linear targets)."""
+        in the backend's dtype. For adapters :func:`_merge_rounding_once` cannot merge (DoRA, LoRA
+        biases, non-Linear targets). (A merged fp32 model cast with ``.to(bf16)`` once generated
+        3-5x slower, 10 prompts 19 s vs 4 s: most likely the frozen weights peft leaves, see
+        :meth:`_merged`; the copy was kept, not remeasured.)"""
         merged = _merge_adapter(self._load_weights(torch.float32), self.spec.adapter).state_dict()
         model = self._load_weights(DTYPES[self.dtype])
         model.load_state_dict(merged)
