@@ -171,6 +171,26 @@ def scoring_notes(other: list[dict], scoring: str) -> list[str]:
             f"{parts}."]  # fmt: skip
 
 
+def unmatchable_notes(unmatchable: list[dict], threshold: float = 0.1) -> list[str]:
+    """Properties where at least ``threshold`` of an object model's evaluable rows (over setups
+    and seeds) can never be scored correct: the object value keeps punctuation (or a run of
+    whitespace) that every cleaned answer loses. Every predictor scores 0 on those rows; the mode
+    baseline need not."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for r in unmatchable:
+        t = totals.setdefault((base_model(r["object_model"]), r["property"]), [0, 0])
+        t[0] += r["unmatchable"]
+        t[1] += r["evaluable"]
+    bad = [(m, p, u, n) for (m, p), (u, n) in totals.items() if n and u / n >= threshold]
+    if not bad:
+        return []
+    parts = "; ".join(f"{m} {p}: {u} of {n} ({100 * u / n:.0f}%)" for m, p, u, n in bad)
+    return [f"Rows no answer can match under this scoring (the object value keeps punctuation that every "
+            f"cleaned answer loses, e.g. a comma-separated response's first word \"goat,\"): {parts}. They count as "
+            "wrong for every predictor, but the mode baseline (the most common object value) can count them "
+            "as right; results_symmetric.csv cleans both sides."]  # fmt: skip
+
+
 def evidence_notes(evidence: list[dict]) -> list[str]:
     """How far the cross-predictor's data differs from the self-predictor's (equal evidence)."""
     if not evidence:

@@ -20,6 +20,7 @@ from inward.analysis.seeds import (
     target_verdicts,
     verdict,
 )
+from inward.properties.normalise import clean_answer
 from inward.records import ScoredRecord
 from inward.report import columns as C
 from inward.report import notes as N
@@ -61,6 +62,8 @@ class StudyRows:
     probes: list[ProbeRow] = field(default_factory=list)
     simulation: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # per setup and property: evaluable rows whose object value no cleaned answer can equal
+    unmatchable: list[dict] = field(default_factory=list)
 
     def add_results(self, rows: list[ScoredRecord], label: str, seed: int | None,
                     fingerprints: tuple[str, str] = ("", "")) -> None:  # fmt: skip
@@ -69,8 +72,24 @@ class StudyRows:
         fp = {"object_fingerprint": fingerprints[0], "meta_fingerprint": fingerprints[1]}
         self.results += [{"seed": seed, **r, **fp} for r in results_table(rows, label=label)]
         self.by_task += [{"seed": seed, **r, **fp} for r in results_by_task(rows, label=label)]
+        self.unmatchable += unmatchable_rows(rows, label, seed)
         if label != "untrained" and seed == self.example_seed:
             self.examples += _examples(rows, label)
+
+
+def unmatchable_rows(rows: list[ScoredRecord], label: str, seed: int | None) -> list[dict]:
+    """Per property: how many evaluable rows have an object value that no answer can equal after
+    the answer's cleaning (the paper's scoring keeps punctuation on the object side only, so a
+    comma-separated response's first_word "goat," is never matched by "goat")."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        if not r.evaluable:
+            continue
+        row = out.setdefault(r.property, {"seed": seed, "label": label, "object_model": r.object_model,
+                                          "property": r.property, "unmatchable": 0, "evaluable": 0})  # fmt: skip
+        row["evaluable"] += 1
+        row["unmatchable"] += clean_answer(r.object_clean) != r.object_clean
+    return list(out.values())
 
 
 @dataclass
@@ -135,7 +154,7 @@ def verdicts(config: StudyConfig, rows: StudyRows, gaps: list[dict]) -> list[str
 def study_notes(config: StudyConfig, rows: StudyRows, summary: StudySummary, other_scoring: str,
                 models: dict[str, Any], stages: dict[str, dict]) -> list[str]:  # fmt: skip
     return (summary.verdicts + N.result_notes(rows.results, rows.comparisons) + N.evidence_notes(rows.evidence)
-            + N.scoring_notes(summary.other_results, other_scoring)
+            + N.scoring_notes(summary.other_results, other_scoring) + N.unmatchable_notes(rows.unmatchable)
             + N.experiment_notes(config, rows, summary.agreement, summary.calibration, summary.probe_summary,
                                  summary.probe_contrast)
             + N.determinism_notes(models) + N.stage_notes(stages))  # fmt: skip
