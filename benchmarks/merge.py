@@ -39,7 +39,6 @@ def one_path(model: str, adapter: str, path: str, dtype: str, n_prompts: int) ->
     from inward.prompts import object_prompt
     from inward.tasks.registry import get_task
 
-
     backend = resolve(f"{model}+lora:{adapter}", dtype=dtype)
     backend.fingerprint()  # tokenizer, stop tokens (and a one-time conversion) outside the timing
     t0 = time.perf_counter()
@@ -50,8 +49,8 @@ def one_path(model: str, adapter: str, path: str, dtype: str, n_prompts: int) ->
     for name, value in sorted(net.state_dict().items()):
         digest.update(name.encode())
         digest.update(value.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    if path != "direct":  # generate through the fp32 path's model too
-        backend._model = net.eval()
+    if path != "direct":  # generate through the fp32 path's model, set up as the backend sets up its own
+        backend._install(net)
     task = get_task("animals_long")
     prompts = [object_prompt(task, s.string) for s in task.load("val", n_prompts, 0)]
     t0 = time.perf_counter()

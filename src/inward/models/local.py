@@ -195,7 +195,7 @@ class LocalBackend:
 
     def _ensure_model(self) -> Any:
         if self._model is None:
-            tok = self._ensure_tokenizer()
+            self._ensure_tokenizer()
             t0 = time.perf_counter()
             torch.set_num_threads(self.threads)
             quiet_transformers_bars()
@@ -208,15 +208,19 @@ class LocalBackend:
                 raise
             except Exception as exc:
                 raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
-            model.generation_config = transformers.GenerationConfig(
-                eos_token_id=self._stop_ids, pad_token_id=tok.pad_token_id
-            )
-            self._model = model.to(self.device).eval()
-            # transformers renamed forward's `past_key_values` to `cache` during 5.x.
-            params = inspect.signature(model.forward).parameters
-            self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+            self._install(model)
             self._stats.extra["load_seconds"] = round(time.perf_counter() - t0, 3)
         return self._model
+
+    def _install(self, model: Any) -> None:
+        """Make ``model`` the backend's: inward's own (empty) generation config, device, eval."""
+        model.generation_config = transformers.GenerationConfig(
+            eos_token_id=self._stop_ids, pad_token_id=self._ensure_tokenizer().pad_token_id
+        )
+        self._model = model.to(self.device).eval()
+        # transformers renamed forward's `past_key_values` to `cache` during 5.x.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
 
     def _load_weights(self, dtype: torch.dtype) -> Any:
         return AutoModelForCausalLM.from_pretrained(str(self._checkpoint_dir()), dtype=dtype, use_safetensors=True)
@@ -555,16 +559,21 @@ def dir_weights_sha256(checkpoint: Path) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def _merge_adapter(model: Any, adapter: str) -> Any:
+def _with_adapter(model: Any, adapter: str) -> Any:
+    """``model`` wrapped by peft with the LoRA adapter in ``adapter`` (its weights in fp32)."""
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser())).merge_and_unload()
+        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))
     except Exception as exc:
         raise InwardError(
             f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
             "Was it trained on the same base model?"
         ) from exc
+
+
+def _merge_adapter(model: Any, adapter: str) -> Any:
+    return _with_adapter(model, adapter).merge_and_unload()
 
 
 def _merge_identity(dtype: str) -> str:
@@ -584,18 +593,11 @@ def _merge_rounding_once(model: Any, adapter: str, checkpoint: Path) -> Any | No
     LoRA biases, non-Linear targets, weights the checkpoint does not name as the model does."""
     from contextlib import ExitStack
 
-    from peft import PeftModel
     from peft.tuners.lora import Linear as LoraLinear
     from peft.tuners.lora import LoraLayer
     from safetensors import safe_open
 
-    try:
-        wrapped = PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))  # LoRA weights in fp32
-    except Exception as exc:
-        raise InwardError(
-            f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
-            "Was it trained on the same base model?"
-        ) from exc
+    wrapped = _with_adapter(model, adapter)
     layers = [(n, m) for n, m in wrapped.base_model.model.named_modules() if isinstance(m, LoraLayer)]
     files = sorted(checkpoint.glob("*.safetensors"))
     plain = all(
