@@ -106,3 +106,32 @@ def test_tune_help_and_bad_grid():
     assert bad.returncode == 2 and "looks like JSON" in bad.stderr
     wrong = inward("tune", "--preset", "smoke", "--set", 'tune.grid={"lora_magic": [1]}', "--out", "/tmp/never")
     assert wrong.returncode == 2 and "cannot be tuned" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_full_disk_exits_2_with_what_to_free(monkeypatch, capsys):
+    import errno
+
+    import inward.cli.main as cli_main
+
+    def full(*args, **kwargs):  # as safetensors reports it: a wrapped message, not an OSError
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("Error while serializing: I/O error") from exc
+
+    monkeypatch.setattr(cli_main.cli, "main", full)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main.main(["study", "--preset", "smoke"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space left on device") and "INWARD_CACHE_DIR" in err and "rerun" in err
+
+
+def test_other_crashes_keep_their_traceback(monkeypatch):
+    import inward.cli.main as cli_main
+
+    monkeypatch.setattr(cli_main.cli, "main", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli_main.main(["tasks"])
+    assert not cli_main.disk_full(ValueError("no"))
+    assert cli_main.disk_full(OSError(28, "No space left on device"))

@@ -6,8 +6,11 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("INWARD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inward-cache"))
+def _private_cache(request, tmp_path_factory, monkeypatch):
+    # Real-model tests use the machine's cache: a private one would convert the bundled models
+    # again (3.5 GB of disk for Qwen 0.5B and Gemma) beside the machine's copies.
+    if request.node.get_closest_marker("real_model") is None:
+        monkeypatch.setenv("INWARD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "inward-cache"))
 
 
 @pytest.fixture(scope="module")

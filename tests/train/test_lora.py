@@ -248,7 +248,6 @@ QWEN = "bundled/qwen2.5-coder-0.5b-instruct"
 def test_real_qwen_trains_and_adapter_generates(examples, tmp_path, monkeypatch):
     from inward.models import bundled
 
-    monkeypatch.delenv("INWARD_CACHE_DIR")  # reuse the machine's converted checkpoint
     try:
         bundled.converted_dir("qwen2.5-coder-0.5b-instruct")
     except InwardError as exc:

@@ -1,11 +1,13 @@
 """``inward``: the command group and its error handling.
 
 Errors caused by input (:class:`InwardError`) print one paragraph and exit 2, without a
-traceback; an interrupt exits 130 and says that rerunning resumes.
+traceback; so does a full disk, with what to free; an interrupt exits 130 and says that rerunning
+resumes.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -55,6 +57,32 @@ def main(argv: list[str] | None = None) -> None:
     except InwardError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except Exception as e:
+        if not disk_full(e):
+            raise
+        click.echo(DISK_FULL.format(e), err=True)
+        sys.exit(2)
+
+
+DISK_FULL = (
+    "error: no space left on device ({}). Free some disk and rerun the same command: finished "
+    "work is kept and resumes. The big files are converted models in the cache folder "
+    "(INWARD_CACHE_DIR, default ~/.cache/inward; 2.5 GB for Qwen 0.5B, 6.7 GB for Qwen 1.5B) and "
+    "the adapters and merged checkpoints in a study's --out folder; set INWARD_CACHE_DIR or --out "
+    "to a disk with room."
+)
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is a full disk (errno ENOSPC, or a
+    library's wrapped message of it, as safetensors raises)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

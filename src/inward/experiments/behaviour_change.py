@@ -3,10 +3,11 @@ behaviour-change section for one target and training seed (:func:`run_behaviour_
 
 M_C is the self-trained M1ft finetuned *further*. The trainer trains a fresh LoRA adapter on a
 base checkpoint (it refuses a model that already has one), so M1ft's adapter is first merged into
-M1's weights and saved as a plain safetensors checkpoint (float32, so the merge is not rounded
-twice); M_C is then ``hf/<that checkpoint>+lora:<shift adapter>``. Loading that checkpoint in the
-study's dtype gives the same weights the local backend uses for M1ft (it merges in float32 and
-casts once), so M_C starts from exactly M1ft's behaviour.
+M1's weights and saved as a plain safetensors checkpoint; M_C is then
+``hf/<that checkpoint>+lora:<shift adapter>``. The checkpoint holds the very weights the local
+backend runs M1ft with (merged in float32, rounded once to the backend's dtype), so M_C starts from
+exactly M1ft's behaviour. It is saved in that dtype when the shift finetune trains in the same one
+(bf16 on this machine: 1.3 GB for Qwen 0.5B instead of 2.5 GB), else in float32 (:func:`merge_dtype`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,22 @@ MERGED_MARKER = "merged.json"
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
 
-def merge_adapter_checkpoint(model_string: str, out_dir: Path) -> str:
-    """Save ``<base>+lora:<adapter>`` merged as a plain checkpoint in ``out_dir``; return its
-    ``hf/`` model string. Skipped when ``out_dir`` already holds a finished merge (marker last)."""
+def merge_dtype(model_dtype: str, train_dtype: str) -> str:
+    """The dtype of M1ft's merged checkpoint: the backend's (``model_dtype``) when the shift
+    finetune trains in that same dtype, so both load exactly the weights the backend runs M1ft
+    with; float32 otherwise, so neither rounds twice."""
+    return model_dtype if model_dtype == train_dtype else "float32"
+
+
+def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "float32",
+                             model_args: dict | None = None) -> str:  # fmt: skip
+    """Save ``<base>+lora:<adapter>`` merged as a plain checkpoint in ``out_dir``, its weights in
+    ``dtype`` exactly as the local backend (with ``model_args``) runs that model in ``dtype``
+    (adapter merged in float32, rounded once); return its ``hf/`` model string. Skipped when ``out_dir`` already holds a
+    finished merge of this adapter in this dtype (marker written last)."""
     import json
 
-    from inward.models import parse_model_string
-
+    from inward.models import parse_model_string, resolve
     from inward.models.paths import file_sha256
 
     out_dir = Path(out_dir).resolve()
@@ -46,36 +56,28 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path) -> str:
     if spec.adapter is None:
         raise InwardError(f"merge_adapter_checkpoint needs a model with a +lora: adapter, got {model_string!r}.")
     adapter_files = sorted(Path(spec.adapter).expanduser().glob("*.safetensors"))
-    identity = {"from": spec.base, "adapter_sha256": [file_sha256(f) for f in adapter_files]}
+    identity = {"from": spec.base, "adapter_sha256": [file_sha256(f) for f in adapter_files], "dtype": dtype}
     try:  # reuse a finished merge only of this very adapter (a retrained one merges again)
         done = json.loads((out_dir / MERGED_MARKER).read_text())
-        if {k: done.get(k) for k in identity} == identity:
+        if {k: done.get(k, "float32" if k == "dtype" else None) for k in identity} == identity:
             return result
     except (OSError, ValueError):
         pass
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from inward.train.lora import load_base
-
-    base = load_base(spec.base)
-    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=torch.float32, use_safetensors=True)
-    model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser())).merge_and_unload()
+    backend = resolve(model_string, **{**(model_args or {}), "dtype": dtype, "device": "cpu"})
+    checkpoint = backend._checkpoint_dir()
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    skip = {p.name for pattern in WEIGHT_FILES for p in Path(base.checkpoint).glob(pattern)}
-    for f in Path(base.checkpoint).iterdir():  # tokenizer and chat template files
-        if f.is_file() and f.name not in skip and not (tmp / f.name).exists():
-            shutil.copy2(f, tmp / f.name)
+    try:
+        backend._ensure_model().save_pretrained(str(tmp), safe_serialization=True)
+    finally:
+        backend.close()
+    skip = {p.name for pattern in WEIGHT_FILES for p in checkpoint.glob(pattern)} | {"config.json"}
+    for f in checkpoint.iterdir():  # tokenizer, chat template and generation config files
+        if f.is_file() and f.name not in skip:
+            shutil.copy2(f, tmp / f.name)  # the checkpoint's generation config, not the backend's
     (tmp / MERGED_MARKER).write_text(json.dumps(identity) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
-    del model
-    import gc
-
-    gc.collect()
     return result
 
 
@@ -125,6 +127,7 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
     from inward.properties.registry import resolve_property
     from inward.store.stages import content_hash
     from inward.train.datasets import shift_examples
+    from inward.train.lora import resolve_dtype
 
     c = ctx.config
     bc, s1 = c.behaviour_change, slug(m1)
@@ -148,10 +151,14 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
                    f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
                    "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
     with ctx.stage(f"{tag}behaviour change: shift finetune of {ctx.shown(m1ft)} on {other}"):
-        merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"))
-        release_memory()  # the fp32 model the merge built is garbage now (2 GB for Qwen 0.5B)
+        shift_config = bc.finetune or c.finetune
+        dtype = merge_dtype(getattr(ctx.backend(m1ft), "dtype", "float32"), resolve_dtype(shift_config.dtype))
+        ctx.release(m1ft)
+        merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"), dtype,
+                                          ctx.model_args(m1ft))  # fmt: skip
+        release_memory()  # the merged model is garbage now (1-2.5 GB for Qwen 0.5B)
         ctx.display[merged] = ctx.shown(m1ft)
-        mc = ctx.train(merged, examples, f"{folder}/shift_ft", bc.finetune or c.finetune,
+        mc = ctx.train(merged, examples, f"{folder}/shift_ft", shift_config,
                        f"{other} (object-level answers)", purpose="behaviour change",
                        display_base=ctx.shown(m1ft), seed=seed)  # fmt: skip
     ctx.use(mc)
