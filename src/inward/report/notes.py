@@ -192,20 +192,23 @@ def unmatchable_notes(unmatchable: list[dict], threshold: float = 0.1) -> list[s
 
 
 def evidence_notes(evidence: list[dict]) -> list[str]:
-    """How far the cross-predictor's data differs from the self-predictor's (equal evidence)."""
+    """How far the cross-predictor's data differs from the self-predictor's (equal evidence): one
+    note per training seed and (target, cross model) pair, the pair named where there are several."""
     if not evidence:
         return []
     notes = []
-    for seed in dict.fromkeys(e["seed"] for e in evidence):
-        rows = [e for e in evidence if e["seed"] == seed]
+    pair_of = lambda e: (base_model(e["target"]), e["cross_model"])  # noqa: E731
+    several = len({pair_of(e) for e in evidence}) > 1
+    for seed, pair in dict.fromkeys((e["seed"], pair_of(e)) for e in evidence):
+        rows = [e for e in evidence if e["seed"] == seed and pair_of(e) == pair]
+        head = f"Equal evidence, seed {seed}" + (f", {pair[1]} cross-trained on {pair[0]}" if several else "")
         total, dropped = sum(e["self_examples"] for e in rows), sum(e["dropped"] for e in rows)
         if not dropped:
-            notes.append(f"Equal evidence, seed {seed}: the cross-predictor trained on exactly the "
-                         f"self-predictor's {total} items.")  # fmt: skip
+            notes.append(f"{head}: the cross-predictor trained on exactly the self-predictor's {total} items.")
             continue
         parts = ", ".join(f"{e['task']}/{e['property']} {e['dropped']} of {e['self_examples']}"
                           for e in rows if e["dropped"])  # fmt: skip
-        notes.append(f"Equal evidence, seed {seed}: the cross-predictor trained on the self-predictor's "
+        notes.append(f"{head}: the cross-predictor trained on the self-predictor's "
                      f"items except {dropped} of {total} ({100 * dropped / total:.0f}%) where the "
                      f"self-trained model's own answer was not compliant ({parts}; evidence.csv, and "
                      "dropped_items.jsonl under seed*/models/*/cross_ft/).")  # fmt: skip
