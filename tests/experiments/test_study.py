@@ -156,9 +156,12 @@ def test_presets_are_valid():
     with_probes = preset("probes")
     assert d.probes is None and with_probes.probes is not None
     assert d.model_copy(update={"name": "probes", "probes": with_probes.probes}) == with_probes
-    sym = preset("symmetric")  # both directions of the fair pair, the default's data and settings
+    sym = preset("symmetric")  # both directions of the fair pair and a Gemma row, the default's data and settings
     small, large = "bundled/qwen2.5-coder-0.5b-instruct", "bundled/qwen2.5-coder-1.5b-instruct"
-    assert [(p.self_model, p.cross_model) for p in sym.pairs] == [(small, large), (large, small)]
+    gemma = d.pairs[0].cross_model
+    assert [(p.self_model, p.cross_model) for p in sym.pairs] == [
+        (small, large), (small, gemma), (large, small), (large, gemma)]
+    assert sym.chat_format_examples == d.chat_format_examples  # Gemma prompted as in the default study
     assert (sym.n_train_per_pair, sym.n_eval, sym.seeds, sym.finetune) == (d.n_train_per_pair, d.n_eval, d.seeds, d.finetune)
 
 
