@@ -43,8 +43,9 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "flo
                              model_args: dict | None = None) -> str:  # fmt: skip
     """Save ``<base>+lora:<adapter>`` merged as a plain checkpoint in ``out_dir``, its weights in
     ``dtype`` exactly as the local backend (with ``model_args``) runs that model in ``dtype``
-    (adapter merged in float32, rounded once); return its ``hf/`` model string. Skipped when ``out_dir`` already holds a
-    finished merge of this adapter in this dtype (marker written last)."""
+    (adapter merged in float32, rounded once); return its ``hf/`` model string. Skipped when
+    ``out_dir`` already holds a finished merge of this adapter in this dtype (marker written
+    last; a marker without a dtype is from before the dtype was chosen: float32)."""
     import json
 
     from inward.models import parse_model_string, resolve
@@ -58,8 +59,8 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "flo
     adapter_files = sorted(Path(spec.adapter).expanduser().glob("*.safetensors"))
     identity = {"from": spec.base, "adapter_sha256": [file_sha256(f) for f in adapter_files], "dtype": dtype}
     try:  # reuse a finished merge only of this very adapter (a retrained one merges again)
-        done = json.loads((out_dir / MERGED_MARKER).read_text())
-        if {k: done.get(k, "float32" if k == "dtype" else None) for k in identity} == identity:
+        done = {"dtype": "float32", **json.loads((out_dir / MERGED_MARKER).read_text())}
+        if {k: done.get(k) for k in identity} == identity:
             return result
     except (OSError, ValueError):
         pass
@@ -70,7 +71,7 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "flo
     try:
         backend._ensure_model().save_pretrained(str(tmp), safe_serialization=True)
     finally:
-        backend.close()
+        backend.close()  # frees the merged model (1.3-2.5 GB for Qwen 0.5B)
     skip = {p.name for pattern in WEIGHT_FILES for p in checkpoint.glob(pattern)} | {"config.json"}
     for f in checkpoint.iterdir():  # tokenizer, chat template and generation config files
         if f.is_file() and f.name not in skip:
@@ -123,7 +124,7 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
     from inward.analysis.behaviour_change import behaviour_change_table, entropy_adjust
     from inward.analysis.scoring import score
     from inward.experiments.evaluate import _prop_names
-    from inward.experiments.study import prefix, release_memory, slug
+    from inward.experiments.study import prefix, slug
     from inward.properties.registry import resolve_property
     from inward.store.stages import content_hash
     from inward.train.datasets import shift_examples
@@ -155,8 +156,7 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
         dtype = merge_dtype(getattr(ctx.backend(m1ft), "dtype", "float32"), resolve_dtype(shift_config.dtype))
         ctx.release(m1ft)
         merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"), dtype,
-                                          ctx.model_args(m1ft))  # fmt: skip
-        release_memory()  # the merged model is garbage now (1-2.5 GB for Qwen 0.5B)
+                                          ctx.model_args(m1ft))  # fmt: skip (frees the model it built)
         ctx.display[merged] = ctx.shown(m1ft)
         mc = ctx.train(merged, examples, f"{folder}/shift_ft", shift_config,
                        f"{other} (object-level answers)", purpose="behaviour change",
