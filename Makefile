@@ -22,7 +22,7 @@ LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 LLAMA_WHEELS ?= $(HOME)/.cache/inward/wheels/llama-cpp-$(shell echo '$(LLAMA_CPP_VERSION) $(LLAMA_CPP_CMAKE)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup-browser setup setup-server test test-fast evaluate study smoke bench bench-quick clean-venv
+.PHONY: setup-browser setup setup-server lint format test test-fast evaluate study smoke bench bench-quick clean-venv
 
 setup: $(STAMP)
 
@@ -57,7 +57,17 @@ setup-browser:
 		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
 		  echo "setup-browser: could not install Chromium (needs apt and root); the report-width test will be skipped"; }
 
-test: setup-server setup-browser
+# Formatter, linter and type checker (configured in pyproject.toml); `make test` runs them first.
+lint: setup
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+test: setup-server setup-browser lint
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

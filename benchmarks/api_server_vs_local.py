@@ -35,9 +35,25 @@ def free_port() -> int:
 
 def start_server(gguf: Path, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--logits_all", "true",
-           "--n_threads", str(threads), "--verbose", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--logits_all",
+        "true",
+        "--n_threads",
+        str(threads),
+        "--verbose",
+        "false",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 240
@@ -47,7 +63,7 @@ def start_server(gguf: Path, threads: int) -> tuple[subprocess.Popen, str]:
             return proc, url
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"llama.cpp server exited with {proc.returncode}")
+                raise SystemExit(f"llama.cpp server exited with {proc.returncode}") from None
             time.sleep(0.5)
     proc.kill()
     raise SystemExit("llama.cpp server did not start")
@@ -66,9 +82,11 @@ def measure(backend, prompts, max_tokens: int) -> dict[str, float]:
     backend.answer_distribution(prompts, dist)
     t_dist = time.perf_counter() - t0
     return {
-        "generate_seconds": round(t_gen, 2), "generate_prompts_per_s": round(len(prompts) / t_gen, 2),
-        "distribution_seconds": round(t_dist, 2), "distribution_prompts_per_s": round(len(prompts) / t_dist, 2),
-    }  # fmt: skip
+        "generate_seconds": round(t_gen, 2),
+        "generate_prompts_per_s": round(len(prompts) / t_gen, 2),
+        "distribution_seconds": round(t_dist, 2),
+        "distribution_prompts_per_s": round(len(prompts) / t_dist, 2),
+    }
 
 
 def main() -> None:
@@ -104,14 +122,23 @@ def main() -> None:
         proc.wait(timeout=30)
 
     out = {
-        "prompts": len(prompts), "max_tokens": args.max_tokens, "threads": args.threads,
+        "prompts": len(prompts),
+        "max_tokens": args.max_tokens,
+        "threads": args.threads,
         "local": {"backend": f"transformers {args.dtype}", **local_res},
-        "server": {"backend": "llama-cpp-python server (Q4_K_M GGUF)", "max_concurrency": args.concurrency, **server_res},
-        "server_over_local_generate": round(server_res["generate_prompts_per_s"] / local_res["generate_prompts_per_s"], 2),
+        "server": {
+            "backend": "llama-cpp-python server (Q4_K_M GGUF)",
+            "max_concurrency": args.concurrency,
+            **server_res,
+        },
+        "server_over_local_generate": round(
+            server_res["generate_prompts_per_s"] / local_res["generate_prompts_per_s"], 2
+        ),
         "server_over_local_distribution": round(
-            server_res["distribution_prompts_per_s"] / local_res["distribution_prompts_per_s"], 2),
+            server_res["distribution_prompts_per_s"] / local_res["distribution_prompts_per_s"], 2
+        ),
         "load_average": os.getloadavg(),
-    }  # fmt: skip
+    }
     print(json.dumps(out))
 
 

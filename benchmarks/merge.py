@@ -42,7 +42,7 @@ def one_path(model: str, adapter: str, path: str, dtype: str, n_prompts: int) ->
     backend = resolve(f"{model}+lora:{adapter}", dtype=dtype)
     backend.fingerprint()  # tokenizer, stop tokens (and a one-time conversion) outside the timing
     t0 = time.perf_counter()
-    net = backend._ensure_model() if path == "direct" else backend._merged_via_fp32()
+    net = backend.load() if path == "direct" else backend.checkpoint.merged_via_fp32(dtype)
     load = time.perf_counter() - t0
     peak_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     digest = hashlib.sha256()
@@ -50,15 +50,20 @@ def one_path(model: str, adapter: str, path: str, dtype: str, n_prompts: int) ->
         digest.update(name.encode())
         digest.update(value.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     if path != "direct":  # generate through the fp32 path's model, set up as the backend sets up its own
-        backend._install(net)
+        backend.install(net)
     task = get_task("animals_long")
     prompts = [object_prompt(task, s.string) for s in task.load("val", n_prompts, 0)]
     t0 = time.perf_counter()
     answers = [c[0] for c in backend.generate(prompts, GenerationConfig(max_tokens=task.max_tokens))]
     gen = time.perf_counter() - t0
-    return {"path": path, "weights_sha256": digest.hexdigest(), "load_seconds": round(load, 2),
-            "peak_rss_mb_after_load": round(peak_load), "generate_seconds": round(gen, 2),
-            "answers_sha256": hashlib.sha256(json.dumps(answers).encode()).hexdigest()}  # fmt: skip
+    return {
+        "path": path,
+        "weights_sha256": digest.hexdigest(),
+        "load_seconds": round(load, 2),
+        "peak_rss_mb_after_load": round(peak_load),
+        "generate_seconds": round(gen, 2),
+        "answers_sha256": hashlib.sha256(json.dumps(answers).encode()).hexdigest(),
+    }
 
 
 def main() -> None:
@@ -77,8 +82,20 @@ def main() -> None:
     out = {"model": a.model, "adapter": a.adapter, "dtype": a.dtype}
     for path in ("via_fp32", "direct"):
         print(f"[bench merge] {path} ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--model", a.model, "--adapter", a.adapter, "--dtype", a.dtype,
-               "--prompts", str(a.prompts), "--one", path]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--model",
+            a.model,
+            "--adapter",
+            a.adapter,
+            "--dtype",
+            a.dtype,
+            "--prompts",
+            str(a.prompts),
+            "--one",
+            path,
+        ]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True)
         out[path] = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"[bench merge] {path}: {out[path]}", file=sys.stderr, flush=True)

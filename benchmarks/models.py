@@ -3,7 +3,7 @@
 other, with the default study's settings (bf16, batch 8 LoRA rank 16, answer-only loss):
 
 - ``generation``: greedy object-level answers to the default study's held-out prompts
-  (``inward.models.speed.measure``: load seconds, prompts/s, generated tokens/s);
+  (``inward.experiments.speed.measure``: load seconds, prompts/s, generated tokens/s);
 - ``training``: ``train_lora`` on self-prediction examples built from the model's own answers to
   train-task prompts, examples/s over the optimizer steps (after a one-batch warm-up run).
 
@@ -27,12 +27,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from inward.experiments.speed import measure  # noqa: E402
 from inward.experiments.study import task_properties  # noqa: E402
 from inward.experiments.study_config import preset  # noqa: E402
 from inward.models import list_bundled, resolve  # noqa: E402
 from inward.models.base import GenerationConfig  # noqa: E402
 from inward.models.bundled import missing_packages  # noqa: E402
-from inward.models.speed import measure  # noqa: E402
 from inward.prompts import object_prompt  # noqa: E402
 from inward.records import ObjectRecord  # noqa: E402
 from inward.tasks.registry import get_task  # noqa: E402
@@ -65,8 +65,14 @@ def training_speed(model: str, steps: int, seed: int = 0) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = train_lora(model, examples[:need], cfg, Path(tmp) / "run", model_args=study.model_args)
         wall = time.perf_counter() - t0
-    return {"examples": need, "steps": steps, "train_seconds": result.train_seconds, "wall_seconds": wall,
-            "examples_per_second": need / result.train_seconds, "dtype": result.dtype}  # fmt: skip
+    return {
+        "examples": need,
+        "steps": steps,
+        "train_seconds": result.train_seconds,
+        "wall_seconds": wall,
+        "examples_per_second": need / result.train_seconds,
+        "dtype": result.dtype,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,14 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{model}: training, {args.steps} steps")
         train = training_speed(model, args.steps)
         log(f"{model}: {train['examples_per_second']:.2f} examples/s ({train['dtype']})")
-        out[model] = {"load_seconds": speed.load_seconds, "prompts_per_second": speed.prompts_per_second,
-                      "tokens_per_second": speed.tokens_per_second, "prompts": speed.prompts,
-                      "cpu": speed.cpu, "threads": speed.threads, "training": train}  # fmt: skip
+        out[model] = {
+            "load_seconds": speed.load_seconds,
+            "prompts_per_second": speed.prompts_per_second,
+            "tokens_per_second": speed.tokens_per_second,
+            "prompts": speed.prompts,
+            "cpu": speed.cpu,
+            "threads": speed.threads,
+            "training": train,
+        }
     first = out[models[0]]
     for m in models:
         out[m]["generation_cost_vs_first"] = first["prompts_per_second"] / out[m]["prompts_per_second"]
-        out[m]["training_cost_vs_first"] = (first["training"]["examples_per_second"]
-                                            / out[m]["training"]["examples_per_second"])  # fmt: skip
+        out[m]["training_cost_vs_first"] = (
+            first["training"]["examples_per_second"] / out[m]["training"]["examples_per_second"]
+        )
     line = json.dumps(out)
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=2))

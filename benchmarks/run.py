@@ -32,20 +32,27 @@ import torch  # noqa: E402
 
 from inward.experiments.study import task_properties  # noqa: E402
 from inward.experiments.study_config import preset  # noqa: E402
-from inward.models import resolve  # noqa: E402
+from inward.models import (
+    parse_model_string,  # noqa: E402
+    resolve,  # noqa: E402
+)
 from inward.models.base import DistributionConfig, GenerationConfig  # noqa: E402
-from inward.models import parse_model_string  # noqa: E402
 from inward.models.local import MIN_SHARED_PREFIX as LOCAL_MIN_PREFIX  # noqa: E402
 from inward.models.local import LocalBackend, _common_prefix, _cpu_count  # noqa: E402
 from inward.prompts import hypothetical_prompt, object_prompt  # noqa: E402
 from inward.records import ObjectRecord  # noqa: E402
 from inward.tasks.registry import get_task  # noqa: E402
-from inward.train.datasets import self_prediction_examples  # noqa: E402
 from inward.train import lora as lora_mod  # noqa: E402
+from inward.train.datasets import self_prediction_examples  # noqa: E402
 from inward.train.lora import IGNORE, TrainConfig, answer_loss, collate, encode_example, load_base, train_lora  # noqa: E402
 
-TARGETS = {"generation_speedup": 8.0, "scoring_speedup": 10.0, "training_speedup": 3.0,
-           "train_peak_fraction": 0.4, "study_peak_rss_gb": 8.0}
+TARGETS = {
+    "generation_speedup": 8.0,
+    "scoring_speedup": 10.0,
+    "training_speedup": 3.0,
+    "train_peak_fraction": 0.4,
+    "study_peak_rss_gb": 8.0,
+}
 
 
 def log(msg: str) -> None:
@@ -87,8 +94,13 @@ def model_dims(model: Any) -> dict[str, int]:
     cfg = lm.config
     heads = cfg.num_attention_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-    return {"n_body": body, "vocab": head.shape[0], "d": head.shape[1],
-            "layers": cfg.num_hidden_layers, "attn_width": heads * head_dim}
+    return {
+        "n_body": body,
+        "vocab": head.shape[0],
+        "d": head.shape[1],
+        "layers": cfg.num_hidden_layers,
+        "attn_width": heads * head_dim,
+    }
 
 
 def gen_flops(dims: dict[str, int], prompt_lens: list[int], new_lens: list[int]) -> float:
@@ -129,9 +141,14 @@ def naive_generate(tok, model, prompt, max_new_tokens: int, stop_ids: list[int],
     inputs = tok(text, return_tensors="pt", add_special_tokens=False)
     kw = dict(do_sample=False) if not sampling else dict(do_sample=True, **sampling)
     with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
-                             pad_token_id=tok.pad_token_id or stop_ids[-1], **kw)
-    seq = out[0, inputs["input_ids"].shape[1]:].tolist()
+        out = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=stop_ids,
+            pad_token_id=tok.pad_token_id or stop_ids[-1],
+            **kw,
+        )
+    seq = out[0, inputs["input_ids"].shape[1] :].tolist()
     for k, t in enumerate(seq):  # the stop token ends the answer (as in ours)
         if t in stop_ids:
             return seq[:k]
@@ -149,10 +166,10 @@ def bench_generation(ours, tok, naive, groups, stop_ids, dims, peaks) -> tuple[d
     t_ours = time.perf_counter() - t
 
     # ablation: the same backend without shared-prefix KV reuse (same loaded weights)
-    plain = LocalBackend(parse_model_string(ours.model_string), dtype=ours.dtype, batch_size=ours.batch_size,
-                         share_prefix=False)
-    plain._tokenizer, plain._model, plain._format, plain._stop_ids, plain._cache_kwarg = (
-        ours._tokenizer, ours._model, ours._format, ours._stop_ids, ours._cache_kwarg)
+    plain = LocalBackend(
+        parse_model_string(ours.model_string), dtype=ours.dtype, batch_size=ours.batch_size, share_prefix=False
+    )
+    plain.install(ours.load())  # the same loaded weights
     t = time.perf_counter()
     plain_out = {name: plain.generate(prompts, GenerationConfig(max_tokens=mt)) for name, prompts, mt in groups}
     t_plain = time.perf_counter() - t
@@ -173,11 +190,11 @@ def bench_generation(ours, tok, naive, groups, stop_ids, dims, peaks) -> tuple[d
     f_naive = gen_flops(dims, prompt_lens, naive_lens)
     # FLOPs ours actually executes: a batch's shared prefix runs once, not once per row
     saved_tokens = 0
-    for name, prompts, _ in groups:
+    for _name, prompts, _ in groups:
         ids = [tok(ours.render(p), add_special_tokens=False)["input_ids"] for p in prompts]
         ids.sort(key=len, reverse=True)
         for k in range(0, len(ids), ours.batch_size):
-            b = ids[k:k + ours.batch_size]
+            b = ids[k : k + ours.batch_size]
             pre = _common_prefix(b) if len(b) > 1 else 0
             if pre >= LOCAL_MIN_PREFIX:
                 saved_tokens += pre * (len(b) - 1)
@@ -185,20 +202,30 @@ def bench_generation(ours, tok, naive, groups, stop_ids, dims, peaks) -> tuple[d
     res = {
         "generation_speedup": t_naive / t_ours,
         "generation": {
-            "prompts": n, "max_tokens": {name: mt for name, _, mt in groups},
-            "ours_seconds": t_ours, "naive_seconds": t_naive,
-            "ours_prompts_per_s": n / t_ours, "naive_prompts_per_s": n / t_naive,
-            "ours_no_prefix_reuse_seconds": t_plain, "prefix_reuse_speedup": t_plain / t_ours,
+            "prompts": n,
+            "max_tokens": {name: mt for name, _, mt in groups},
+            "ours_seconds": t_ours,
+            "naive_seconds": t_naive,
+            "ours_prompts_per_s": n / t_ours,
+            "naive_prompts_per_s": n / t_naive,
+            "ours_no_prefix_reuse_seconds": t_plain,
+            "prefix_reuse_speedup": t_plain / t_ours,
             "prefix_reuse_identical_outputs_fraction": sum(
-                a == b for name, _, _ in groups for a, b in zip(ours_out[name], plain_out[name])) / n,
-            "ours_tokens_generated": sum(ours_lens), "naive_tokens_generated": sum(naive_lens),
+                a == b for name, _, _ in groups for a, b in zip(ours_out[name], plain_out[name])
+            )
+            / n,
+            "ours_tokens_generated": sum(ours_lens),
+            "naive_tokens_generated": sum(naive_lens),
             "prompt_tokens": sum(prompt_lens),
             "identical_outputs_fraction": same / n,
-            "ours_flops_executed": f_ours, "ours_flop_per_s": f_ours / t_ours,
-            "model_flops": f_model, "ours_model_flop_per_s": f_model / t_ours,
+            "ours_flops_executed": f_ours,
+            "ours_flop_per_s": f_ours / t_ours,
+            "model_flops": f_model,
+            "ours_model_flop_per_s": f_model / t_ours,
             "prefix_tokens_not_recomputed": saved_tokens,
             "naive_flop_per_s": f_naive / t_naive,
-            "ours_dtype": ours.dtype, "ours_batch_size": ours.batch_size,
+            "ours_dtype": ours.dtype,
+            "ours_batch_size": ours.batch_size,
         },
     }
     res["gen_peak_fraction"] = res["generation"]["ours_flop_per_s"] / peaks[ours.dtype]  # executed FLOPs
@@ -236,8 +263,10 @@ def bench_scoring(ours, tok, naive, prompts, budgets, stop_ids, n_samples: int, 
 
     torch.manual_seed(seed)
     t = time.perf_counter()
-    samples = [[naive_generate(tok, naive, p, b, stop_ids, temperature=1.0, top_k=0, top_p=1.0)
-                for _ in range(n_samples)] for p, b in zip(prompts, budgets)]
+    samples = [
+        [naive_generate(tok, naive, p, b, stop_ids, temperature=1.0, top_k=0, top_p=1.0) for _ in range(n_samples)]
+        for p, b in zip(prompts, budgets)
+    ]
     t_naive = time.perf_counter() - t
 
     # greedy (the paper's temperature-0 answer, fp32, one prompt at a time): its first token
@@ -260,11 +289,14 @@ def bench_scoring(ours, tok, naive, prompts, budgets, stop_ids, n_samples: int, 
     return {
         "scoring_speedup": t_naive / t_ours,
         "scoring": {
-            "prompts": len(prompts), "naive_samples_per_prompt": n_samples,
+            "prompts": len(prompts),
+            "naive_samples_per_prompt": n_samples,
             "naive_method": "one model.generate call per sample (do_sample, T=1, top_k=0, top_p=1), "
-                            "fp32, as the paper issued one API call per sample",
-            "ours_seconds": t_ours, "naive_seconds": t_naive,
-            "ours_prompts_per_s": len(prompts) / t_ours, "naive_prompts_per_s": len(prompts) / t_naive,
+            "fp32, as the paper issued one API call per sample",
+            "ours_seconds": t_ours,
+            "naive_seconds": t_naive,
+            "ours_prompts_per_s": len(prompts) / t_ours,
+            "naive_prompts_per_s": len(prompts) / t_naive,
             "mean_tv_distance": sum(tvs) / len(tvs),
             "mean_tv_sampling_noise_floor": sum(noise) / len(noise),
             "argmax_vs_greedy_agreement": agree / len(prompts),
@@ -284,8 +316,17 @@ def naive_train(ckpt: Path, encoded, cfg: TrainConfig, pad_id: int, seed: int):
 
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32, use_safetensors=True)
-    model = get_peft_model(model, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                             target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=cfg.rank,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=cfg.target_modules,
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -295,7 +336,7 @@ def naive_train(ckpt: Path, encoded, cfg: TrainConfig, pad_id: int, seed: int):
     random.Random(seed).shuffle(order)
     times, losses, pad = [], [], 0
     for k in range(steps):
-        batch = collate([encoded[i] for i in order[k * cfg.batch_size:(k + 1) * cfg.batch_size]], pad_id)
+        batch = collate([encoded[i] for i in order[k * cfg.batch_size : (k + 1) * cfg.batch_size]], pad_id)
         t = time.perf_counter()
         loss = model(**batch).loss
         opt.zero_grad(set_to_none=True)
@@ -314,7 +355,7 @@ def heldout_loss(model, encoded, pad_id: int, batch_size: int = 8) -> tuple[floa
     model.eval()
     with torch.no_grad():
         for k in range(0, len(encoded), batch_size):
-            for e in encoded[k:k + batch_size]:
+            for e in encoded[k : k + batch_size]:
                 per.append(float(answer_loss(model, collate([e], pad_id))))
     m = sum(per) / len(per)
     sd = math.sqrt(sum((x - m) ** 2 for x in per) / max(1, len(per) - 1))
@@ -332,8 +373,10 @@ def bench_training(model_string, examples, heldout, cfg: TrainConfig, dims, peak
     plan = lora_mod.batch_plan(lengths, cfg.batch_size, cfg.seed, 0)
     shared = [lora_mod.shared_prefix_length(collate([enc[i] for i in b], base.pad_id)) for b in plan]
     n_labels = sum(sum(t != IGNORE for t in e.labels) for e in enc)
-    log(f"training: {len(enc)} examples ({sum(lengths)} tokens, {n_labels} label tokens), "
-        f"{math.ceil(len(enc) / cfg.batch_size)} steps of batch {cfg.batch_size}; held-out {len(enc_held)}")
+    log(
+        f"training: {len(enc)} examples ({sum(lengths)} tokens, {n_labels} label tokens), "
+        f"{math.ceil(len(enc) / cfg.batch_size)} steps of batch {cfg.batch_size}; held-out {len(enc_held)}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         # warmup: one tiny ours run (kernels, allocator) so neither side pays first-call costs
@@ -368,21 +411,36 @@ def bench_training(model_string, examples, heldout, cfg: TrainConfig, dims, peak
         "training_speedup": (len(enc) / r.train_seconds) / (len(enc) / t_naive),
         "train_peak_fraction": ours_fps / peaks[r.dtype],
         "training": {
-            "examples": len(enc), "steps": r.steps, "batch_size": cfg.batch_size, "tokens": sum(lengths),
-            "label_tokens": n_labels, "lora_params": n_lora,
-            "ours_dtype": r.dtype, "ours_seconds": r.train_seconds, "naive_seconds": t_naive,
-            "ours_examples_per_s": r.examples_per_second, "naive_examples_per_s": len(enc) / t_naive,
+            "examples": len(enc),
+            "steps": r.steps,
+            "batch_size": cfg.batch_size,
+            "tokens": sum(lengths),
+            "label_tokens": n_labels,
+            "lora_params": n_lora,
+            "ours_dtype": r.dtype,
+            "ours_seconds": r.train_seconds,
+            "naive_seconds": t_naive,
+            "ours_examples_per_s": r.examples_per_second,
+            "naive_examples_per_s": len(enc) / t_naive,
             "ours_step_seconds": r.train_seconds / r.steps,
             "ours_no_prefix_sharing_seconds": r_noshare.train_seconds,
             "prefix_sharing_speedup": r_noshare.train_seconds / r.train_seconds,
-            "shared_prefix_tokens_per_batch": shared, "naive_step_seconds": times,
-            "ours_train_losses": r.losses, "naive_train_losses_full_logits": naive_losses,
-            "heldout_loss_ours": ours_held[0], "heldout_loss_ours_se": ours_held[1],
-            "heldout_loss_naive": naive_held[0], "heldout_loss_naive_se": naive_held[1],
+            "shared_prefix_tokens_per_batch": shared,
+            "naive_step_seconds": times,
+            "ours_train_losses": r.losses,
+            "naive_train_losses_full_logits": naive_losses,
+            "heldout_loss_ours": ours_held[0],
+            "heldout_loss_ours_se": ours_held[1],
+            "heldout_loss_naive": naive_held[0],
+            "heldout_loss_naive_se": naive_held[1],
             "heldout_loss_untrained": untrained_held[0],
             "heldout_examples": len(enc_held),
-            "model_flops": f, "ours_flops_executed": f_exec, "ours_flop_per_s": ours_fps,
-            "ours_model_flop_per_s": f / r.train_seconds, "prefix_tokens_not_recomputed": saved, "naive_flop_per_s_same_useful_flops": f / t_naive,
+            "model_flops": f,
+            "ours_flops_executed": f_exec,
+            "ours_flop_per_s": ours_fps,
+            "ours_model_flop_per_s": f / r.train_seconds,
+            "prefix_tokens_not_recomputed": saved,
+            "naive_flop_per_s_same_useful_flops": f / t_naive,
             "naive_peak_fraction_fp32": (f / t_naive) / peaks["float32"],
             "naive_padding_tokens": naive_pad_tokens,
             "flop_formula": train_flops.__doc__.split(":", 1)[1].strip(),
@@ -402,7 +460,8 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
         out["study_total_stage_seconds"] = sum(stages.values())
         out["study_training_seconds"] = {
             f"seed {t.get('seed')}: {t.get('purpose', 'main')}: {t.get('about', t.get('model'))}": t.get("seconds")
-            for t in man.get("training", [])}  # fmt: skip
+            for t in man.get("training", [])
+        }
         out["study_run"] = str(run_dir)
         if man.get("peak_rss_mb") is not None:
             out["study_peak_rss_gb"] = man["peak_rss_mb"] / 1024
@@ -412,13 +471,18 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
             rss = [x for x in rss if x]
             if rss:
                 out["study_peak_rss_gb"] = max(rss) / 1024
-                out["study_peak_rss_source"] = ("max peak_rss_mb of the run's train_result.json files (process peak "
-                                                "at the end of each finetune; run.json has no peak_rss_mb)")
+                out["study_peak_rss_source"] = (
+                    "max peak_rss_mb of the run's train_result.json files (process peak "
+                    "at the end of each finetune; run.json has no peak_rss_mb)"
+                )
     if smoke:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "inward.cli.main", "study", "--preset", "smoke", "--out", tmp],
-                           check=True, cwd=ROOT)
+            subprocess.run(
+                [sys.executable, "-m", "inward.cli.main", "study", "--preset", "smoke", "--out", tmp],
+                check=True,
+                cwd=ROOT,
+            )
             out["smoke_study_seconds"] = time.perf_counter() - t
             # The study records its own peak. RUSAGE_CHILDREN is no use here: a child's ru_maxrss
             # counts the pages it shared with this (12 GB) process between fork and exec.
@@ -450,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
     study = preset("default")
     tasks = list(study.train_tasks)
     props = task_properties(study, tasks)
-    dtype = study.model_args.get("dtype", "float32")
     n_gen = 32  # object prompts per task: one full batch (the study's batch size), as in the study
     n_score = 8 if args.quick else 24  # hypothetical prompts in all
     n_samples = 20
@@ -461,13 +524,14 @@ def main(argv: list[str] | None = None) -> int:
         n_gen, n_score, n_samples, steps, n_held = 2, 2, 2, 1, 4
 
     peaks = {"bfloat16": matmul_peak(torch.bfloat16), "float32": matmul_peak(torch.float32)}
-    log(f"matmul peak with {threads} threads: bf16 {peaks['bfloat16'] / 1e9:.0f}, fp32 {peaks['float32'] / 1e9:.0f} GFLOP/s")
+    log(
+        f"matmul peak with {threads} threads: bf16 {peaks['bfloat16'] / 1e9:.0f}, fp32 {peaks['float32'] / 1e9:.0f} GFLOP/s"
+    )
 
     ours = resolve(args.model, **{**study.model_args})
-    ours._ensure_model()
-    tok = ours._tokenizer
-    stop_ids = list(ours._stop_ids)
-    naive_tok, naive = naive_model(ours._checkpoint_dir())
+    ours.load()
+    stop_ids = ours.stop_ids
+    naive_tok, naive = naive_model(ours.checkpoint_dir())
     dims = model_dims(naive)
 
     strings = {t: [s.string for s in get_task(t).load("train", n_gen, args.seed)] for t in tasks}
@@ -485,13 +549,16 @@ def main(argv: list[str] | None = None) -> int:
     ours.close()
 
     # training data: self-prediction examples from this model's own object-level responses
-    objects = [ObjectRecord(t, "train", s, None, args.model, o[0], True, ())
-               for t in tasks for s, o in zip(strings[t], outs[t])]
+    objects = [
+        ObjectRecord(t, "train", s, None, args.model, o[0], True, ())
+        for t in tasks
+        for s, o in zip(strings[t], outs[t])
+    ]
     exs = self_prediction_examples(objects, {t: get_task(t) for t in tasks}, props, n_per_pair=10**6, seed=args.seed)
     need = steps * cfg.batch_size
     if len(exs) < need + 8:
         raise SystemExit(f"only {len(exs)} training examples; need {need} + held-out")
-    train = bench_training(args.model, exs[:need], exs[need:need + n_held], cfg, dims, peaks, args.seed)
+    train = bench_training(args.model, exs[:need], exs[need : need + n_held], cfg, dims, peaks, args.seed)
 
     study_run = Path(args.study_run) if args.study_run else None
     # A fresh clone has no finished default study: measure the smoke preset's peak memory instead
@@ -511,15 +578,24 @@ def main(argv: list[str] | None = None) -> int:
         "study_stage_seconds": study_res.pop("study_stage_seconds"),
         "study_peak_rss_gb": study_res.pop("study_peak_rss_gb"),
         "targets": TARGETS,
-        "machine": {"cpu": _cpu_name(), "threads": threads, "torch": torch.__version__,
-                    "matmul_peak_flop_per_s": peaks},
-        "generation": gen["generation"], "scoring": score["scoring"], "training": train["training"],
+        "machine": {
+            "cpu": _cpu_name(),
+            "threads": threads,
+            "torch": torch.__version__,
+            "matmul_peak_flop_per_s": peaks,
+        },
+        "generation": gen["generation"],
+        "scoring": score["scoring"],
+        "training": train["training"],
         "study": study_res,
-        "quick": args.quick, "bench_seconds": time.perf_counter() - t_start,
+        "quick": args.quick,
+        "bench_seconds": time.perf_counter() - t_start,
         "benchmark_peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }
-    ok = {k: (result[k] is not None and (result[k] < v if k == "study_peak_rss_gb" else result[k] >= v))
-          for k, v in TARGETS.items()}
+    ok = {
+        k: (result[k] is not None and (result[k] < v if k == "study_peak_rss_gb" else result[k] >= v))
+        for k, v in TARGETS.items()
+    }
     result["at_target"] = ok
     line = json.dumps(result, default=float)
     if args.out:

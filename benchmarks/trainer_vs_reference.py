@@ -52,8 +52,9 @@ def main() -> None:
     backend = resolve(MODEL, dtype="bfloat16")
     objects = collect_objects(CachedModel(backend, cache), list(tasks.values()), "train", 100, seed=0)
     backend.close()
-    examples = self_prediction_examples(objects, tasks, {t: [resolve_property(p, t) for p in PROPS] for t in tasks},
-                                        n_per_pair=50, seed=0)  # fmt: skip
+    examples = self_prediction_examples(
+        objects, tasks, {t: [resolve_property(p, t) for p in PROPS] for t in tasks}, n_per_pair=50, seed=0
+    )
     print(f"{len(examples)} examples", file=sys.stderr)
     rows = []
     for seed in args.seed:
@@ -65,17 +66,33 @@ def main() -> None:
             result = trainer(MODEL, examples, replace(config), folder)
             release_memory()
             seconds = time.perf_counter() - t0
-            spec = EvaluateSpec(model=result.adapter_model_string, tasks=["animals_long"], properties=PROPS,
-                                n=args.n_eval, model_args={"dtype": "bfloat16"})  # fmt: skip
+            spec = EvaluateSpec(
+                model=result.adapter_model_string,
+                tasks=["animals_long"],
+                properties=PROPS,
+                n=args.n_eval,
+                model_args={"dtype": "bfloat16"},
+            )
             res = run_evaluate(spec, folder / "eval", cache=cache)
             release_memory()
             for r in res.results:
-                row = {"arm": arm, "seed": seed, "property": r["response_property"], "accuracy": r["accuracy"],
-                       "error": r["error"], "mode_baseline": r["mode_baseline"], "count": r["count"],
-                       "first_loss": result.losses[0], "train_seconds": round(seconds, 1)}  # fmt: skip
+                row = {
+                    "arm": arm,
+                    "seed": seed,
+                    "property": r["response_property"],
+                    "accuracy": r["accuracy"],
+                    "error": r["error"],
+                    "mode_baseline": r["mode_baseline"],
+                    "count": r["count"],
+                    "first_loss": result.losses[0],
+                    "train_seconds": round(seconds, 1),
+                }
                 rows.append(row)
-                print(f"{arm:9s} seed {seed}  {row['property']:18s} {100 * row['accuracy']:5.1f}% "
-                      f"(mode {100 * row['mode_baseline']:5.1f}%, n={row['count']})", flush=True)
+                print(
+                    f"{arm:9s} seed {seed}  {row['property']:18s} {100 * row['accuracy']:5.1f}% "
+                    f"(mode {100 * row['mode_baseline']:5.1f}%, n={row['count']})",
+                    flush=True,
+                )
     print(json.dumps({"rows": rows}))
 
 

@@ -43,7 +43,7 @@ def main() -> None:
 
     from inward.models import resolve
     from inward.models.base import GenerationConfig
-    from inward.models.local import DTYPES, _with_adapter
+    from inward.models.checkpoint import with_adapter
     from inward.prompts import object_prompt
     from inward.tasks.registry import get_task
 
@@ -61,18 +61,25 @@ def main() -> None:
 
     runs = [timed("merged")]
     backend.close()
-    peft_model = _with_adapter(backend._load_weights(DTYPES[a.dtype]), a.adapter)
-    backend._install(peft_model)
+    peft_model = with_adapter(backend.checkpoint.load_base(a.dtype), a.adapter)
+    backend.install(peft_model)
     runs.append(timed("unmerged_frozen"))
     peft_model.requires_grad_(True)
     runs.append(timed("unmerged_grad"))
     base = runs[0]
-    out = {"model": a.model, "adapter": a.adapter, "dtype": a.dtype, "prompts": len(prompts),
-           "threads": torch.get_num_threads()}  # fmt: skip
+    out = {
+        "model": a.model,
+        "adapter": a.adapter,
+        "dtype": a.dtype,
+        "prompts": len(prompts),
+        "threads": torch.get_num_threads(),
+    }
     for r in runs:
-        out[r["path"]] = {"generate_seconds": r["generate_seconds"],
-                          "ratio_to_merged": round(r["generate_seconds"] / base["generate_seconds"], 2),
-                          "answers_equal_merged": r["answers"] == base["answers"]}  # fmt: skip
+        out[r["path"]] = {
+            "generate_seconds": r["generate_seconds"],
+            "ratio_to_merged": round(r["generate_seconds"] / base["generate_seconds"], 2),
+            "answers_equal_merged": r["answers"] == base["answers"],
+        }
     print(json.dumps(out))
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from string import Template
 
-from inward.models.base import Prompt
 from inward.properties.registry import Property, resolve_property
+from inward.records import Prompt
 from inward.tasks.base import Task
 from inward.tasks.registry import get_task
 
@@ -68,8 +68,6 @@ def object_prompt(task: Task | str, string: str, *, system: str | None = "") -> 
     return _messages(object_user_content(task, string), system)
 
 
-def hypothetical_prompt(
-    task: Task | str, prop: Property | str, string: str, *, system: str | None = ""
-) -> Prompt:
+def hypothetical_prompt(task: Task | str, prop: Property | str, string: str, *, system: str | None = "") -> Prompt:
     """Chat messages asking what ``prop`` of the model's own object-level response was."""
     return _messages(hypothetical_user_content(task, prop, string), system)

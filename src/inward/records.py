@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+Message = dict[str, str]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+Prompt = list[Message]
+"""A conversation sent to a model: the type every backend takes (re-exported by inward.models.base)."""
+
 
 @dataclass(frozen=True)
 class ObjectRecord:
@@ -47,7 +53,7 @@ def object_record_from_dict(d: dict) -> ObjectRecord:
 class ExtractionRecord:
     """One LLM property extraction (spec §1.4): the extractor's raw output and the value kept.
 
-    ``value`` is the output normalised by :func:`inward.properties.llm.normalise_extraction`
+    ``value`` is the output normalised by :func:`inward.experiments.extraction.normalise_extraction`
     (stripped, lower-cased, checked against the property's answer space), or None when it falls
     outside that space (sentiment: anything but positive or negative).
     """

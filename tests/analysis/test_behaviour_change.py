@@ -28,10 +28,19 @@ def obj(string, response, model, compliant=True):
 
 
 def test_shift_status_both_compliant_and_values_differ():
-    old = [obj("s1", "dog cat", "M"), obj("s2", "owl fox", "M"), obj("s3", "cat", "M"),
-           obj("s4", "Dog", "M"), obj("s5", "eel", "M")]  # fmt: skip
-    new = [obj("s1", "emu ant", "MC"), obj("s2", "ape bee", "MC"), obj("s3", "cow", "MC", compliant=False),
-           obj("s4", "dog", "MC")]  # s5 missing for M_C  # fmt: skip
+    old = [
+        obj("s1", "dog cat", "M"),
+        obj("s2", "owl fox", "M"),
+        obj("s3", "cat", "M"),
+        obj("s4", "Dog", "M"),
+        obj("s5", "eel", "M"),
+    ]
+    new = [
+        obj("s1", "emu ant", "MC"),
+        obj("s2", "ape bee", "MC"),
+        obj("s3", "cow", "MC", compliant=False),
+        obj("s4", "dog", "MC"),
+    ]  # s5 missing for M_C
     status = shift_status(old, new, PROPS)
     assert status[(TASK, "first_character", "s1")] == SHIFTED  # d -> e
     assert status[(TASK, "starts_with_vowel", "s1")] == SHIFTED  # false -> true
@@ -40,8 +49,11 @@ def test_shift_status_both_compliant_and_values_differ():
     assert status[(TASK, "first_character", "s3")] == NOT_COMPLIANT
     assert status[(TASK, "first_character", "s4")] == SAME  # "D" vs "d": equal after cleaning
     assert not any(k[2] == "s5" for k in status)  # present for both models only
-    assert shifted_keys(status) == [(TASK, "first_character", "s1"), (TASK, "starts_with_vowel", "s1"),
-                                    (TASK, "first_character", "s2")]  # fmt: skip
+    assert shifted_keys(status) == [
+        (TASK, "first_character", "s1"),
+        (TASK, "starts_with_vowel", "s1"),
+        (TASK, "first_character", "s2"),
+    ]
 
 
 def scored_pairs(items):
@@ -56,8 +68,9 @@ def scored_pairs(items):
 
 def test_old_vs_new_hand_computed():
     # 4 shifted items: the answer matches the new value 3 times, the old one once
-    old_rows, new_rows = scored_pairs([("a", "dog", "emu", "e"), ("b", "cat", "ant", "a"),
-                                       ("c", "owl", "bee", "b"), ("d", "rat", "yak", "r")])  # fmt: skip
+    old_rows, new_rows = scored_pairs(
+        [("a", "dog", "emu", "e"), ("b", "cat", "ant", "a"), ("c", "owl", "bee", "b"), ("d", "rat", "yak", "r")]
+    )
     [prop, micro] = behaviour_change_table(old_rows, new_rows)
     assert prop["response_property"] == "first_character" and micro["response_property"] == "micro_average"
     assert micro["predicts_new_accuracy"] == 0.75 and micro["predicts_old_accuracy"] == 0.25
@@ -70,8 +83,12 @@ def test_old_vs_new_hand_computed():
 
 def test_status_gives_the_shifted_fraction():
     old_rows, new_rows = scored_pairs([("a", "dog", "emu", "e")])
-    status = {(TASK, "first_character", "a"): SHIFTED, (TASK, "first_character", "b"): SAME,
-              (TASK, "first_character", "c"): NOT_COMPLIANT, (TASK, "first_character", "d"): SAME}  # fmt: skip
+    status = {
+        (TASK, "first_character", "a"): SHIFTED,
+        (TASK, "first_character", "b"): SAME,
+        (TASK, "first_character", "c"): NOT_COMPLIANT,
+        (TASK, "first_character", "d"): SAME,
+    }
     micro = behaviour_change_table(old_rows, new_rows, status)[-1]
     assert micro["shifted_fraction"] == 0.25 and micro["compared"] == 4
 
@@ -79,8 +96,9 @@ def test_status_gives_the_shifted_fraction():
 def test_entropy_adjust_matches_object_value_counts():
     # old values: d, d, d, c; new values: e, d, d, c  -> keep per value min(count_old, count_new):
     # d: min(3, 2) = 2 from each; c: min(1, 1) = 1 from each; e is not an old value -> dropped
-    old_rows, new_rows = scored_pairs([("1", "dog", "emu", "e"), ("2", "dog", "dog", "d"),
-                                       ("3", "dog", "dog", "d"), ("4", "cat", "cat", "c")])  # fmt: skip
+    old_rows, new_rows = scored_pairs(
+        [("1", "dog", "emu", "e"), ("2", "dog", "dog", "d"), ("3", "dog", "dog", "d"), ("4", "cat", "cat", "c")]
+    )
     keep_old, keep_new = entropy_adjust(old_rows, new_rows)
     assert sorted(r.object_clean for r in keep_old) == ["c", "d", "d"]
     assert sorted(r.object_clean for r in keep_new) == ["c", "d", "d"]
@@ -91,9 +109,15 @@ def test_entropy_adjust_matches_object_value_counts():
 
 def test_noncompliant_hypotheticals_are_dropped_as_in_the_paper_figure():
     # the 4 items above, plus one whose hypothetical answer is not a single character
-    old_rows, new_rows = scored_pairs([("a", "dog", "emu", "e"), ("b", "cat", "ant", "a"),
-                                       ("c", "owl", "bee", "b"), ("d", "rat", "yak", "r"),
-                                       ("e", "eel", "gnu", "no idea, sorry")])  # fmt: skip
+    old_rows, new_rows = scored_pairs(
+        [
+            ("a", "dog", "emu", "e"),
+            ("b", "cat", "ant", "a"),
+            ("c", "owl", "bee", "b"),
+            ("d", "rat", "yak", "r"),
+            ("e", "eel", "gnu", "no idea, sorry"),
+        ]
+    )
     assert new_rows[-1].meta_compliant is False
     micro = behaviour_change_table(old_rows, new_rows)[-1]
     assert micro["count"] == 4 and micro["noncompliant_dropped"] == 1

@@ -75,15 +75,21 @@ def test_calibration_table_mad_hand_computed():
 
 
 def test_calibration_table_groups_setups_methods_and_predictors():
-    records = [rec("self", "s", {"o": 1.0}, {"o": 1.0}), rec("cross", "s", {"o": 1.0}, {"o": 0.0}),
-               rec("cross", "s", {"o": 1.0}, {"o": 0.0}, meta="other"),
-               rec("self", "s", {"o": 1.0}, {"o": 0.0}, method="sampled")]  # fmt: skip
+    records = [
+        rec("self", "s", {"o": 1.0}, {"o": 1.0}),
+        rec("cross", "s", {"o": 1.0}, {"o": 0.0}),
+        rec("cross", "s", {"o": 1.0}, {"o": 0.0}, meta="other"),
+        rec("self", "s", {"o": 1.0}, {"o": 0.0}, method="sampled"),
+    ]
     # (with q > 1 and all x equal no bin exists, as with pd.qcut(duplicates="drop"): MAD nan)
     assert math.isnan(calibration_table(records[:1], top=1)[0]["mad"])
-    rows = {(r["setup"], r["method"], r["meta_model"]): r["mad"]
-            for r in calibration_table(records, top=1, bins=1)}
-    assert rows == {("self", "exact", "m"): 0.0, ("cross", "exact", "m"): 100.0,
-                    ("cross", "exact", "other"): 100.0, ("self", "sampled", "m"): 100.0}  # fmt: skip
+    rows = {(r["setup"], r["method"], r["meta_model"]): r["mad"] for r in calibration_table(records, top=1, bins=1)}
+    assert rows == {
+        ("self", "exact", "m"): 0.0,
+        ("cross", "exact", "m"): 100.0,
+        ("cross", "exact", "other"): 100.0,
+        ("self", "sampled", "m"): 100.0,
+    }
 
 
 def test_total_variation_and_noise_floor():

@@ -13,18 +13,30 @@ from inward.records import ScoredRecord
 
 def rows(pattern: str, prop: str = "first_character", meta: str = "m") -> list[ScoredRecord]:
     return [
-        ScoredRecord("animals_long", prop, f"s{i}", "obj", meta, "resp", "v", True, "a",
-                     True, c == "1", "v", "v" if c == "1" else "x")
+        ScoredRecord(
+            "animals_long",
+            prop,
+            f"s{i}",
+            "obj",
+            meta,
+            "resp",
+            "v",
+            True,
+            "a",
+            True,
+            c == "1",
+            "v",
+            "v" if c == "1" else "x",
+        )
         for i, c in enumerate(pattern)
-    ]  # fmt: skip
+    ]
 
 
 def test_against_statsmodels():
     self_p = "1111111011110111011011110"  # 20 of 25
     cross_p = "1010011001110010011001010"  # 12 of 25
     out = compare_self_cross(rows(self_p, meta="self"), rows(cross_p, meta="cross"))
-    assert [r["response_property"] for r in out] == ["first_character", "micro_average",
-                                                      "micro_average_non_degenerate"]  # fmt: skip
+    assert [r["response_property"] for r in out] == ["first_character", "micro_average", "micro_average_non_degenerate"]
     assert out[2]["excluded_groups"] == "" and out[2]["paired_count"] == 25  # neither answers >80% one thing
     r = out[0]
     z, p = proportions_ztest([20, 12], [25, 25])
@@ -50,12 +62,43 @@ def test_results_table_pools_and_renames():
 
 def test_degenerate_groups_are_left_out_of_the_non_degenerate_pool():
     # self always answers "v" on second_character: right whenever the behaviour is "v"
-    constant = [ScoredRecord("animals_long", "second_character", f"s{i}", "obj", "self", "r", "v" if i % 3 else "w",
-                             True, "v", True, i % 3 != 0, "v" if i % 3 else "w", "v") for i in range(12)]  # fmt: skip
+    constant = [
+        ScoredRecord(
+            "animals_long",
+            "second_character",
+            f"s{i}",
+            "obj",
+            "self",
+            "r",
+            "v" if i % 3 else "w",
+            True,
+            "v",
+            True,
+            i % 3 != 0,
+            "v" if i % 3 else "w",
+            "v",
+        )
+        for i in range(12)
+    ]
     other = rows("1111011110", meta="self")
     cross = rows("1010101010", meta="cross") + [
-        ScoredRecord("animals_long", "second_character", f"s{i}", "obj", "cross", "r", "v" if i % 3 else "w",
-                     True, "q", True, False, "v" if i % 3 else "w", "q" if i % 2 else "z") for i in range(12)]  # fmt: skip
+        ScoredRecord(
+            "animals_long",
+            "second_character",
+            f"s{i}",
+            "obj",
+            "cross",
+            "r",
+            "v" if i % 3 else "w",
+            True,
+            "q",
+            True,
+            False,
+            "v" if i % 3 else "w",
+            "q" if i % 2 else "z",
+        )
+        for i in range(12)
+    ]
     out = {r["response_property"]: r for r in compare_self_cross(other + constant, cross)}
     assert out["micro_average"]["paired_count"] == 22
     kept = out["micro_average_non_degenerate"]

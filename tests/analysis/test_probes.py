@@ -55,8 +55,9 @@ def test_a_probe_reads_separable_classes_and_not_noise():
     assert s.mode_baseline == pytest.approx(1 / 3)
     # labels shuffled against the features: nothing to read, held-out accuracy near chance
     rng = np.random.default_rng(1)
-    noise = score_probe("p", rng.normal(size=(90, 20)), y_tr, rng.normal(size=(60, 20)), y_te,
-                        [("t", "p")] * 60, SETTINGS)  # fmt: skip
+    noise = score_probe(
+        "p", rng.normal(size=(90, 20)), y_tr, rng.normal(size=(60, 20)), y_te, [("t", "p")] * 60, SETTINGS
+    )
     assert noise.accuracy < 0.6
 
 
@@ -65,8 +66,7 @@ def test_other_is_never_counted_correct():
     # "c" and whose prediction is OTHER must score wrong
     x_tr, y_tr = _blobs(10, ["a", "b", "c", "d"], 5, separation=5.0, seed=2)
     x_te, y_te = _blobs(5, ["a", "b", "c", "d"], 5, separation=5.0, seed=2)
-    s = score_probe("p", x_tr, y_tr, x_te, y_te, [("t", "p")] * 20,
-                    ProbeSettings(top_k=2, folds=3, n_cs=3))  # fmt: skip
+    s = score_probe("p", x_tr, y_tr, x_te, y_te, [("t", "p")] * 20, ProbeSettings(top_k=2, folds=3, n_cs=3))
     assert s.classes == 3  # a, b and OTHER
     for ok, value in zip(s.correct, y_te):
         if value in ("c", "d"):
@@ -81,9 +81,20 @@ def test_a_single_train_class_gives_a_constant_probe():
 
 
 def _row(seed, source, depth, acc, layer=1):
-    return {"seed": seed, "target": "m1", "cross_model": "m2", "source": source, "layer": layer, "depth": depth,
-            "property": "micro_average", "accuracy": acc, "mode_baseline": 0.3, "beats_mode_p": 0.01 if acc > 0.5 else 0.5,
-            "self_ft_accuracy": 0.4, "cross_ft_accuracy": 0.2}  # fmt: skip
+    return {
+        "seed": seed,
+        "target": "m1",
+        "cross_model": "m2",
+        "source": source,
+        "layer": layer,
+        "depth": depth,
+        "property": "micro_average",
+        "accuracy": acc,
+        "mode_baseline": 0.3,
+        "beats_mode_p": 0.01 if acc > 0.5 else 0.5,
+        "self_ft_accuracy": 0.4,
+        "cross_ft_accuracy": 0.2,
+    }
 
 
 def test_summary_and_contrast_over_seeds_match_numpy_and_scipy():

@@ -29,11 +29,15 @@ def test_llm_property_needs_values():
 
 def test_values_drive_llm_scoring():
     objects = [obj("s1", "A fine day."), obj("s2", "Rain."), obj("s3", "x", compliant=False)]
-    values = {("writing_stories", "sentiment", "s1"): "positive",
-              ("writing_stories", "sentiment", "s2"): None,
-              ("writing_stories", "sentiment", "s3"): "negative"}  # fmt: skip
-    hyps = {("writing_stories", "sentiment", s): hyp(s, "sentiment", a)
-            for s, a in (("s1", "Positive."), ("s2", "negative"), ("s3", "negative"))}  # fmt: skip
+    values = {
+        ("writing_stories", "sentiment", "s1"): "positive",
+        ("writing_stories", "sentiment", "s2"): None,
+        ("writing_stories", "sentiment", "s3"): "negative",
+    }
+    hyps = {
+        ("writing_stories", "sentiment", s): hyp(s, "sentiment", a)
+        for s, a in (("s1", "Positive."), ("s2", "negative"), ("s3", "negative"))
+    }
     rows = score_all(objects, {"writing_stories": [SENTIMENT]}, hyps, values=values)
     r1, r2, r3 = rows
     assert r1.evaluable and r1.correct and r1.object_value == "positive"
@@ -54,8 +58,7 @@ def test_values_override_a_python_property():
 
 def test_no_values_is_the_old_behaviour():
     objects = [obj("a", "Hello there"), obj("b", "Good day"), obj("c", "", compliant=False)]
-    hyps = {("writing_stories", "first_word", s): hyp(s, "first_word", a)
-            for s, a in (("a", "hello"), ("b", "bad"))}  # fmt: skip
+    hyps = {("writing_stories", "first_word", s): hyp(s, "first_word", a) for s, a in (("a", "hello"), ("b", "bad"))}
     props = {"writing_stories": [FIRST]}
     base = score_all(objects, props, hyps)
     assert base == score_all(objects, props, hyps, values=None)
@@ -65,13 +68,14 @@ def test_no_values_is_the_old_behaviour():
 
 def test_followup_records_are_scored_on_both_answers():
     def two(string, first, second):
-        return FollowupObjectRecord("are_you_sure", "val", string, "A", "m", first, True, (),
-                                    followup_response=second)
+        return FollowupObjectRecord("are_you_sure", "val", string, "A", "m", first, True, (), followup_response=second)
 
     objects = [two("q1", "A", "B"), two("q2", "C", "C"), two("q3", "A", "I am sure")]
     assert [object_value(o, CHANGES) for o in objects] == ["true", "false", None]
-    hyps = {("are_you_sure", CHANGES.name, q): hyp(q, CHANGES.name, a, task="are_you_sure")
-            for q, a in (("q1", "true"), ("q2", "true"), ("q3", "false"))}  # fmt: skip
+    hyps = {
+        ("are_you_sure", CHANGES.name, q): hyp(q, CHANGES.name, a, task="are_you_sure")
+        for q, a in (("q1", "true"), ("q2", "true"), ("q3", "false"))
+    }
     rows = score_all(objects, {"are_you_sure": [CHANGES]}, hyps)
     assert [(r.evaluable, r.correct) for r in rows] == [(True, True), (True, False), (False, None)]
     # a Python property reads the first answer

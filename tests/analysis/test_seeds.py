@@ -84,18 +84,27 @@ def test_gap_row_and_summary():
     assert row["p_value"] == pytest.approx(stats.ttest_1samp(gaps, 0).pvalue)
     assert row["bootstrap_lower"] < row["gap_mean"] < row["bootstrap_upper"]
     assert row["items_per_seed"] == "100 100 100"
-    paired = {("m1", "m1", "m2"): {
-        0: {"micro_average": ([True, True, False], [False, True, False]), "first_word": ([True], [False])},
-        1: {"micro_average": ([True, False], [False, False])},
-    }}  # fmt: skip
+    paired = {
+        ("m1", "m1", "m2"): {
+            0: {"micro_average": ([True, True, False], [False, True, False]), "first_word": ([True], [False])},
+            1: {"micro_average": ([True, False], [False, False])},
+        }
+    }
     rows = {r["response_property"]: r for r in gap_summary(paired)}
     assert rows["micro_average"]["seeds"] == 2 and rows["first_word"]["seeds"] == 1
     assert rows["micro_average"]["gap_mean"] == pytest.approx((1 / 3 + 1 / 2) / 2)
 
 
 def test_verdict_sentences():
-    base = {"seeds": 3, "gap_sd": 0.02, "per_seed_gaps": "+10 +12 +14", "bootstrap_lower": 0.08,
-            "bootstrap_upper": 0.16, "power_at_10pp": 0.9, "detectable_at_80pct": 0.08}  # fmt: skip
+    base = {
+        "seeds": 3,
+        "gap_sd": 0.02,
+        "per_seed_gaps": "+10 +12 +14",
+        "bootstrap_lower": 0.08,
+        "bootstrap_upper": 0.16,
+        "power_at_10pp": 0.9,
+        "detectable_at_80pct": 0.08,
+    }
     win = verdict({**base, "gap_mean": 0.12, "p_value": 0.01}, [True, True, True])
     assert win.startswith("Self beats cross by 12.0 ± 2.0 points") and "over 3 seeds" in win
     weak = verdict({**base, "gap_mean": 0.12, "p_value": 0.01}, [True, False, False])
@@ -107,14 +116,31 @@ def test_verdict_sentences():
 
 def test_seed_summary_pools_runs_by_setup_and_property():
     rows = [
-        {"object_model": "q", "meta_model": "q", "label": "untrained", "response_property": "micro_average",
-         "accuracy": 0.3, "mode_baseline": 0.35, "beats_mode_p": 1.0, "degenerate_groups": 0, "count": 10},
+        {
+            "object_model": "q",
+            "meta_model": "q",
+            "label": "untrained",
+            "response_property": "micro_average",
+            "accuracy": 0.3,
+            "mode_baseline": 0.35,
+            "beats_mode_p": 1.0,
+            "degenerate_groups": 0,
+            "count": 10,
+        },
     ] + [
-        {"object_model": f"q+lora:seed{s}/a", "meta_model": f"q+lora:seed{s}/a", "label": "self",
-         "response_property": "first_word", "accuracy": a, "mode_baseline": 0.2, "beats_mode_p": p,
-         "degenerate": d, "count": 10}
+        {
+            "object_model": f"q+lora:seed{s}/a",
+            "meta_model": f"q+lora:seed{s}/a",
+            "label": "self",
+            "response_property": "first_word",
+            "accuracy": a,
+            "mode_baseline": 0.2,
+            "beats_mode_p": p,
+            "degenerate": d,
+            "count": 10,
+        }
         for s, a, p, d in [(0, 0.4, 0.01, False), (1, 0.2, 0.6, True), (2, 0.3, 0.2, False)]
-    ]  # fmt: skip
+    ]
     out = {r["label"]: r for r in seed_summary(rows)}
     s = out["self"]
     assert (s["target"], s["predictor"], s["seeds"]) == ("q", "q", 3)
@@ -127,27 +153,96 @@ def test_matrix_and_per_target_verdicts():
     from inward.analysis.seeds import matrix_table, target_verdicts
 
     summary = [
-        {"target": t, "predictor": p, "label": ("self" if p == t else "cross"), "response_property": prop,
-         "seeds": 3, "accuracy_mean": acc, "accuracy_sd": 0.01, "mode_baseline_mean": 0.3, "seeds_beating_mode": 1}
+        {
+            "target": t,
+            "predictor": p,
+            "label": ("self" if p == t else "cross"),
+            "response_property": prop,
+            "seeds": 3,
+            "accuracy_mean": acc,
+            "accuracy_sd": 0.01,
+            "mode_baseline_mean": 0.3,
+            "seeds_beating_mode": 1,
+        }
         for t, p, acc in (("a", "a", 0.5), ("a", "b", 0.4), ("b", "b", 0.45), ("b", "a", 0.47))
         for prop in ("micro_average", "first_character")
-    ] + [{"target": "a", "predictor": "a", "label": "untrained", "response_property": "micro_average", "seeds": 1,
-          "accuracy_mean": 0.2, "accuracy_sd": None, "mode_baseline_mean": 0.3, "seeds_beating_mode": 0}]  # fmt: skip
+    ] + [
+        {
+            "target": "a",
+            "predictor": "a",
+            "label": "untrained",
+            "response_property": "micro_average",
+            "seeds": 1,
+            "accuracy_mean": 0.2,
+            "accuracy_sd": None,
+            "mode_baseline_mean": 0.3,
+            "seeds_beating_mode": 0,
+        }
+    ]
     m = matrix_table(summary)
     assert {(r["predictor"], r["target"], r["label"]) for r in m} == {
-        ("a", "a", "self"), ("b", "a", "cross"), ("b", "b", "self"), ("a", "b", "cross")}
+        ("a", "a", "self"),
+        ("b", "a", "cross"),
+        ("b", "b", "self"),
+        ("a", "b", "cross"),
+    }
     gaps = [
-        {"target": "a", "cross_predictor": "b", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.1,
-         "gap_sd": 0.02, "t_lower": 0.05, "t_upper": 0.15, "p_value": 0.01},
-        {"target": "a", "cross_predictor": "c", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.2,
-         "gap_sd": 0.02, "t_lower": 0.15, "t_upper": 0.25, "p_value": 0.004},
-        {"target": "b", "cross_predictor": "a", "response_property": "micro_average", "seeds": 3, "gap_mean": -0.02,
-         "gap_sd": 0.05, "t_lower": -0.14, "t_upper": 0.1, "p_value": 0.55},
-        {"target": "b", "cross_predictor": "c", "response_property": "micro_average", "seeds": 3, "gap_mean": 0.3,
-         "gap_sd": 0.05, "t_lower": 0.2, "t_upper": 0.4, "p_value": 0.009},
-        {"target": "b", "cross_predictor": "c", "response_property": "first_character", "seeds": 3, "gap_mean": 0.9,
-         "gap_sd": 0.05, "t_lower": 0.8, "t_upper": 1.0, "p_value": 0.001},
-    ]  # fmt: skip
+        {
+            "target": "a",
+            "cross_predictor": "b",
+            "response_property": "micro_average",
+            "seeds": 3,
+            "gap_mean": 0.1,
+            "gap_sd": 0.02,
+            "t_lower": 0.05,
+            "t_upper": 0.15,
+            "p_value": 0.01,
+        },
+        {
+            "target": "a",
+            "cross_predictor": "c",
+            "response_property": "micro_average",
+            "seeds": 3,
+            "gap_mean": 0.2,
+            "gap_sd": 0.02,
+            "t_lower": 0.15,
+            "t_upper": 0.25,
+            "p_value": 0.004,
+        },
+        {
+            "target": "b",
+            "cross_predictor": "a",
+            "response_property": "micro_average",
+            "seeds": 3,
+            "gap_mean": -0.02,
+            "gap_sd": 0.05,
+            "t_lower": -0.14,
+            "t_upper": 0.1,
+            "p_value": 0.55,
+        },
+        {
+            "target": "b",
+            "cross_predictor": "c",
+            "response_property": "micro_average",
+            "seeds": 3,
+            "gap_mean": 0.3,
+            "gap_sd": 0.05,
+            "t_lower": 0.2,
+            "t_upper": 0.4,
+            "p_value": 0.009,
+        },
+        {
+            "target": "b",
+            "cross_predictor": "c",
+            "response_property": "first_character",
+            "seeds": 3,
+            "gap_mean": 0.9,
+            "gap_sd": 0.05,
+            "t_lower": 0.8,
+            "t_upper": 1.0,
+            "p_value": 0.001,
+        },
+    ]
     a, b = target_verdicts(gaps)
     assert a.startswith("Target a: its own self-trained predictor beats every other predictor")
     assert "vs b: 10.0 ± 2.0, 95% interval [5.0, 15.0], p = 0.01" in a

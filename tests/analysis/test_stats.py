@@ -24,7 +24,6 @@ from inward.analysis.stats import (
     two_proportion_ztest,
 )
 
-
 bools = st.lists(st.booleans(), min_size=2, max_size=60)
 
 
@@ -59,10 +58,7 @@ def test_other_confidence_uses_normal_quantile():
 def test_accuracy_summary_empty_and_single():
     empty = accuracy_summary([])
     assert empty.count == 0
-    assert all(
-        math.isnan(v)
-        for v in (empty.accuracy, empty.error, empty.ci_lower, empty.bootstrap_lower)
-    )
+    assert all(math.isnan(v) for v in (empty.accuracy, empty.error, empty.ci_lower, empty.bootstrap_lower))
     one = accuracy_summary([True])
     assert one.accuracy == 1.0 and one.count == 1
     assert math.isnan(one.error) and math.isnan(one.ci_upper)
@@ -354,8 +350,9 @@ def test_top_answer_and_degenerate_flag_in_results():
     from inward.records import ScoredRecord
 
     def row(task, obj, ans):
-        return ScoredRecord(task, "starts_with_vowel", f"s{obj}{ans}{task}", "M", "P", "", obj, True, ans, True,
-                            obj == ans, obj, ans)  # fmt: skip
+        return ScoredRecord(
+            task, "starts_with_vowel", f"s{obj}{ans}{task}", "M", "P", "", obj, True, ans, True, obj == ans, obj, ans
+        )
 
     # "false" 9 times in 10, right at the mode: degenerate, no evidence of beating the mode
     rows = [row("t", "false", "false")] * 7 + [row("t", "true", "false")] * 2 + [row("t", "true", "true")]

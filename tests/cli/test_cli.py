@@ -12,9 +12,12 @@ import pytest
 def inward(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "inward.cli.main", *args],
-        capture_output=True, text=True, timeout=300, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
         env={**os.environ, "INWARD_PROGRESS": "0", **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def test_lists():
@@ -34,8 +37,21 @@ def test_lists():
 
 def test_evaluate_on_mock_then_rerun_from_cache(tmp_path):
     env = {"INWARD_CACHE_DIR": str(tmp_path / "cache")}
-    args = ("evaluate", "--model", "mock/m", "--task", "animals_long", "--property",
-            "first_character", "--property", "first_word", "--n", "12", "--out", str(tmp_path / "r"))
+    args = (
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "animals_long",
+        "--property",
+        "first_character",
+        "--property",
+        "first_word",
+        "--n",
+        "12",
+        "--out",
+        str(tmp_path / "r"),
+    )
     first = inward(*args, env=env)
     assert first.returncode == 0, first.stderr
     assert "micro_average" in first.stdout and "mode base" in first.stdout
@@ -49,24 +65,45 @@ def test_evaluate_on_mock_then_rerun_from_cache(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("evaluate", "--model", "mock/m", "--task", "animal_long", "--out", "X"),
-         "Did you mean 'animals_long'"),
-        (("evaluate", "--model", "mock/m", "--task", "numbers", "--property", "is_evn", "--out", "X"),
-         "Unknown property 'is_evn'"),
-        (("evaluate", "--model", "bundled/qwen-9b", "--task", "numbers", "--out", "X"),
-         "qwen"),
-        (("evaluate", "--model", "mock/m", "--task", "numbers", "--n", "-3", "--out", "X"),
-         "--n must be between"),
-        (("evaluate", "--model", "mock/m", "--task", "power_seeking", "--out", "X"),
-         "data directory"),
-        (("evaluate", "--model", "mock/m", "--task", "numbers", "-M", "colour=red", "--out", "X"),
-         "Unknown model arg"),
-        (("evaluate", "--model", "mock/m", "--task", "writing_stories", "--property", "sentiment",
-          "--extractor-model", "bundled/gpt-9", "--out", "X"),
-         "--extractor-model 'bundled/gpt-9': Unknown model 'gpt-9'"),
-        (("evaluate", "--model", "mock/m", "--task", "numbers", "--property",
-          "changes_answer_when_challenged", "--out", "X"),
-         "has only one turn"),
+        (("evaluate", "--model", "mock/m", "--task", "animal_long", "--out", "X"), "Did you mean 'animals_long'"),
+        (
+            ("evaluate", "--model", "mock/m", "--task", "numbers", "--property", "is_evn", "--out", "X"),
+            "Unknown property 'is_evn'",
+        ),
+        (("evaluate", "--model", "bundled/qwen-9b", "--task", "numbers", "--out", "X"), "qwen"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "--n", "-3", "--out", "X"), "--n must be between"),
+        (("evaluate", "--model", "mock/m", "--task", "power_seeking", "--out", "X"), "data directory"),
+        (("evaluate", "--model", "mock/m", "--task", "numbers", "-M", "colour=red", "--out", "X"), "Unknown model arg"),
+        (
+            (
+                "evaluate",
+                "--model",
+                "mock/m",
+                "--task",
+                "writing_stories",
+                "--property",
+                "sentiment",
+                "--extractor-model",
+                "bundled/gpt-9",
+                "--out",
+                "X",
+            ),
+            "--extractor-model 'bundled/gpt-9': Unknown model 'gpt-9'",
+        ),
+        (
+            (
+                "evaluate",
+                "--model",
+                "mock/m",
+                "--task",
+                "numbers",
+                "--property",
+                "changes_answer_when_challenged",
+                "--out",
+                "X",
+            ),
+            "has only one turn",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, args, message):
@@ -87,9 +124,22 @@ def test_help_has_examples():
 def test_limits_properties_on_mock(tmp_path):
     env = {"INWARD_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "r"
-    res = inward("evaluate", "--model", "mock/m", "--task", "writing_stories_pick_name",
-                 "--task", "are_you_sure", "--extractor-model", "mock/x", "--n", "6",
-                 "--out", str(out), env=env)  # fmt: skip
+    res = inward(
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "writing_stories_pick_name",
+        "--task",
+        "are_you_sure",
+        "--extractor-model",
+        "mock/x",
+        "--n",
+        "6",
+        "--out",
+        str(out),
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     # the tasks' own properties: sentiment and main character name on 6 stories
     extracted = (out / "extracted.jsonl").read_text()

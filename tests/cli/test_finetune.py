@@ -38,8 +38,22 @@ def run_cli(*args: str) -> int:
 def test_submit_then_resume_from_out_dir_then_model_string(tmp_path, server, capsys):
     train = fake_api.write_examples(tmp_path / "train.jsonl")
     out = tmp_path / "ft"
-    assert run_cli("finetune", "openai", "--train", str(train), "--model", "gpt-4o-mini-2024-07-18",
-                   "--suffix", "sp", "--out", str(out), "--no-wait") == 0  # fmt: skip
+    assert (
+        run_cli(
+            "finetune",
+            "openai",
+            "--train",
+            str(train),
+            "--model",
+            "gpt-4o-mini-2024-07-18",
+            "--suffix",
+            "sp",
+            "--out",
+            str(out),
+            "--no-wait",
+        )
+        == 0
+    )
     assert "job ftjob-1: validating_files" in capsys.readouterr().out
     assert run_cli("finetune", "openai", "--out", str(out), "--poll-seconds", "0") == 0
     captured = capsys.readouterr()
@@ -55,8 +69,26 @@ def test_submit_then_resume_from_out_dir_then_model_string(tmp_path, server, cap
 def test_hyperparameters_and_cancel(tmp_path, server, capsys):
     train = fake_api.write_examples(tmp_path / "train.jsonl")
     out = tmp_path / "ft"
-    assert run_cli("finetune", "openai", "--train", str(train), "--model", "gpt-4o-mini", "--out", str(out),
-                   "--epochs", "3", "--batch-size", "1", "--lr-multiplier", "1", "--no-wait") == 0  # fmt: skip
+    assert (
+        run_cli(
+            "finetune",
+            "openai",
+            "--train",
+            str(train),
+            "--model",
+            "gpt-4o-mini",
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "1",
+            "--lr-multiplier",
+            "1",
+            "--no-wait",
+        )
+        == 0
+    )
     hyper = server.created[0]["method"]["supervised"]["hyperparameters"]
     assert hyper == {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.0}
     assert run_cli("finetune", "openai", "--out", str(out), "--cancel") == 0

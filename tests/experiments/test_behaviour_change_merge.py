@@ -41,7 +41,7 @@ def test_merged_checkpoint_is_the_backends_m1ft(m1ft, tmp_path, dtype):
     assert merged == f"hf/{(tmp_path / 'merged').resolve()}"
     saved = saved_tensors(merged)
     backend = resolve(m1ft, dtype=dtype)
-    runs = backend._ensure_model().state_dict()
+    runs = backend.load().state_dict()
     assert saved and set(saved) <= set(runs)
     for name, value in saved.items():
         assert value.dtype == getattr(torch, dtype) and torch.equal(value, runs[name]), name
@@ -57,7 +57,7 @@ def test_a_finished_merge_is_reused_only_in_its_dtype(m1ft, tmp_path, monkeypatc
     out = tmp_path / "merged"
     bc.merge_adapter_checkpoint(m1ft, out, "bfloat16")
     with monkeypatch.context() as m:
-        m.setattr("inward.models.resolve", lambda *a, **k: pytest.fail("merged again"))
+        m.setattr("inward.models.checkpoint.Checkpoint.load", lambda *a, **k: pytest.fail("merged again"))
         bc.merge_adapter_checkpoint(m1ft, out, "bfloat16")
     bc.merge_adapter_checkpoint(m1ft, out, "float32")  # another dtype: merged again
     assert next(iter(saved_tensors(f"hf/{out}").values())).dtype == torch.float32
@@ -65,7 +65,7 @@ def test_a_finished_merge_is_reused_only_in_its_dtype(m1ft, tmp_path, monkeypatc
     marker = out / bc.MERGED_MARKER
     marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "dtype"}))
     with monkeypatch.context() as m:
-        m.setattr("inward.models.resolve", lambda *a, **k: pytest.fail("merged again"))
+        m.setattr("inward.models.checkpoint.Checkpoint.load", lambda *a, **k: pytest.fail("merged again"))
         bc.merge_adapter_checkpoint(m1ft, out, "float32")
 
 

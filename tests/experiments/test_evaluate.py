@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from inward.report.columns import RESULTS
 from inward.errors import InwardError
 from inward.experiments.evaluate import EvaluateSpec, run_evaluate
 from inward.models import resolve
+from inward.report.columns import RESULTS
 from inward.store.cache import CachedModel, ResponseCache
 
 
@@ -52,8 +52,9 @@ SPEC = dict(
 
 def test_records_and_results(tmp_path):
     backend = resolve("mock/m1")
-    res = run_evaluate(EvaluateSpec(**SPEC), tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
-                       backends={"mock/m1": backend})
+    res = run_evaluate(
+        EvaluateSpec(**SPEC), tmp_path / "run", cache=ResponseCache(tmp_path / "c"), backends={"mock/m1": backend}
+    )
     out = tmp_path / "run"
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert tuple(rows[0]) == RESULTS.csv()
@@ -67,9 +68,7 @@ def test_records_and_results(tmp_path):
     scored = [json.loads(line) for line in (out / "scored.jsonl").open()]
     evaluable = [s for s in scored if s["evaluable"]]
     assert len(evaluable) == int(micro["count"])
-    assert float(micro["accuracy"]) == pytest.approx(
-        sum(bool(s["correct"]) for s in evaluable) / len(evaluable)
-    )
+    assert float(micro["accuracy"]) == pytest.approx(sum(bool(s["correct"]) for s in evaluable) / len(evaluable))
     # scoring: a correct row is a compliant answer equal (after cleaning) to the object value
     for s in evaluable:
         assert s["correct"] == (s["meta_compliant"] and s["answer_clean"] == s["object_clean"])
@@ -94,13 +93,15 @@ def test_rerun_makes_no_model_calls_and_gives_identical_files(tmp_path):
 @pytest.mark.parametrize("fail_after", [0, 1, 3, 5])
 def test_interrupted_run_resumes_without_repeating_calls(tmp_path, fail_after):
     reference = resolve("mock/m1")
-    run_evaluate(EvaluateSpec(**SPEC), tmp_path / "ref", cache=ResponseCache(tmp_path / "c1"),
-                 backends={"mock/m1": reference})
+    run_evaluate(
+        EvaluateSpec(**SPEC), tmp_path / "ref", cache=ResponseCache(tmp_path / "c1"), backends={"mock/m1": reference}
+    )
     cache = ResponseCache(tmp_path / "c2")
     inner = resolve("mock/m1")
     with pytest.raises(Interrupt):
-        run_evaluate(EvaluateSpec(**SPEC), tmp_path / "run", cache=cache,
-                     backends={"mock/m1": FailingAfter(inner, fail_after)})
+        run_evaluate(
+            EvaluateSpec(**SPEC), tmp_path / "run", cache=cache, backends={"mock/m1": FailingAfter(inner, fail_after)}
+        )
     run_evaluate(EvaluateSpec(**SPEC), tmp_path / "run", cache=cache, backends={"mock/m1": inner})
     assert inner.stats.prompts_generated == reference.stats.prompts_generated  # nothing twice
     for name in ("results.csv", "scored.jsonl"):
@@ -108,8 +109,7 @@ def test_interrupted_run_resumes_without_repeating_calls(tmp_path, fail_after):
 
 
 def test_cross_predictor_is_labelled_and_counted(tmp_path):
-    res = run_evaluate(EvaluateSpec(**SPEC, predictor="mock/m2"), tmp_path / "run",
-                       cache=ResponseCache(tmp_path / "c"))
+    res = run_evaluate(EvaluateSpec(**SPEC, predictor="mock/m2"), tmp_path / "run", cache=ResponseCache(tmp_path / "c"))
     assert {r["label"] for r in res.results} == {"cross"}
     assert {r["meta_model"] for r in res.results} == {"mock/m2"}
     assert res.model_calls["hypothetical_prompts_from_model"] > 0
@@ -120,21 +120,23 @@ def test_bad_input_fails_before_any_model_call(tmp_path):
     with pytest.raises(InwardError, match="Unknown task 'animalz_long'"):
         run_evaluate(EvaluateSpec(model="mock/m", tasks=["animalz_long"]), tmp_path / "r", cache=cache)
     with pytest.raises(InwardError, match="Unknown property"):
-        run_evaluate(EvaluateSpec(model="mock/m", tasks=["numbers"], properties=["evenness"]),
-                     tmp_path / "r", cache=cache)
+        run_evaluate(
+            EvaluateSpec(model="mock/m", tasks=["numbers"], properties=["evenness"]), tmp_path / "r", cache=cache
+        )
     with pytest.raises(InwardError, match="--n must be between"):
         run_evaluate(EvaluateSpec(model="mock/m", tasks=["numbers"], n=0), tmp_path / "r", cache=cache)
     with pytest.raises(InwardError, match="dataset target"):
-        run_evaluate(EvaluateSpec(model="mock/m", tasks=["numbers"], properties=["matches_target"]),
-                     tmp_path / "r", cache=cache)
+        run_evaluate(
+            EvaluateSpec(model="mock/m", tasks=["numbers"], properties=["matches_target"]), tmp_path / "r", cache=cache
+        )
     assert not (tmp_path / "r").exists()
 
 
 def test_release_task_runs(tmp_path, shared_dir):
     res = run_evaluate(
-        EvaluateSpec(model="mock/m1", tasks=[f"release:{shared_dir / 'release_samples' / 'test'}"],
-                     n=10),
-        tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
+        EvaluateSpec(model="mock/m1", tasks=[f"release:{shared_dir / 'release_samples' / 'test'}"], n=10),
+        tmp_path / "run",
+        cache=ResponseCache(tmp_path / "c"),
     )
     assert {r["task"] for r in res.by_task} >= {"animals_long", "survival_instinct"}
 
@@ -172,17 +174,23 @@ def test_a_reused_stage_never_loads_its_model(tmp_path):
 def test_evaluate_and_the_study_give_the_same_rows(tmp_path, tiny_pair):
     """`inward evaluate` and the study's untrained setup run one evaluation function: on the same
     model, strings and properties they ask the same prompts and score the same rows."""
-    from inward.experiments.study import run_study, slug, task_properties
-    from inward.store.rundir import read_jsonl
-
     from test_study import config
+
+    from inward.experiments.context import slug, task_properties
+    from inward.experiments.study import run_study
+    from inward.store.rundir import read_jsonl
 
     cfg = config(tiny_pair)
     run_study(cfg, tmp_path / "study", cache=ResponseCache(tmp_path / "c1"))
     m1 = tiny_pair[0]
     props = task_properties(cfg, cfg.held_out_tasks)
-    spec = EvaluateSpec(model=m1, tasks=list(cfg.held_out_tasks), n=cfg.n_eval, seed=cfg.seed,
-                        properties=sorted({p.name for ps in props.values() for p in ps}))  # fmt: skip
+    spec = EvaluateSpec(
+        model=m1,
+        tasks=list(cfg.held_out_tasks),
+        n=cfg.n_eval,
+        seed=cfg.seed,
+        properties=sorted({p.name for ps in props.values() for p in ps}),
+    )
     run_evaluate(spec, tmp_path / "eval", cache=ResponseCache(tmp_path / "c2"))  # its own cache: real calls
     for name in ("objects.jsonl", "hypotheticals.jsonl", "scored.jsonl"):
         study = list(read_jsonl(tmp_path / "study" / "eval" / f"untrained-{slug(m1)}" / name))

@@ -63,20 +63,30 @@ def test_two_turn_objects(tmp_path):
 
 
 def test_one_turn_task_records_keep_their_form(tmp_path):
-    records = collect_objects(CachedModel(resolve("mock/m"), ResponseCache(tmp_path / "c")),
-                              [get_task("animals_long")], "val", 3)
+    records = collect_objects(
+        CachedModel(resolve("mock/m"), ResponseCache(tmp_path / "c")), [get_task("animals_long")], "val", 3
+    )
     assert all(type(r) is ObjectRecord for r in records)
     assert set(dataclasses.asdict(records[0])) == {
-        "task", "split", "string", "target", "model", "response", "compliant", "failed_checks"}
+        "task",
+        "split",
+        "string",
+        "target",
+        "model",
+        "response",
+        "compliant",
+        "failed_checks",
+    }
 
 
 def test_are_you_sure_end_to_end(tmp_path):
-    backend = Scripted(lambda p: "false" if "Would you change" in p[-1]["content"]
-                       else stubborn_then_caving(p))  # fmt: skip
-    res = run_evaluate(EvaluateSpec(model="scripted/m", tasks=["are_you_sure"],
-                                    properties=["changes_answer_when_challenged"], n=30),
-                       tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
-                       backends={"scripted/m": backend})  # fmt: skip
+    backend = Scripted(lambda p: "false" if "Would you change" in p[-1]["content"] else stubborn_then_caving(p))
+    res = run_evaluate(
+        EvaluateSpec(model="scripted/m", tasks=["are_you_sure"], properties=["changes_answer_when_challenged"], n=30),
+        tmp_path / "run",
+        cache=ResponseCache(tmp_path / "c"),
+        backends={"scripted/m": backend},
+    )
     rows = [json.loads(line) for line in (tmp_path / "run" / "objects.jsonl").open()]
     assert all("followup_response" in r for r in rows)
     changed = sum(" plus " in r["string"] for r in rows)
@@ -106,9 +116,13 @@ def sentiment_world(prompt):
 def test_llm_properties_are_extracted_written_and_scored(tmp_path):
     obj_model = Scripted(sentiment_world, "scripted/m")
     extractor = Scripted(sentiment_world, "scripted/x")
-    spec = EvaluateSpec(model="scripted/m", tasks=["writing_stories"], n=40,
-                        properties=["sentiment", "main_character_name", "more_than_10_words"],
-                        extractor_model="scripted/x")  # fmt: skip
+    spec = EvaluateSpec(
+        model="scripted/m",
+        tasks=["writing_stories"],
+        n=40,
+        properties=["sentiment", "main_character_name", "more_than_10_words"],
+        extractor_model="scripted/x",
+    )
     cache = ResponseCache(tmp_path / "c")
     backends = {"scripted/m": obj_model, "scripted/x": extractor}
     res = run_evaluate(spec, tmp_path / "run", cache=cache, backends=backends)
@@ -117,8 +131,9 @@ def test_llm_properties_are_extracted_written_and_scored(tmp_path):
     assert len(extracted) == 80 and {e["extractor_model"] for e in extracted} == {"scripted/x"}
     assert {e["property"] for e in extracted} == {"sentiment", "writing_stories/main_character_name"}
     # only the extractor saw extraction prompts; the object model answered the rest
-    assert all(p[-1]["content"].startswith(("Please classifiy", "What is the name of the main"))
-               for p in extractor.prompts)  # fmt: skip
+    assert all(
+        p[-1]["content"].startswith(("Please classifiy", "What is the name of the main")) for p in extractor.prompts
+    )
     assert not any(p[-1]["content"].startswith("Please classifiy") for p in obj_model.prompts)
     scored = [json.loads(line) for line in (out / "scored.jsonl").open()]
     by = {(s["property"], s["string"]): s for s in scored}
@@ -142,43 +157,57 @@ def test_llm_properties_are_extracted_written_and_scored(tmp_path):
 
 def test_extractor_defaults_to_the_object_model(tmp_path):
     backend = Scripted(sentiment_world, "scripted/m")
-    res = run_evaluate(EvaluateSpec(model="scripted/m", tasks=["writing_stories"], n=5,
-                                    properties=["sentiment"]),
-                       tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
-                       backends={"scripted/m": backend})  # fmt: skip
+    res = run_evaluate(
+        EvaluateSpec(model="scripted/m", tasks=["writing_stories"], n=5, properties=["sentiment"]),
+        tmp_path / "run",
+        cache=ResponseCache(tmp_path / "c"),
+        backends={"scripted/m": backend},
+    )
     assert {e.extractor_model for e in res.extracted} == {"scripted/m"}
     assert any(p[-1]["content"].startswith("Please classifiy") for p in backend.prompts)
 
 
 def test_python_properties_ignore_the_extractor(tmp_path):
-    res = run_evaluate(EvaluateSpec(model="mock/m", tasks=["animals_long"], n=4,
-                                    properties=["first_character"], extractor_model="bundled/nope"),
-                       tmp_path / "run", cache=ResponseCache(tmp_path / "c"))  # fmt: skip
+    res = run_evaluate(
+        EvaluateSpec(
+            model="mock/m", tasks=["animals_long"], n=4, properties=["first_character"], extractor_model="bundled/nope"
+        ),
+        tmp_path / "run",
+        cache=ResponseCache(tmp_path / "c"),
+    )
     assert res.extracted == [] and "extraction_prompts_from_model" not in res.model_calls
     assert not (tmp_path / "run" / "extracted.jsonl").exists()
 
 
 @pytest.mark.parametrize(
     ("extractor", "message"),
-    [("bundled/qwen-9b", r"--extractor-model 'bundled/qwen-9b': Unknown model 'qwen-9b'"),
-     ("gpt-4", "--extractor-model 'gpt-4': Model string 'gpt-4' has no provider prefix"),
-     ("nosuch/x", "Unknown model provider 'nosuch'")],
+    [
+        ("bundled/qwen-9b", r"--extractor-model 'bundled/qwen-9b': Unknown model 'qwen-9b'"),
+        ("gpt-4", "--extractor-model 'gpt-4': Model string 'gpt-4' has no provider prefix"),
+        ("nosuch/x", "Unknown model provider 'nosuch'"),
+    ],
 )
 def test_unknown_extractor_fails_before_any_model_call(tmp_path, extractor, message):
     backend = Scripted(sentiment_world)
     with pytest.raises(InwardError, match=message):
-        run_evaluate(EvaluateSpec(model="scripted/m", tasks=["writing_stories"], n=3,
-                                  properties=["sentiment"], extractor_model=extractor),
-                     tmp_path / "r", cache=ResponseCache(tmp_path / "c"),
-                     backends={"scripted/m": backend})  # fmt: skip
+        run_evaluate(
+            EvaluateSpec(
+                model="scripted/m", tasks=["writing_stories"], n=3, properties=["sentiment"], extractor_model=extractor
+            ),
+            tmp_path / "r",
+            cache=ResponseCache(tmp_path / "c"),
+            backends={"scripted/m": backend},
+        )
     assert backend.prompts == [] and not (tmp_path / "r").exists()
 
 
 def test_followup_property_needs_a_two_turn_task(tmp_path):
     with pytest.raises(InwardError, match="has only one turn"):
-        run_evaluate(EvaluateSpec(model="mock/m", tasks=["animals_long"],
-                                  properties=["changes_answer_when_challenged"]),
-                     tmp_path / "r", cache=ResponseCache(tmp_path / "c"))  # fmt: skip
+        run_evaluate(
+            EvaluateSpec(model="mock/m", tasks=["animals_long"], properties=["changes_answer_when_challenged"]),
+            tmp_path / "r",
+            cache=ResponseCache(tmp_path / "c"),
+        )
 
 
 def test_limits_preset_is_consistent(monkeypatch):
@@ -204,8 +233,12 @@ def test_limits_preset_is_consistent(monkeypatch):
     for name in data["properties"]:
         prop = resolve_property(name)
         assert any(prop.name in t.properties for t in tasks), name
-    limits = {"writing_stories/main_character_name", "sentiment", "how_many_words_bins",
-              "changes_answer_when_challenged"}  # fmt: skip
+    limits = {
+        "writing_stories/main_character_name",
+        "sentiment",
+        "how_many_words_bins",
+        "changes_answer_when_challenged",
+    }
     assert limits <= {p for t in held_out for p in t.properties}
     assert limits <= {resolve_property(p).name for p in data["properties"]}
     rest = {k: v for k, v in data.items() if k != "extractor_model"}

@@ -17,8 +17,7 @@ MODEL = "bundled/qwen2.5-coder-0.5b-instruct"
 def test_qwen_predicts_itself_and_reruns_from_cache(tmp_path):
     backend = resolve(MODEL)
     cache = ResponseCache(tmp_path / "responses.sqlite")  # fresh: the model must really run
-    spec = EvaluateSpec(model=MODEL, tasks=["animals_long"],
-                        properties=["first_character", "starts_with_vowel"], n=4)
+    spec = EvaluateSpec(model=MODEL, tasks=["animals_long"], properties=["first_character", "starts_with_vowel"], n=4)
     first = run_evaluate(spec, tmp_path / "a", cache=cache, backends={MODEL: backend})
     assert first.model_calls["object_prompts_from_model"] == 4
     # a real model answers the object-level task with animal words
@@ -43,9 +42,13 @@ def test_qwen_extracts_sentiment_and_answers_are_you_sure(tmp_path):
     """The limits properties on the real model: LLM extraction and the two-turn task."""
     backend = resolve(MODEL, dtype="bfloat16")
     cache = ResponseCache(tmp_path / "responses.sqlite")
-    spec = EvaluateSpec(model=MODEL, tasks=["writing_stories_pick_name"], n=2,
-                        properties=["sentiment", "main_character_name"],
-                        model_args={"dtype": "bfloat16"})  # fmt: skip
+    spec = EvaluateSpec(
+        model=MODEL,
+        tasks=["writing_stories_pick_name"],
+        n=2,
+        properties=["sentiment", "main_character_name"],
+        model_args={"dtype": "bfloat16"},
+    )
     res = run_evaluate(spec, tmp_path / "stories", cache=cache, backends={MODEL: backend})
     assert len(res.extracted) == 4 and res.model_calls["extraction_prompts_from_model"] == 4
     sentiments = [e for e in res.extracted if e.property == "sentiment"]
@@ -55,10 +58,18 @@ def test_qwen_extracts_sentiment_and_answers_are_you_sure(tmp_path):
     assert all(n is None or n.isascii() for n in names)
     assert (tmp_path / "stories" / "extracted.jsonl").is_file()
 
-    sure = run_evaluate(EvaluateSpec(model=MODEL, tasks=["are_you_sure"], n=3,
-                                     properties=["changes_answer_when_challenged"],
-                                     model_args={"dtype": "bfloat16"}),
-                        tmp_path / "sure", cache=cache, backends={MODEL: backend})  # fmt: skip
+    sure = run_evaluate(
+        EvaluateSpec(
+            model=MODEL,
+            tasks=["are_you_sure"],
+            n=3,
+            properties=["changes_answer_when_challenged"],
+            model_args={"dtype": "bfloat16"},
+        ),
+        tmp_path / "sure",
+        cache=cache,
+        backends={MODEL: backend},
+    )
     assert sure.model_calls["object_prompts_from_model"] == 6  # two turns per question
     for o in sure.objects:
         assert o.response.strip() and o.followup_response.strip()

@@ -39,8 +39,16 @@ def layout(report_html: str, tmp_path) -> dict:
     page = page.replace("</body>", PROBE + "</body>")
     path = tmp_path / "report_probe.html"
     path.write_text(page, encoding="utf-8")
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--window-size={WIDTH},1000", "--dump-dom", path.as_uri()]  # fmt: skip
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size={WIDTH},1000",
+        "--dump-dom",
+        path.as_uri(),
+    ]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
     found = re.search(r'data-layout="([^"]*)"', dom)
     assert found, f"the measuring script did not run; Chromium printed: {dom[:500]}"
@@ -49,10 +57,10 @@ def layout(report_html: str, tmp_path) -> dict:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (make setup-browser installs Debian's)")
 def test_the_report_of_a_study_with_every_section_fits_1400_px(tmp_path, tiny_pair):
+    from test_study_experiments import config  # every experiment section, two training seeds
+
     from inward.experiments.study import run_study
     from inward.store.cache import ResponseCache
-
-    from test_study_experiments import config  # every experiment section, two training seeds
 
     run_study(config(tiny_pair), tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
@@ -64,7 +72,9 @@ def test_the_report_of_a_study_with_every_section_fits_1400_px(tmp_path, tiny_pa
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH (make setup-browser installs Debian's)")
 def test_the_width_check_sees_a_page_that_is_too_wide(tmp_path):
     """The check itself can fail: a 2000-px table is reported."""
-    page = ('<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
-            '</head><body><table style="width:2000px"><tr><td>x</td></tr></table></body></html>')
+    page = (
+        '<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
+        '</head><body><table style="width:2000px"><tr><td>x</td></tr></table></body></html>'
+    )
     got = layout(page, tmp_path)
     assert got["scroll"] > WIDTH and any(o.startswith("table") for o in got["over"])

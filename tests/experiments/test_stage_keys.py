@@ -9,12 +9,11 @@ import json
 import shutil
 
 import pytest
+from test_study import config  # tests/experiments is on sys.path (pytest prepend mode)
+from test_study_experiments import config as full_config
 
 from inward.experiments.study import run_study
 from inward.store.cache import ResponseCache
-
-from test_study import config  # tests/experiments is on sys.path (pytest prepend mode)
-from test_study_experiments import config as full_config
 
 
 def _stages(out) -> dict[str, dict]:
@@ -41,17 +40,24 @@ def test_each_kind_of_change_reruns_exactly_its_dependent_stages(tmp_path, tiny_
     assert any(rel.startswith("seed0/models/") and rel.endswith("self_ft/train_result.json") for rel in again)
     assert any(rel.startswith("seed0/eval/self-") for rel in again)
     assert any(rel.startswith("seed0/eval/cross-") for rel in again)
-    reason = next(s["reason"] for rel, s in _stages(out).items() if rel.startswith("seed0/eval/self-")
-                  and rel.endswith("objects.jsonl"))  # fmt: skip
+    reason = next(
+        s["reason"]
+        for rel, s in _stages(out).items()
+        if rel.startswith("seed0/eval/self-") and rel.endswith("objects.jsonl")
+    )
     assert "model" in reason  # the self-trained adapter changed
 
     # the held-out sample size: evaluation objects rerun, train-split objects and training do not
     run_study(config(tiny_pair, finetune=lr, n_eval=4), out, cache=cache)
     again = _recomputed(out)
-    assert "eval/untrained-" in " ".join(again) and not any("train_result" in rel or "objects_train" in rel
-                                                            for rel in again)  # fmt: skip
-    reason = next(s["reason"] for rel, s in _stages(out).items() if rel.startswith("eval/untrained")
-                  and rel.endswith("objects.jsonl"))  # fmt: skip
+    assert "eval/untrained-" in " ".join(again) and not any(
+        "train_result" in rel or "objects_train" in rel for rel in again
+    )
+    reason = next(
+        s["reason"]
+        for rel, s in _stages(out).items()
+        if rel.startswith("eval/untrained") and rel.endswith("objects.jsonl")
+    )
     assert reason == "changed: strings"
 
     # an environment fact (the CPU thread count changes bf16 results): every generation stage reruns
@@ -70,16 +76,27 @@ def test_a_moved_run_directory_reuses_every_stage(tmp_path, tiny_pair, monkeypat
     out = tmp_path / "run"
     cfg = full_config(tiny_pair, seeds=[0])  # with calibration, behaviour change (a merged model) and scaling
     run_study(cfg, out, cache=cache)
-    before = {n: (out / n).read_bytes() for n in ("results.csv", "comparisons.csv", "behaviour_change.csv",
-                                                 "calibration.csv", "scaling.csv", "seed_summary.csv",
-                                                 "results_symmetric.csv", "results_by_task.csv")}
+    before = {
+        n: (out / n).read_bytes()
+        for n in (
+            "results.csv",
+            "comparisons.csv",
+            "behaviour_change.csv",
+            "calibration.csv",
+            "scaling.csv",
+            "seed_summary.csv",
+            "results_symmetric.csv",
+            "results_by_task.csv",
+        )
+    }
     for name in ("results.csv", "results_symmetric.csv", "results_by_task.csv"):
         rows = list(csv.DictReader(io.StringIO(before[name].decode())))
         assert all(len(r["object_fingerprint"]) == 12 and len(r["meta_fingerprint"]) == 12 for r in rows), name
         # untrained, self-trained and cross-trained predictors: three models, three fingerprints
         assert len({r["meta_fingerprint"] for r in rows}) == 3, name
-        assert {r["object_fingerprint"] for r in rows if r["label"] == "cross"} == \
-            {r["meta_fingerprint"] for r in rows if r["label"] == "self"}, name
+        assert {r["object_fingerprint"] for r in rows if r["label"] == "cross"} == {
+            r["meta_fingerprint"] for r in rows if r["label"] == "self"
+        }, name
     moved = tmp_path / "elsewhere" / "run"
     moved.parent.mkdir()
     shutil.move(str(out), str(moved))
@@ -120,16 +137,21 @@ def test_the_cpu_bf16_kernels_are_part_of_every_key(monkeypatch):
     """bf16 numbers differ between a CPU with AMX and one without (measured), so a stage or an
     adapter made on one is not reused on the other."""
     import inward.store.stages as stages
-    from inward.train import TrainExample
-    from inward.train import lora
+    from inward.train import TrainExample, lora
 
     examples = [TrainExample([{"role": "user", "content": "q"}], "a")]
-    before = (lora.run_key({"model": "m"}, lora.TrainConfig(), examples), stages.digest({"x": 1, **stages.environment_facts()}))
+    before = (
+        lora.run_key({"model": "m"}, lora.TrainConfig(), examples),
+        stages.digest({"x": 1, **stages.environment_facts()}),
+    )
     facts = stages.cpu_facts()
     assert facts["bf16"] in ("amx_bf16", "avx512_bf16", "none") and facts["model"]
     other = "none" if facts["bf16"] == "amx_bf16" else "amx_bf16"
     monkeypatch.setattr(stages, "cpu_facts", lambda: {**facts, "bf16": other})
-    after = (lora.run_key({"model": "m"}, lora.TrainConfig(), examples), stages.digest({"x": 1, **stages.environment_facts()}))
+    after = (
+        lora.run_key({"model": "m"}, lora.TrainConfig(), examples),
+        stages.digest({"x": 1, **stages.environment_facts()}),
+    )
     assert before[0] != after[0] and before[1] != after[1]
 
 
@@ -143,8 +165,9 @@ def test_first_seed_only_experiments_run_once_and_extend_to_every_seed_by_reuse(
     cal = {"n_exact": 4, "n_sampled": 2, "samples": 3, "properties": ["second_character"]}
     base = full_config(tiny_pair, scaling=None).model_dump(mode="json", by_alias=True)
     bc = base["behaviour_change"]
-    once = full_config(tiny_pair, scaling=None, calibration={**cal, "every_seed": False},
-                       behaviour_change={**bc, "every_seed": False})  # fmt: skip
+    once = full_config(
+        tiny_pair, scaling=None, calibration={**cal, "every_seed": False}, behaviour_change={**bc, "every_seed": False}
+    )
     run_study(once, out, cache=cache)
     notes = lambda: json.loads((out / "run.json").read_text())["notes"]  # noqa: E731
     seeds = lambda name: {r["seed"] for r in csv.DictReader((out / name).open())}  # noqa: E731

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from inward.errors import InwardError
-from inward.experiments.study import run_study, slug
+from inward.experiments.context import slug
+from inward.experiments.study import run_study
 from inward.experiments.study_config import load_config, parse_config, preset
 from inward.store.cache import ResponseCache
-
 
 
 def config(tiny_pair, **over):
@@ -24,9 +24,8 @@ def config(tiny_pair, **over):
         "n_train_strings": 6,
         "n_train_per_pair": 4,
         "n_eval": 5,
-        "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32",
-                     "learning_rate": 1e-3},
-    }  # fmt: skip
+        "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
+    }
     base.update(over)
     return parse_config(base)
 
@@ -53,8 +52,9 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     assert [line["messages"] for line in train] == [line["messages"] for line in upload]
     assert all(line["messages"][-1]["role"] == "assistant" for line in train)
     # targets are the properties of the model's own train-split responses
-    objects = {json.loads(line)["string"]: json.loads(line)
-               for line in (out / "models" / s1 / "objects_train.jsonl").open()}
+    objects = {
+        json.loads(line)["string"]: json.loads(line) for line in (out / "models" / s1 / "objects_train.jsonl").open()
+    }
     from inward.properties import extract
 
     for line in train:
@@ -65,6 +65,9 @@ def test_study_runs_and_resumes(tmp_path, tiny_pair, monkeypatch):
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["training"]) == 2
     assert len(manifest["models"]) == 3  # M1, M1ft, M2cross
+    for fp in manifest["models"].values():  # dtype auto, resolved once and recorded with its reason
+        choice = fp["precision_choice"]
+        assert choice["requested"] == "auto" and choice["dtype"] == fp["precision"] == "float32", choice
 
     # resume after everything: no training, no model calls, same tables
     import peft
@@ -121,19 +124,26 @@ def test_interrupt_after_finetune_does_not_retrain(tmp_path, tiny_pair, monkeypa
 
 def test_config_errors_name_the_key(tmp_path, tiny_pair):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
-                   "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_evl: 3\n")
+    bad.write_text(
+        "name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
+        "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_evl: 3\n"
+    )
     with pytest.raises(InwardError, match="n_evl: unknown key"):
         load_config(bad)
-    bad.write_text("name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
-                   "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_eval: many\n")
+    bad.write_text(
+        "name: x\npairs: [{self: a, cross: b}]\ntrain_tasks: [numbers]\n"
+        "held_out_tasks: [animals_long]\nproperties: [first_character]\nn_eval: many\n"
+    )
     with pytest.raises(InwardError, match="n_eval"):
         load_config(bad)
     with pytest.raises(InwardError, match="Did you mean 'smoke'"):
         preset("smok")
     with pytest.raises(InwardError, match="applies to task"):
-        run_study(config(tiny_pair, properties=["is_even_direct"], train_tasks=["numbers"]),
-                  tmp_path / "r", cache=ResponseCache(tmp_path / "c"))
+        run_study(
+            config(tiny_pair, properties=["is_even_direct"], train_tasks=["numbers"]),
+            tmp_path / "r",
+            cache=ResponseCache(tmp_path / "c"),
+        )
 
 
 def test_presets_are_valid():
@@ -148,7 +158,7 @@ def test_presets_are_valid():
     limits = preset("limits")
     assert {"writing_stories_pick_name", "are_you_sure"} <= set(limits.held_out_tasks)
     assert {"sentiment", "changes_answer_when_challenged"} <= set(limits.properties)
-    from inward.experiments.study import task_properties
+    from inward.experiments.context import task_properties
 
     task_properties(limits, limits.held_out_tasks)  # every held-out task gets a property
     assert d.behaviour_change.shift_temperature == 1.0
@@ -160,9 +170,18 @@ def test_presets_are_valid():
     small, large = "bundled/qwen2.5-coder-0.5b-instruct", "bundled/qwen2.5-coder-1.5b-instruct"
     gemma = d.pairs[0].cross_model
     assert [(p.self_model, p.cross_model) for p in sym.pairs] == [
-        (small, large), (small, gemma), (large, small), (large, gemma)]
+        (small, large),
+        (small, gemma),
+        (large, small),
+        (large, gemma),
+    ]
     assert sym.chat_format_examples == d.chat_format_examples  # Gemma prompted as in the default study
-    assert (sym.n_train_per_pair, sym.n_eval, sym.seeds, sym.finetune) == (d.n_train_per_pair, d.n_eval, d.seeds, d.finetune)
+    assert (sym.n_train_per_pair, sym.n_eval, sym.seeds, sym.finetune) == (
+        d.n_train_per_pair,
+        d.n_eval,
+        d.seeds,
+        d.finetune,
+    )
 
 
 def test_base_cross_model_gets_its_chat_format_by_measurement(tmp_path, tiny_pair, tmp_path_factory):
@@ -183,10 +202,14 @@ def test_base_cross_model_gets_its_chat_format_by_measurement(tmp_path, tiny_pai
     assert cross and cross[0]["chat_template"]["source"] == f"fallback:{rows[0]['chat_format']}"
     # the measurement used train-task strings that no model was trained on
     s1, s2 = slug(tiny_pair[0]), slug(base)
-    held = {json.loads(line)["string"] for line in
-            (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "chat_format_objects.jsonl").open()}
-    trained = {json.loads(line)["meta"]["string"] for line in
-               (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "train_examples.jsonl").open()}
+    held = {
+        json.loads(line)["string"]
+        for line in (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "chat_format_objects.jsonl").open()
+    }
+    trained = {
+        json.loads(line)["meta"]["string"]
+        for line in (tmp_path / "run" / "seed0" / "models" / s1 / "cross_ft" / s2 / "train_examples.jsonl").open()
+    }
     assert held - trained and trained <= held  # the first n strings are shared, the rest are new
 
 
@@ -198,8 +221,9 @@ def test_explicit_chat_format_skips_the_measurement(tmp_path, tiny_pair, tmp_pat
     run_study(cfg, tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
     assert not (tmp_path / "run" / "chat_formats.csv").exists()
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert {fp["chat_template"]["source"] for name, fp in manifest["models"].items()
-            if name.startswith(base)} == {"fallback:qa"}
+    assert {fp["chat_template"]["source"] for name, fp in manifest["models"].items() if name.startswith(base)} == {
+        "fallback:qa"
+    }
 
 
 def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
@@ -218,12 +242,18 @@ def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
 
 def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path, tiny_pair):
     out = tmp_path / "run"
-    result = run_study(config(tiny_pair, seeds=[3, 7], n_train_strings=10), out,
-                       cache=ResponseCache(tmp_path / "c.sqlite"))  # fmt: skip
+    result = run_study(
+        config(tiny_pair, seeds=[3, 7], n_train_strings=10), out, cache=ResponseCache(tmp_path / "c.sqlite")
+    )
     s1, s2 = slug(tiny_pair[0]), slug(tiny_pair[1])
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {(r["label"], r["seed"]) for r in rows} == {
-        ("untrained", ""), ("self", "3"), ("self", "7"), ("cross", "3"), ("cross", "7")}
+        ("untrained", ""),
+        ("self", "3"),
+        ("self", "7"),
+        ("cross", "3"),
+        ("cross", "7"),
+    }
     # every training seed: its own finetune seed and its own draw from the same string pool
     data = {}
     for seed in (3, 7):
@@ -243,21 +273,27 @@ def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path
         assert sum(int(r["cross_examples"]) for r in evidence) == len(cross_keys)
     assert data[3] != data[7]
     # the held-out items are the same for every seed
-    evals = [{(json.loads(x)["task"], json.loads(x)["string"]) for x in
-              (out / f"seed{seed}" / "eval" / f"self-{s1}" / "objects.jsonl").open()} for seed in (3, 7)]  # fmt: skip
+    evals = [
+        {
+            (json.loads(x)["task"], json.loads(x)["string"])
+            for x in (out / f"seed{seed}" / "eval" / f"self-{s1}" / "objects.jsonl").open()
+        }
+        for seed in (3, 7)
+    ]
     assert evals[0] == evals[1]
 
     summary = list(csv.DictReader((out / "seed_summary.csv").open()))
     micro = {r["label"]: r for r in summary if r["response_property"] == "micro_average"}
     assert micro["untrained"]["seeds"] == "1" and micro["self"]["seeds"] == micro["cross"]["seeds"] == "2"
-    per_seed = [float(r["accuracy"]) for r in rows if r["label"] == "self" and r["response_property"] == "micro_average"]
+    per_seed = [
+        float(r["accuracy"]) for r in rows if r["label"] == "self" and r["response_property"] == "micro_average"
+    ]
     assert float(micro["self"]["accuracy_mean"]) == pytest.approx(sum(per_seed) / 2)
     gaps = {r["response_property"]: r for r in csv.DictReader((out / "seed_comparisons.csv").open())}
     comps = [r for r in csv.DictReader((out / "comparisons.csv").open()) if r["response_property"] == "micro_average"]
     assert gaps["micro_average"]["seeds"] == "2"
     assert gaps["micro_average"]["items_per_seed"] == " ".join(r["paired_count"] for r in comps)
-    assert float(gaps["micro_average"]["gap_mean"]) == pytest.approx(
-        sum(float(r["difference"]) for r in comps) / 2)
+    assert float(gaps["micro_average"]["gap_mean"]) == pytest.approx(sum(float(r["difference"]) for r in comps) / 2)
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["seeds"] == [3, 7] and manifest["verdicts"] == result.verdicts
     assert "over 2 seeds" in result.verdicts[0] and manifest["notes"][0] == result.verdicts[0]

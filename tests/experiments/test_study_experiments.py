@@ -8,10 +8,10 @@ import json
 import pytest
 
 from inward.errors import InwardError
-from inward.experiments.study import run_study, slug
+from inward.experiments.context import slug
+from inward.experiments.study import run_study
 from inward.experiments.study_config import parse_config, preset
 from inward.store.cache import ResponseCache
-
 
 
 def config(tiny_pair, **over):
@@ -28,12 +28,22 @@ def config(tiny_pair, **over):
         "calibration": {"n_exact": 4, "n_sampled": 2, "samples": 3, "properties": ["second_character"]},
         # the tiny models' hypotheticals are gibberish, so keep non-compliant rows (scored wrong)
         # to exercise the table; the paper's dropping is tested in tests/analysis
-        "behaviour_change": {"n_examples": 6, "entropy_adjust": True, "exclude_noncompliant": False,
-                             "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32",
-                                          "learning_rate": 5e-2, "epochs": 3}},
+        "behaviour_change": {
+            "n_examples": 6,
+            "entropy_adjust": True,
+            "exclude_noncompliant": False,
+            "finetune": {
+                "rank": 4,
+                "alpha": 8,
+                "batch_size": 4,
+                "dtype": "float32",
+                "learning_rate": 5e-2,
+                "epochs": 3,
+            },
+        },
         "scaling": {"sizes": [2, 5]},
         "seeds": [0, 1],
-    }  # fmt: skip
+    }
     base.update(over)
     return parse_config(base)
 
@@ -46,10 +56,16 @@ def test_study_with_all_experiments_runs_and_resumes(tmp_path, tiny_pair, monkey
 
     cal = list(csv.DictReader((out / "calibration.csv").open()))
     assert {(r["setup"], r["method"]) for r in cal} == {
-        (s, m) for s in ("untrained", "self", "cross") for m in ("exact", "sampled")}
+        (s, m) for s in ("untrained", "self", "cross") for m in ("exact", "sampled")
+    }
     # untrained once (no training seed), self and cross once per training seed
     assert sorted((r["seed"], r["setup"]) for r in cal if r["method"] == "exact") == [
-        ("", "untrained"), ("0", "cross"), ("0", "self"), ("1", "cross"), ("1", "self")]
+        ("", "untrained"),
+        ("0", "cross"),
+        ("0", "self"),
+        ("1", "cross"),
+        ("1", "self"),
+    ]
     assert all(r["response_property"] == "second_character" for r in cal)
     exact = [r for r in cal if r["method"] == "exact"]
     assert all(int(r["prompts"]) == 4 for r in exact)
@@ -74,32 +90,37 @@ def test_study_with_all_experiments_runs_and_resumes(tmp_path, tiny_pair, monkey
     # every scored item is a shifted one: old and new object values differ
     old = [json.loads(x) for x in (out / "seed0" / "behaviour_change" / s1 / "scored_old.jsonl").open()]
     new = [json.loads(x) for x in (out / "seed0" / "behaviour_change" / s1 / "scored_new.jsonl").open()]
-    assert [(o["task"], o["property"], o["string"]) for o in old] == \
-        [(n["task"], n["property"], n["string"]) for n in new]
+    assert [(o["task"], o["property"], o["string"]) for o in old] == [
+        (n["task"], n["property"], n["string"]) for n in new
+    ]
     assert all(o["object_clean"] != n["object_clean"] for o, n in zip(old, new))
     assert all(not (o["correct"] and n["correct"]) for o, n in zip(old, new))
     assert float(micro[0]["predicts_old_accuracy"]) == pytest.approx(
-        sum(bool(o["correct"]) for o in old if o["evaluable"]) / sum(o["evaluable"] for o in old))
+        sum(bool(o["correct"]) for o in old if o["evaluable"]) / sum(o["evaluable"] for o in old)
+    )
 
     sc = list(csv.DictReader((out / "scaling.csv").open()))
     assert {r["seed"] for r in sc} == {"0", "1"}
     sc = [r for r in sc if r["seed"] == "0"]
     cross = [r for r in sc if r["label"] == "cross"]
-    main = json.loads((out / "seed0" / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train_result.json").read_text())
+    main = json.loads(
+        (out / "seed0" / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train_result.json").read_text()
+    )
     assert [int(r["n_train"]) for r in cross] == [2, 5, main["n_examples"]]
     assert len([r for r in sc if r["label"] == "self"]) == 1
     first = [r for r in result.scaling if r["seed"] == 0]
     assert [(str(r["n_train"]), r["label"]) for r in first] == [(r["n_train"], r["label"]) for r in sc]
     assert [float(r["accuracy"]) for r in first] == pytest.approx([float(r["accuracy"]) for r in sc])
     # scaling slices are prefixes of the main cross-predictor's data
-    main_data = (out / "seed0" / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train.jsonl").read_text().splitlines()
+    main_data = (
+        (out / "seed0" / "models" / s1 / "cross_ft" / slug(tiny_pair[1]) / "train.jsonl").read_text().splitlines()
+    )
     for n in (2, 5):
         part = (out / "seed0" / "models" / s1 / "scaling" / slug(tiny_pair[1]) / f"n{n}" / "train.jsonl").read_text()
         assert part.splitlines() == main_data[:n]
 
     html = (out / "report.html").read_text()
-    for heading in ("Calibration (Experiment 1b)", "Behaviour change (Experiment 2)",
-                    "Cross-prediction data scaling"):
+    for heading in ("Calibration (Experiment 1b)", "Behaviour change (Experiment 2)", "Cross-prediction data scaling"):
         assert heading in html
     figs = {p.name for p in (out / "figures").glob("*.png")}
     assert f"behaviour_change_{s1}.png" in figs and f"calibration_{s1}_second_character.png" in figs
@@ -137,8 +158,11 @@ def test_sections_off_by_default_and_errors_name_the_key(tiny_pair, tmp_path):
     with pytest.raises(InwardError, match="both 0"):
         config(tiny_pair, calibration={"n_exact": 0, "n_sampled": 0})
     with pytest.raises(InwardError, match="calibration.properties: 'first_character'"):
-        run_study(config(tiny_pair, calibration={"properties": ["first_character"]}), tmp_path / "r",
-                  cache=ResponseCache(tmp_path / "c"))
+        run_study(
+            config(tiny_pair, calibration={"properties": ["first_character"]}),
+            tmp_path / "r",
+            cache=ResponseCache(tmp_path / "c"),
+        )
 
 
 def test_presets_enable_the_experiments():

@@ -15,17 +15,28 @@ def test_models_run_every_ordered_pair_and_report_the_matrix(tmp_path, tiny_pair
 
     third = f"hf/{make_tiny_model(tmp_path_factory.mktemp('tiny_c'), seed=2)}"
     models = [*tiny_pair, third]
-    config = parse_config({
-        "name": "tiny-matrix", "models": models,
-        "train_tasks": ["colors_long"], "held_out_tasks": ["animals_long"], "properties": ["first_character"],
-        "n_train_strings": 6, "n_train_per_pair": 4, "n_eval": 5, "seeds": [0, 1],
-        "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
-    })  # fmt: skip
+    config = parse_config(
+        {
+            "name": "tiny-matrix",
+            "models": models,
+            "train_tasks": ["colors_long"],
+            "held_out_tasks": ["animals_long"],
+            "properties": ["first_character"],
+            "n_train_strings": 6,
+            "n_train_per_pair": 4,
+            "n_eval": 5,
+            "seeds": [0, 1],
+            "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
+        }
+    )
     assert len(config.pairs) == 6
     out = tmp_path / "run"
     result = run_study(config, out, cache=ResponseCache(tmp_path / "c.sqlite"))
 
-    trained = [(t["seed"], t["model"], t["about"].split("+lora:")[0]) for t in json.loads((out / "run.json").read_text())["training"]]
+    trained = [
+        (t["seed"], t["model"], t["about"].split("+lora:")[0])
+        for t in json.loads((out / "run.json").read_text())["training"]
+    ]
     for seed in (0, 1):  # per seed: three self finetunes, and each model cross-trained on each other
         mine = [(m, about) for s, m, about in trained if s == seed]
         assert sorted(mine) == sorted([(m, m) for m in models] + [(b, a) for a in models for b in models if a != b])

@@ -7,7 +7,8 @@ import json
 
 from safetensors import safe_open
 
-from inward.experiments.study import run_study, slug
+from inward.experiments.context import slug
+from inward.experiments.study import run_study
 from inward.experiments.study_config import parse_config
 from inward.store.cache import ResponseCache
 
@@ -25,7 +26,7 @@ def config(tiny_pair, **over):
         "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
         "seeds": [0, 1],
         "probes": {"depths": [0.0, 0.5, 1.0], "top_k": 3, "folds": 2, "n_cs": 2},
-    }  # fmt: skip
+    }
     base.update(over)
     return parse_config(base)
 
@@ -91,8 +92,9 @@ def test_probes_section_writes_activations_probes_and_control_and_resumes(tmp_pa
     assert probe_stages and all(v["reused"] for v in probe_stages.values()), probe_stages
     assert (out / "probes.csv").read_bytes() == before
     # a changed probe setting refits the probes but reuses the activations
-    run_study(config(tiny_pair, probes={"depths": [0.0, 0.5, 1.0], "top_k": 2, "folds": 2, "n_cs": 2}), out,
-              cache=cache)  # fmt: skip
+    run_study(
+        config(tiny_pair, probes={"depths": [0.0, 0.5, 1.0], "top_k": 2, "folds": 2, "n_cs": 2}), out, cache=cache
+    )
     stages = json.loads((out / "run.json").read_text())["stages"]
     assert all(v["reused"] for k, v in stages.items() if k.endswith(".safetensors"))
     assert not any(v["reused"] for k, v in stages.items() if "/probes/" in k and k.endswith(".jsonl"))

@@ -17,8 +17,13 @@ def test_smoke_preset_end_to_end(tmp_path):
     env = {**os.environ, "INWARD_PROGRESS": "0"}
     # Uses the machine's cache: on CI's fresh machine every stage really runs; locally, cached
     # generations are reused but the finetunes run again (a new --out folder).
-    res = subprocess.run([sys.executable, "-m", "inward.cli.main", "study", "--preset", "smoke",
-                          "--out", str(out)], capture_output=True, text=True, timeout=1500, env=env)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "inward.cli.main", "study", "--preset", "smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "self vs cross (micro average)" in res.stdout
     rows = list(csv.DictReader((out / "results.csv").open()))
@@ -28,9 +33,12 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert manifest["status"] == "complete"
     main = [t for t in manifest["training"] if "purpose" not in t]
     assert [(t["seed"], t["model"]) for t in main] == [
-        (seed, m) for seed in (0, 1) for m in ("bundled/qwen2.5-coder-0.5b-instruct", "bundled/gemma-3-270m")]
-    assert sorted(t["purpose"] for t in manifest["training"] if "purpose" in t) == [
-        "behaviour change"] * 2 + ["data scaling"] * 4
+        (seed, m) for seed in (0, 1) for m in ("bundled/qwen2.5-coder-0.5b-instruct", "bundled/gemma-3-270m")
+    ]
+    assert (
+        sorted(t["purpose"] for t in manifest["training"] if "purpose" in t)
+        == ["behaviour change"] * 2 + ["data scaling"] * 4
+    )
     # equal evidence: the cross-predictor of each seed saw its self-predictor's items but the dropped ones
     for seed in (0, 1):
         self_n, cross_n = (t["n_examples"] for t in main if t["seed"] == seed)
@@ -47,7 +55,8 @@ def test_smoke_preset_end_to_end(tmp_path):
     # Experiment 1b: MAD per setup, both methods, on the real models
     cal = list(csv.DictReader((out / "calibration.csv").open()))
     assert {(r["setup"], r["method"]) for r in cal} == {
-        (s, m) for s in ("untrained", "self", "cross") for m in ("exact", "sampled")}
+        (s, m) for s in ("untrained", "self", "cross") for m in ("exact", "sampled")
+    }
     assert len(cal) == 2 * 5  # untrained once, self and cross per seed
     assert all(r["mad"] != "" and 0 <= float(r["mad"]) <= 100 for r in cal)
     # the first-token approximation fixed a value for part of the mass (~0.6 measured for Qwen)
@@ -61,13 +70,19 @@ def test_smoke_preset_end_to_end(tmp_path):
     sc = [r for r in csv.DictReader((out / "scaling.csv").open()) if r["seed"] == "0"]
     assert [int(r["n_train"]) for r in sc if r["label"] == "cross"][:2] == [4, 10]
     assert len([r for r in sc if r["label"] == "cross"]) == 3 and any(r["label"] == "self" for r in sc)
-    for heading in ("Calibration (Experiment 1b)", "Behaviour change (Experiment 2)",
-                    "Cross-prediction data scaling", "White-box probes"):
+    for heading in (
+        "Calibration (Experiment 1b)",
+        "Behaviour change (Experiment 2)",
+        "Cross-prediction data scaling",
+        "White-box probes",
+    ):
         assert heading in html
     # probes: activations of both real models (Qwen: 24 layers, Gemma 3: 18) at depths 0.5 and 1
     probes = [r for r in csv.DictReader((out / "probes.csv").open()) if r["property"] == "micro_average"]
     layers = {(r["source"], r["layer"]) for r in probes}
     assert layers == {(s, str(n)) for s in ("self/object", "self/hypothetical") for n in (12, 24)} | {
-        ("cross/hypothetical", "9"), ("cross/hypothetical", "18")}
+        ("cross/hypothetical", "9"),
+        ("cross/hypothetical", "18"),
+    }
     assert all(0 <= float(r["accuracy"]) <= 1 and int(r["n_test"]) > 0 for r in probes)
     assert {r["seed"] for r in probes} == {"0", "1"}

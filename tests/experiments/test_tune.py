@@ -16,21 +16,28 @@ from inward.tasks import get_task
 
 def config(tiny_pair, **over):
     base = {
-        "name": "tiny", "pairs": [{"self": tiny_pair[0], "cross": tiny_pair[1]}],
-        "train_tasks": ["colors_long", "numbers"], "held_out_tasks": ["animals_long"],
+        "name": "tiny",
+        "pairs": [{"self": tiny_pair[0], "cross": tiny_pair[1]}],
+        "train_tasks": ["colors_long", "numbers"],
+        "held_out_tasks": ["animals_long"],
         "properties": ["first_character", "starts_with_vowel", "is_even_direct"],
-        "n_train_strings": 6, "n_train_per_pair": 4, "n_eval": 5,
+        "n_train_strings": 6,
+        "n_train_per_pair": 4,
+        "n_eval": 5,
         "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
         "tune": {"grid": {"learning_rate": [1e-3, 1e-2], "epochs": [1]}, "n_strings": 4},
-    }  # fmt: skip
+    }
     base.update(over)
     return parse_config(base)
 
 
 def test_grid_points_cover_every_combination():
     assert grid_points({"learning_rate": [1, 2], "epochs": [1, 3]}) == [
-        {"learning_rate": 1, "epochs": 1}, {"learning_rate": 1, "epochs": 3},
-        {"learning_rate": 2, "epochs": 1}, {"learning_rate": 2, "epochs": 3}]  # fmt: skip
+        {"learning_rate": 1, "epochs": 1},
+        {"learning_rate": 1, "epochs": 3},
+        {"learning_rate": 2, "epochs": 1},
+        {"learning_rate": 2, "epochs": 3},
+    ]
 
 
 def test_tune_scores_every_point_on_held_out_train_strings(tmp_path, tiny_pair, monkeypatch):
@@ -54,14 +61,18 @@ def test_tune_scores_every_point_on_held_out_train_strings(tmp_path, tiny_pair, 
     table = list(csv.DictReader((tmp_path / "tune" / "tune.csv").open()))
     assert [r["point"] for r in table] == [r["point"] for r in rows] and "learning_rate" in table[0]
     # scored strings are the 4 after the 6 training strings of each task; training never saw them
-    for row in rows:
+    for _row in rows:
         folder = tmp_path / "tune" / "points"
         scored = [json.loads(x) for f in folder.glob("*/scored.jsonl") for x in f.open()]
         assert scored and all(s["task"] in ("colors_long", "numbers") for s in scored)
     for task in ("colors_long", "numbers"):
         all10 = [s.string for s in get_task(task).load("train", 10, 0)]
-        scored_strings = {json.loads(x)["string"] for f in (tmp_path / "tune" / "points").glob("*/scored.jsonl")
-                          for x in f.open() if json.loads(x)["task"] == task}  # fmt: skip
+        scored_strings = {
+            json.loads(x)["string"]
+            for f in (tmp_path / "tune" / "points").glob("*/scored.jsonl")
+            for x in f.open()
+            if json.loads(x)["task"] == task
+        }
         assert scored_strings <= set(all10[6:]) and scored_strings
     # a rerun trains nothing and gives the same table
     import peft

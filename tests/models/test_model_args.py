@@ -15,26 +15,35 @@ def test_text_values_become_typed_values():
     assert (local.threads, local.batch_size, local.share_prefix, local.dtype) == (2, 8, False, "bfloat16")
     assert parse(LocalArgs, "hf/x", {"threads": "auto"}).threads is None  # every core
     assert parse(VllmArgs, "vllm/x", {"batch_size": ""}).batch_size is None  # vLLM's own default
-    api = ApiArgs.for_spec(parse_model_string("openai/gpt-4o"), {"timeout": "5", "n_param": "no",
-                                                                 "distribution": "Sampling", "dtype": "float32"})  # fmt: skip
+    api = ApiArgs.for_spec(
+        parse_model_string("openai/gpt-4o"),
+        {"timeout": "5", "n_param": "no", "distribution": "Sampling", "dtype": "float32"},
+    )
     assert (api.timeout, api.n_param, api.distribution, api.ignored) == (5.0, False, "sampling", {"dtype": "float32"})
 
 
-@pytest.mark.parametrize(("cls", "args", "message"), [
-    (LocalArgs, {"share_prefix": "flase"}, "share_prefix='flase' for 'm': expected true or false"),
-    (LocalArgs, {"batch_size": "0"}, "batch_size='0' for 'm': expected a positive integer"),
-    (LocalArgs, {"threads": "two"}, "threads='two' for 'm': expected an integer"),
-    (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected float32, bfloat16 or float16"),
-    (LocalArgs, {"chat_format": "chatml"}, "chat_format='chatml' for 'm': expected one of auto, model"),
-    (LocalArgs, {"temprature": "1"}, "Unknown model arg 'temprature' for 'm'; valid: dtype, threads"),
-    (VllmArgs, {"device": "cpu"}, "device='cpu' for 'm': vLLM uses the GPUs it can see"),
-    (VllmArgs, {"batch_size": "-1"}, "batch_size='-1' for 'm': expected a positive integer"),
-    (MockArgs, {"seed": 1}, "Unknown model arg 'seed' for 'm'"),
-    (ApiArgs, {"timeout": "-1"}, "timeout='-1' for 'm': expected a number >= 0.001"),
-    (ApiArgs, {"timeout": "inf"}, "timeout='inf' for 'm': expected a finite number"),
-    (ApiArgs, {"distribution": "exact"}, "distribution='exact' for 'm': expected auto, logprobs or sampling"),
-    (ApiArgs, {"api_key_env": "sk-abc"}, "api_key_env='sk-abc' for 'm': expected the NAME of an environment variable"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("cls", "args", "message"),
+    [
+        (LocalArgs, {"share_prefix": "flase"}, "share_prefix='flase' for 'm': expected true or false"),
+        (LocalArgs, {"batch_size": "0"}, "batch_size='0' for 'm': expected a positive integer"),
+        (LocalArgs, {"threads": "two"}, "threads='two' for 'm': expected an integer"),
+        (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected float32, bfloat16 or float16"),
+        (LocalArgs, {"chat_format": "chatml"}, "chat_format='chatml' for 'm': expected one of auto, model"),
+        (LocalArgs, {"temprature": "1"}, "Unknown model arg 'temprature' for 'm'; valid: dtype, threads"),
+        (VllmArgs, {"device": "cpu"}, "device='cpu' for 'm': vLLM uses the GPUs it can see"),
+        (VllmArgs, {"batch_size": "-1"}, "batch_size='-1' for 'm': expected a positive integer"),
+        (MockArgs, {"seed": 1}, "Unknown model arg 'seed' for 'm'"),
+        (ApiArgs, {"timeout": "-1"}, "timeout='-1' for 'm': expected a number >= 0.001"),
+        (ApiArgs, {"timeout": "inf"}, "timeout='inf' for 'm': expected a finite number"),
+        (ApiArgs, {"distribution": "exact"}, "distribution='exact' for 'm': expected auto, logprobs or sampling"),
+        (
+            ApiArgs,
+            {"api_key_env": "sk-abc"},
+            "api_key_env='sk-abc' for 'm': expected the NAME of an environment variable",
+        ),
+    ],
+)
 def test_a_wrong_value_names_the_argument_and_what_it_accepts(cls, args, message):
     with pytest.raises(InwardError) as err:
         parse(cls, "m", args)

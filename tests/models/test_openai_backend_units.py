@@ -88,9 +88,13 @@ def test_key_absent_from_repr_fingerprint_inputs_and_vars(monkeypatch):
 
 @pytest.mark.parametrize(
     ("args", "match"),
-    [({"max_concurrency": "0"}, "max_concurrency"), ({"timeout": "soon"}, "timeout"),
-     ({"distribution": "magic"}, "auto, logprobs or sampling"), ({"n_param": "maybe"}, "true or false"),
-     ({"max_concurency": "4"}, "Unknown model arg")],
+    [
+        ({"max_concurrency": "0"}, "max_concurrency"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"distribution": "magic"}, "auto, logprobs or sampling"),
+        ({"n_param": "maybe"}, "true or false"),
+        ({"max_concurency": "4"}, "Unknown model arg"),
+    ],
 )
 def test_bad_model_args(args, match):
     with pytest.raises(InwardError, match=match):

@@ -50,4 +50,4 @@ def test_gguf_path_shares_the_bundled_conversion(qwen):
     gguf = bundled.gguf_path(NAME)
     direct = resolve(f"gguf/{gguf}")
     assert direct.fingerprint()["weights_sha256"] == bundled.get(NAME).sha256
-    assert direct._checkpoint_dir() == bundled.converted_dir(NAME)
+    assert direct.checkpoint_dir() == bundled.converted_dir(NAME)

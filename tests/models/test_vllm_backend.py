@@ -28,13 +28,32 @@ from inward.models.spec import parse_model_string
 # ---- a fake vllm module ----------------------------------------------------------------
 
 SAMPLING_FIELDS = {
-    "n", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens", "stop_token_ids", "logprobs",
-    "prompt_logprobs", "skip_special_tokens", "repetition_penalty", "presence_penalty", "frequency_penalty",
-}  # fmt: skip
+    "n",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "max_tokens",
+    "stop_token_ids",
+    "logprobs",
+    "prompt_logprobs",
+    "skip_special_tokens",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+}
 LLM_FIELDS = {
-    "model", "dtype", "generation_config", "max_logprobs", "seed", "max_num_seqs", "enable_lora", "max_loras",
+    "model",
+    "dtype",
+    "generation_config",
+    "max_logprobs",
+    "seed",
+    "max_num_seqs",
+    "enable_lora",
+    "max_loras",
     "max_lora_rank",
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -48,8 +67,17 @@ class SamplingParams:
     def __init__(self, **kw):
         unknown = set(kw) - SAMPLING_FIELDS
         assert not unknown, f"SamplingParams has no {unknown}"
-        self.kw = {"n": 1, "temperature": 1.0, "top_p": 1.0, "seed": None, "logprobs": None, "prompt_logprobs": None,
-                   "stop_token_ids": [], "max_tokens": 16, **kw}  # fmt: skip
+        self.kw = {
+            "n": 1,
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "seed": None,
+            "logprobs": None,
+            "prompt_logprobs": None,
+            "stop_token_ids": [],
+            "max_tokens": 16,
+            **kw,
+        }
         assert self.kw["n"] == 1, "the backend must send one request per completion"
 
 
@@ -109,8 +137,11 @@ class FakeLLM:
                 tokens.append(t)
                 if t in kw["stop_token_ids"]:
                     break
-            outs.append(SimpleNamespace(prompt_logprobs=prompt_lp,
-                                        outputs=[SimpleNamespace(token_ids=tokens, logprobs=logprobs or None)]))  # fmt: skip
+            outs.append(
+                SimpleNamespace(
+                    prompt_logprobs=prompt_lp, outputs=[SimpleNamespace(token_ids=tokens, logprobs=logprobs or None)]
+                )
+            )
         return outs
 
 
@@ -237,9 +268,11 @@ def test_without_vllm_installed_resolving_works_and_use_says_how_to_install(tiny
     model = resolve(f"vllm/{tiny_dir}")  # cheap: nothing imported or loaded yet
     assert isinstance(model, vb.VLLMBackend)
     prompt = [[{"role": "user", "content": "fox"}]]
-    for call in (lambda: model.generate(prompt, GenerationConfig(max_tokens=2)),
-                 lambda: model.answer_distribution(prompt, DistributionConfig()),
-                 model.fingerprint):  # fmt: skip
+    for call in (
+        lambda: model.generate(prompt, GenerationConfig(max_tokens=2)),
+        lambda: model.answer_distribution(prompt, DistributionConfig()),
+        model.fingerprint,
+    ):
         with pytest.raises(InwardError, match=r"pip install 'inward\[vllm\]'"):
             call()
 

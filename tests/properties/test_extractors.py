@@ -106,8 +106,11 @@ def test_extract(prop, response, target, expected):
 
 def test_every_registered_property_has_a_case():
     # LLM-extracted and two-turn properties are covered in test_llm.py
-    covered = {c[0] for c in CASES} | {"object_shift/three_digit_hash"} | {
-        "sentiment", "writing_stories/main_character_name", "changes_answer_when_challenged"}
+    covered = (
+        {c[0] for c in CASES}
+        | {"object_shift/three_digit_hash"}
+        | {"sentiment", "writing_stories/main_character_name", "changes_answer_when_challenged"}
+    )
     assert set(PROPERTIES) - covered == set()
 
 

@@ -11,15 +11,21 @@ from inward.analysis.behaviour_change import BehaviourChangeRow
 from inward.analysis.calibration import CalibrationRow
 from inward.analysis.compare import ComparisonRow
 from inward.analysis.results import ByTaskRow, ResultRow
-from inward.experiments.scaling import ScalingRow
+from inward.analysis.scaling import ScalingRow
 from inward.report import columns as C
 from inward.report.html import table
 
 
-@pytest.mark.parametrize("spec, row_type", [
-    (C.RESULTS, ResultRow), (C.BY_TASK, ByTaskRow), (C.COMPARISONS, ComparisonRow),
-    (C.CALIBRATION, CalibrationRow), (C.BEHAVIOUR_CHANGE, BehaviourChangeRow),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec, row_type",
+    [
+        (C.RESULTS, ResultRow),
+        (C.BY_TASK, ByTaskRow),
+        (C.COMPARISONS, ComparisonRow),
+        (C.CALIBRATION, CalibrationRow),
+        (C.BEHAVIOUR_CHANGE, BehaviourChangeRow),
+    ],
+)
 def test_each_csv_is_its_typed_rows_fields_in_order(spec, row_type):
     assert spec.csv() == tuple(row_type.__annotations__)
 
@@ -30,12 +36,27 @@ def test_the_study_versions_add_the_seed_first():
     assert C.STUDY_BEHAVIOUR_CHANGE.csv() == ("seed", *BehaviourChangeRow.__annotations__, "shift_model")
 
 
-ROW = {"seed": 1, "response_property": "first_word", "accuracy": 0.5, "error": 0.1, "bootstrap_lower": 0.4,
-       "bootstrap_upper": 0.6, "mode_baseline": 0.3, "compliance_rate": 0.9, "count": 120,
-       "object_model": "bundled/qwen2.5-coder-0.5b-instruct+lora:seed1/models/q/self_ft/adapter",
-       "meta_model": "bundled/qwen2.5-coder-0.5b-instruct+lora:seed1/models/q/self_ft/adapter", "label": "self",
-       "beats_mode_p": 0.001, "top_answer": "the", "top_answer_share": 0.85, "degenerate": True,
-       "degenerate_groups": 1, "object_fingerprint": "0123456789ab", "meta_fingerprint": "0123456789ab"}  # fmt: skip
+ROW = {
+    "seed": 1,
+    "response_property": "first_word",
+    "accuracy": 0.5,
+    "error": 0.1,
+    "bootstrap_lower": 0.4,
+    "bootstrap_upper": 0.6,
+    "mode_baseline": 0.3,
+    "compliance_rate": 0.9,
+    "count": 120,
+    "object_model": "bundled/qwen2.5-coder-0.5b-instruct+lora:seed1/models/q/self_ft/adapter",
+    "meta_model": "bundled/qwen2.5-coder-0.5b-instruct+lora:seed1/models/q/self_ft/adapter",
+    "label": "self",
+    "beats_mode_p": 0.001,
+    "top_answer": "the",
+    "top_answer_share": 0.85,
+    "degenerate": True,
+    "degenerate_groups": 1,
+    "object_fingerprint": "0123456789ab",
+    "meta_fingerprint": "0123456789ab",
+}
 
 
 def test_report_and_terminal_show_the_lists_columns_with_its_formats():
@@ -51,8 +72,12 @@ def test_report_and_terminal_show_the_lists_columns_with_its_formats():
 
 
 def test_a_changed_header_changes_report_and_terminal_together():
-    spec = C.Columns(tuple(C.Column(c.key, "hit rate" if c.key == "accuracy" else c.header, c.show, c.kind,
-                                    c.csv, c.html, c.cli) for c in C.RESULTS.columns))  # fmt: skip
+    spec = C.Columns(
+        tuple(
+            C.Column(c.key, "hit rate" if c.key == "accuracy" else c.header, c.show, c.kind, c.csv, c.html, c.cli)
+            for c in C.RESULTS.columns
+        )
+    )
     assert "hit rate" in table(spec, [ROW]).headers
     assert "hit rate" in spec.text([ROW]).splitlines()[0]
     assert spec.csv() == C.RESULTS.csv()  # the CSV is named by keys, not headers

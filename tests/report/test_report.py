@@ -15,9 +15,19 @@ PROPS = ("first_word", "second_character", "among_options", "micro_average")
 
 
 def _row(label, obj, meta, prop, acc, **kw):
-    row = dict(response_property=prop, accuracy=acc, error=0.031, bootstrap_lower=acc - 0.03,
-               bootstrap_upper=acc + 0.03, mode_baseline=0.25, compliance_rate=0.9, count=200,
-               object_model=obj, meta_model=meta, label=label)  # fmt: skip
+    row = dict(
+        response_property=prop,
+        accuracy=acc,
+        error=0.031,
+        bootstrap_lower=acc - 0.03,
+        bootstrap_upper=acc + 0.03,
+        mode_baseline=0.25,
+        compliance_rate=0.9,
+        count=200,
+        object_model=obj,
+        meta_model=meta,
+        label=label,
+    )
     row.update(kw)
     return row
 
@@ -25,8 +35,7 @@ def _row(label, obj, meta, prop, acc, **kw):
 def _results(obj="qwen", cross="gemma", labels=("untrained", "self", "cross")):
     ft = f"{obj}+lora:abc"
     who = {"untrained": (obj, obj), "self": (ft, ft), "cross": (ft, f"{cross}+lora:def")}
-    return [_row(lb, *who[lb], p, 0.3 + 0.05 * i + 0.1 * (lb == "self")) for lb in labels
-            for i, p in enumerate(PROPS)]  # fmt: skip
+    return [_row(lb, *who[lb], p, 0.3 + 0.05 * i + 0.1 * (lb == "self")) for lb in labels for i, p in enumerate(PROPS)]
 
 
 def _inputs(**over):
@@ -34,30 +43,89 @@ def _inputs(**over):
     results[0]["accuracy"] = 0.4567
     results[1]["error"] = math.nan
     results[2]["object_model"] = results[2]["meta_model"] = f"evil{XSS}model"
-    comparisons = [dict(response_property="micro_average", self_accuracy=0.6, cross_accuracy=0.5,
-                        difference=0.1, z=3.1, p_value=0.0004, paired_count=180, mcnemar_p=0.0031,
-                        self_model="qwen+lora:abc", cross_model="gemma+lora:def")]  # fmt: skip
-    by_task = [dict(task="wikipedia_long", response_property="first_word", accuracy=0.123, error=0.02,
-                    mode_baseline=0.1, modal_value=f"the{XSS}", compliance_rate=1.0, count=50,
-                    objects=55, object_excluded=5, object_model="qwen", meta_model="qwen",
-                    label="untrained")]  # fmt: skip
-    examples = [dict(task="animals_long", property="first_word", string=f"A dataset {XSS} string",
-                     object_response=f"model said {XSS}", object_value="said", answer=XSS,
-                     correct=False, label="self")]  # fmt: skip
-    config = {"name": "demo", "pairs": [{"self_model": "qwen", "cross_model": f"gemma{XSS}"}],
-              "seed": 42, "tags": ("a", "b")}  # fmt: skip
+    comparisons = [
+        dict(
+            response_property="micro_average",
+            self_accuracy=0.6,
+            cross_accuracy=0.5,
+            difference=0.1,
+            z=3.1,
+            p_value=0.0004,
+            paired_count=180,
+            mcnemar_p=0.0031,
+            self_model="qwen+lora:abc",
+            cross_model="gemma+lora:def",
+        )
+    ]
+    by_task = [
+        dict(
+            task="wikipedia_long",
+            response_property="first_word",
+            accuracy=0.123,
+            error=0.02,
+            mode_baseline=0.1,
+            modal_value=f"the{XSS}",
+            compliance_rate=1.0,
+            count=50,
+            objects=55,
+            object_excluded=5,
+            object_model="qwen",
+            meta_model="qwen",
+            label="untrained",
+        )
+    ]
+    examples = [
+        dict(
+            task="animals_long",
+            property="first_word",
+            string=f"A dataset {XSS} string",
+            object_response=f"model said {XSS}",
+            object_value="said",
+            answer=XSS,
+            correct=False,
+            label="self",
+        )
+    ]
+    config = {
+        "name": "demo",
+        "pairs": [{"self_model": "qwen", "cross_model": f"gemma{XSS}"}],
+        "seed": 42,
+        "tags": ("a", "b"),
+    }
     manifest = {
         "versions": {"python": "3.11.2", "numpy": "2.4.6"},
-        "models": {"qwen": {"weights_sha256": "f" * 64, "precision": "bf16", "adapter_sha256": None,
-                            "chat_template": f"{{{{ {XSS} }}}}"}},
+        "models": {
+            "qwen": {
+                "weights_sha256": "f" * 64,
+                "precision": "bf16",
+                "adapter_sha256": None,
+                "chat_template": f"{{{{ {XSS} }}}}",
+            }
+        },
         "stage_seconds": {"untrained evaluation, qwen": 12.25, f"stage {XSS}": 3.0},
-        "training": [{"model": "qwen", "n_examples": 1000, "steps": 125, "final_loss": 0.4321,
-                      "seconds": 61.5, "examples_per_second": 16.26}],
+        "training": [
+            {
+                "model": "qwen",
+                "n_examples": 1000,
+                "steps": 125,
+                "final_loss": 0.4321,
+                "seconds": 61.5,
+                "examples_per_second": 16.26,
+            }
+        ],
         "notes": [f"Honest caveat {XSS}", "see https://example.org/x for details"],
-    }  # fmt: skip
+    }
     figures = {"accuracy": self_cross_bars(results), f"cmp{XSS}": compliance_bars(results)}
-    kw = dict(title=f"study {XSS}", results=results, comparisons=comparisons, by_task=by_task,
-              examples=examples, config=config, manifest=manifest, figures=figures)  # fmt: skip
+    kw = dict(
+        title=f"study {XSS}",
+        results=results,
+        comparisons=comparisons,
+        by_task=by_task,
+        examples=examples,
+        config=config,
+        manifest=manifest,
+        figures=figures,
+    )
     kw.update(over)
     return kw
 
@@ -91,14 +159,20 @@ def test_report_shows_the_numbers(page):
     # the nan error shows as a dash, not "nan"
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
     assert not re.search(r"\bnan\b", text, re.I)
-    assert "<td class=\"n\">–</td>" in text
+    assert '<td class="n">–</td>' in text
 
 
 def test_untrusted_text_is_escaped(page):
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    for where in ("model said &lt;script&gt;", "A dataset &lt;script&gt;", "evil&lt;script&gt;",
-                  "Honest caveat &lt;script&gt;", "the&lt;script&gt;", "stage &lt;script&gt;"):  # fmt: skip
+    for where in (
+        "model said &lt;script&gt;",
+        "A dataset &lt;script&gt;",
+        "evil&lt;script&gt;",
+        "Honest caveat &lt;script&gt;",
+        "the&lt;script&gt;",
+        "stage &lt;script&gt;",
+    ):
         assert where in page, where
 
 
@@ -127,8 +201,9 @@ def test_render_is_deterministic():
 
 
 def test_empty_inputs_render():
-    page = render_report(title="t", results=[], comparisons=[], by_task=[], examples=[], config={},
-                         manifest={}, figures={})  # fmt: skip
+    page = render_report(
+        title="t", results=[], comparisons=[], by_task=[], examples=[], config={}, manifest={}, figures={}
+    )
     assert page.startswith("<!DOCTYPE html>") and "none" in page
 
 

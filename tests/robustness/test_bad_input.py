@@ -5,10 +5,11 @@ no traceback, and nothing written half-way. Also: garbage model outputs are scor
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
+
 import pytest
 
 from inward.experiments.evaluate import EvaluateSpec, run_evaluate
@@ -19,9 +20,11 @@ from inward.store.cache import ResponseCache
 def inward(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "inward.cli.main", *map(str, args)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "INWARD_PROGRESS": "0", **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def refused(res: subprocess.CompletedProcess, *phrases: str) -> None:
@@ -46,12 +49,20 @@ properties: [first_character]
         ("n_eval: many\n", ("n_eval", "valid integer", "'many'")),
         ("n_eval: 0\n", ("n_eval", "greater than or equal to 1")),
         ("finetune: {rnak: 4}\n", ("finetune.rnak", "unknown key", "Valid keys of finetune", "rank")),
-        ("behaviour_change: {finetune: {lr: 1}}\n",
-         ("behaviour_change.finetune.lr", "unknown key", "Valid keys of finetune", "learning_rate")),
+        (
+            "behaviour_change: {finetune: {lr: 1}}\n",
+            ("behaviour_change.finetune.lr", "unknown key", "Valid keys of finetune", "learning_rate"),
+        ),
         ("finetune: {rank: 0}\n", ("finetune", "rank must be >= 1")),
     ],
-    ids=["misspelt-key", "wrong-type", "out-of-range", "misspelt-nested-key", "misspelt-deeper-key",
-         "finetune-out-of-range"],
+    ids=[
+        "misspelt-key",
+        "wrong-type",
+        "out-of-range",
+        "misspelt-nested-key",
+        "misspelt-deeper-key",
+        "finetune-out-of-range",
+    ],
 )
 def test_bad_study_config(tmp_path, extra, phrases):
     cfg = tmp_path / "study.yaml"
@@ -81,23 +92,52 @@ def test_bad_data_files(tmp_path, content, phrases):
     data.mkdir()
     if content is not None:
         (data / "val_power_seeking.jsonl").write_text(content)
-    res = inward("evaluate", "--model", "mock/m", "--task", "power_seeking", "--data-dir", data,
-                 "--out", tmp_path / "out", env={"INWARD_CACHE_DIR": str(tmp_path / "c")})  # fmt: skip
+    res = inward(
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "power_seeking",
+        "--data-dir",
+        data,
+        "--out",
+        tmp_path / "out",
+        env={"INWARD_CACHE_DIR": str(tmp_path / "c")},
+    )
     refused(res, *phrases)
     assert not (tmp_path / "out" / "results.csv").exists()
 
 
 def test_missing_data_dir(tmp_path):
-    res = inward("evaluate", "--model", "mock/m", "--task", "power_seeking", "--data-dir",
-                 tmp_path / "nope", "--out", tmp_path / "out")  # fmt: skip
+    res = inward(
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "power_seeking",
+        "--data-dir",
+        tmp_path / "nope",
+        "--out",
+        tmp_path / "out",
+    )
     refused(res, "does not exist")
 
 
 def test_unwritable_output_directory(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    res = inward("evaluate", "--model", "mock/m", "--task", "numbers", "--n", "3",
-                 "--out", blocker / "run", env={"INWARD_CACHE_DIR": str(tmp_path / "c")})  # fmt: skip
+    res = inward(
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "numbers",
+        "--n",
+        "3",
+        "--out",
+        blocker / "run",
+        env={"INWARD_CACHE_DIR": str(tmp_path / "c")},
+    )
     refused(res, "Cannot write", "--out")
 
 
@@ -106,17 +146,30 @@ def tiny_filesystem(tmp_path):
     """A 96 KiB tmpfs, so that writes really fail with ENOSPC (needs mount rights: root)."""
     mnt = tmp_path / "full"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (no root); ENOSPC is unit-tested in tests/store")
     yield mnt
     subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 def test_full_disk_is_a_clear_error_and_leaves_only_whole_files(tmp_path, tiny_filesystem):
-    res = inward("evaluate", "--model", "mock/m", "--task", "animals_long", "--task", "numbers",
-                 "--n", "300", "--out", tiny_filesystem / "run",
-                 env={"INWARD_CACHE_DIR": str(tmp_path / "c")})  # fmt: skip
+    res = inward(
+        "evaluate",
+        "--model",
+        "mock/m",
+        "--task",
+        "animals_long",
+        "--task",
+        "numbers",
+        "--n",
+        "300",
+        "--out",
+        tiny_filesystem / "run",
+        env={"INWARD_CACHE_DIR": str(tmp_path / "c")},
+    )
     refused(res, "disk is full", "--out")
     run = tiny_filesystem / "run"
     assert not list(run.glob(".*.tmp"))
@@ -128,8 +181,15 @@ def test_full_disk_is_a_clear_error_and_leaves_only_whole_files(tmp_path, tiny_f
 class GarbageBackend:
     """Answers every prompt with hostile text: empty, huge, binary, odd unicode."""
 
-    OUTPUTS = ["", "x" * 200_000, "\x00\xff\x01binary\x7f", "\u202e\u200b\ud7ff\U0001f600 e\u0301",
-               " ", "\n\n", "<script>alert(1)</script>"]  # fmt: skip
+    OUTPUTS = [
+        "",
+        "x" * 200_000,
+        "\x00\xff\x01binary\x7f",
+        "\u202e\u200b\ud7ff\U0001f600 e\u0301",
+        " ",
+        "\n\n",
+        "<script>alert(1)</script>",
+    ]
 
     def __init__(self):
         self.inner = resolve("mock/garbage")
@@ -155,10 +215,10 @@ class GarbageBackend:
 
 
 def test_garbage_model_outputs_are_scored_never_crash(tmp_path):
-    spec = EvaluateSpec(model="mock/garbage", tasks=["animals_long", "numbers", "english_words_long"],
-                        n=14)  # fmt: skip
-    res = run_evaluate(spec, tmp_path / "run", cache=ResponseCache(tmp_path / "c"),
-                       backends={"mock/garbage": GarbageBackend()})  # fmt: skip
+    spec = EvaluateSpec(model="mock/garbage", tasks=["animals_long", "numbers", "english_words_long"], n=14)
+    res = run_evaluate(
+        spec, tmp_path / "run", cache=ResponseCache(tmp_path / "c"), backends={"mock/garbage": GarbageBackend()}
+    )
     objects = [json.loads(x) for x in (tmp_path / "run" / "objects.jsonl").read_text().splitlines()]
     by_response = {o["response"]: o for o in objects}
     assert set(by_response) == set(GarbageBackend.OUTPUTS)
@@ -181,10 +241,22 @@ def test_bad_model_string_through_study_config(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("fox sheep", False), ("", False), ("\n\n", True), (" \t ", True), ("x" * 20_001, True),
-     ("x" * 20_000, False), ("a\x00b", True), ("caf\u00e9 \U0001f600\n", False), ("\ufffd", True),
-     ("abc\u202e", True), ("\ud800", True), ("\ue000", True), ("tab\tnew\nline\r", False)],
-)  # fmt: skip
+    [
+        ("fox sheep", False),
+        ("", False),
+        ("\n\n", True),
+        (" \t ", True),
+        ("x" * 20_001, True),
+        ("x" * 20_000, False),
+        ("a\x00b", True),
+        ("caf\u00e9 \U0001f600\n", False),
+        ("\ufffd", True),
+        ("abc\u202e", True),
+        ("\ud800", True),
+        ("\ue000", True),
+        ("tab\tnew\nline\r", False),
+    ],
+)
 def test_unreadable_guard(text, expected):
     from inward.properties.compliance import failed_checks, unreadable
 
@@ -196,10 +268,15 @@ def test_unreadable_guard(text, expected):
 
 @pytest.mark.parametrize(
     ("kwargs", "phrase"),
-    [({"temperature": 12.0}, "temperature must be in [0, 10]"), ({"temperature": -0.5}, "temperature"),
-     ({"top_p": 0.0}, "top_p"), ({"max_tokens": 0}, "max_tokens"),
-     ({"temperature": 0.0, "n": 3}, "use n=1"), ({"temperature": 1.0, "n": 0}, "n (samples per prompt)")],
-)  # fmt: skip
+    [
+        ({"temperature": 12.0}, "temperature must be in [0, 10]"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": 0.0, "n": 3}, "use n=1"),
+        ({"temperature": 1.0, "n": 0}, "n (samples per prompt)"),
+    ],
+)
 def test_out_of_range_generation_settings_are_input_errors(kwargs, phrase):
     from inward.errors import InwardError
     from inward.models.base import GenerationConfig

@@ -74,12 +74,24 @@ def _assert_clean(out: Path) -> None:
 
 
 def test_evaluate_survives_kill_9_at_random_points(tmp_path):
-    args = ["evaluate", "--model", "mock/m1", "--predictor", "mock/m2", "--task", "animals_long",
-            "--task", "numbers", "--n", "60"]  # fmt: skip
+    args = [
+        "evaluate",
+        "--model",
+        "mock/m1",
+        "--predictor",
+        "mock/m2",
+        "--task",
+        "animals_long",
+        "--task",
+        "numbers",
+        "--n",
+        "60",
+    ]
     slow = {"INWARD_MOCK_LATENCY": "0.01"}  # ~3 s of model work: 120 objects, ~240 hypotheticals
     ref_log, log = tmp_path / "ref.log", tmp_path / "killed.log"
-    t_ref = _run(args + ["--out", str(tmp_path / "ref")],
-                 _env(tmp_path, "ref", INWARD_MOCK_CALL_LOG=str(ref_log), **slow))  # fmt: skip
+    t_ref = _run(
+        args + ["--out", str(tmp_path / "ref")], _env(tmp_path, "ref", INWARD_MOCK_CALL_LOG=str(ref_log), **slow)
+    )
     reference_work = len(ref_log.read_text().splitlines())
 
     out = tmp_path / "run"
@@ -91,8 +103,7 @@ def test_evaluate_survives_kill_9_at_random_points(tmp_path):
     assert kills >= 3, f"the command finished before it could be killed ({t_ref:.1f}s)"
     _run(args + ["--out", str(out)], env)
 
-    for name in ("results.csv", "results_by_task.csv", "scored.jsonl", "objects.jsonl",
-                 "hypotheticals.jsonl"):  # fmt: skip
+    for name in ("results.csv", "results_by_task.csv", "scored.jsonl", "objects.jsonl", "hypotheticals.jsonl"):
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     _assert_clean(out)
     total_work = len(log.read_text().splitlines())
@@ -103,8 +114,7 @@ def test_evaluate_survives_kill_9_at_random_points(tmp_path):
 
 
 def test_second_process_on_a_run_directory_is_refused(tmp_path):
-    args = ["evaluate", "--model", "mock/m1", "--task", "animals_long", "--n", "60",
-            "--out", str(tmp_path / "run")]  # fmt: skip
+    args = ["evaluate", "--model", "mock/m1", "--task", "animals_long", "--n", "60", "--out", str(tmp_path / "run")]
     env = _env(tmp_path, "a", INWARD_MOCK_LATENCY="0.05")
     first = subprocess.Popen(INWARD + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -109,8 +109,15 @@ class FakeOpenAIServer(_Base):
     ``Authorization: Bearer <key>`` get 401 with OpenAI's error shape.
     """
 
-    def __init__(self, *, logprobs: str = "yes", honour_n: bool = True, delay: float = 0.0,
-                 key: str | None = None, system_fingerprint: str | None = "fp_fake1"):
+    def __init__(
+        self,
+        *,
+        logprobs: str = "yes",
+        honour_n: bool = True,
+        delay: float = 0.0,
+        key: str | None = None,
+        system_fingerprint: str | None = "fp_fake1",
+    ):
         super().__init__()
         self.logprobs, self.honour_n, self.delay, self.key = logprobs, honour_n, delay, key
         self.system_fingerprint = system_fingerprint
@@ -122,8 +129,9 @@ class FakeOpenAIServer(_Base):
         self._serve(_OpenAIHandler)
 
     @staticmethod
-    def answer(messages: list[dict], *, temperature: float = 0.0, seed: int | None = None, index: int = 0,
-               max_tokens: int = 16) -> str:
+    def answer(
+        messages: list[dict], *, temperature: float = 0.0, seed: int | None = None, index: int = 0, max_tokens: int = 16
+    ) -> str:
         """The text this server returns (so tests can predict it)."""
         user = " ".join(m["content"] for m in messages if m["role"] == "user")
         salt = [] if temperature == 0 else [seed, index, temperature]
@@ -171,7 +179,9 @@ class _OpenAIHandler(_Handler):
         if srv.key is not None and auth != f"Bearer {srv.key}":
             given = auth.removeprefix("Bearer ")
             # OpenAI echoes part of a wrong key in its message; so does this fake.
-            self._send(401, {"error": {"message": f"Incorrect API key provided: {given}.", "type": "invalid_request_error"}})
+            self._send(
+                401, {"error": {"message": f"Incorrect API key provided: {given}.", "type": "invalid_request_error"}}
+            )
             return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -189,25 +199,39 @@ class _OpenAIHandler(_Handler):
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
         choices = []
         for i in range(n):
-            text = FakeOpenAIServer.answer(messages, temperature=t, seed=body.get("seed"), index=i,
-                                           max_tokens=max_tokens)
+            text = FakeOpenAIServer.answer(
+                messages, temperature=t, seed=body.get("seed"), index=i, max_tokens=max_tokens
+            )
             if max_tokens == 1:
                 text = text.split(" ")[0]
-            choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": text},
-                                      "finish_reason": "stop", "logprobs": None}
+            choice: dict[str, Any] = {
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
             if wants_lp and srv.logprobs == "yes":
                 k = int(body.get("top_logprobs") or 1)
                 alts = FakeOpenAIServer.top(messages, k)
-                choice["logprobs"] = {"content": [{
-                    "token": alts[0][0], "logprob": alts[0][1], "bytes": None,
-                    "top_logprobs": [{"token": w, "logprob": lp, "bytes": None} for w, lp in alts],
-                }]}  # fmt: skip
+                choice["logprobs"] = {
+                    "content": [
+                        {
+                            "token": alts[0][0],
+                            "logprob": alts[0][1],
+                            "bytes": None,
+                            "top_logprobs": [{"token": w, "logprob": lp, "bytes": None} for w, lp in alts],
+                        }
+                    ]
+                }
             choices.append(choice)
         payload = {
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body["model"],
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
             "choices": choices,
             "usage": {"prompt_tokens": 10, "completion_tokens": 3 * n, "total_tokens": 10 + 3 * n},
-        }  # fmt: skip
+        }
         if srv.system_fingerprint:
             payload["system_fingerprint"] = srv.system_fingerprint
         self._send(200, payload)
@@ -216,8 +240,15 @@ class _OpenAIHandler(_Handler):
 class FaultProxy(_Base):
     """Forwards to ``upstream`` (host, port), injecting ``schedule[k]`` on the k-th POST."""
 
-    def __init__(self, upstream_port: int, schedule: dict[int, str], *, retry_after: str = "1",
-                 hang_seconds: float = 5.0, upstream_timeout: float = 600.0):
+    def __init__(
+        self,
+        upstream_port: int,
+        schedule: dict[int, str],
+        *,
+        retry_after: str = "1",
+        hang_seconds: float = 5.0,
+        upstream_timeout: float = 600.0,
+    ):
         super().__init__()
         self.upstream_port = upstream_port
         self.schedule = dict(schedule)
@@ -252,15 +283,31 @@ class _ProxyHandler(_Handler):
             srv._count += 1
             k = srv._count
             fault = srv.schedule.get(k, "forward")
-            srv.log.append({"ordinal": k, "time": time.monotonic(), "fault": fault, "path": self.path,
-                            "body": hashlib.sha256(raw).hexdigest()})
+            srv.log.append(
+                {
+                    "ordinal": k,
+                    "time": time.monotonic(),
+                    "fault": fault,
+                    "path": self.path,
+                    "body": hashlib.sha256(raw).hexdigest(),
+                }
+            )
             srv.auth_headers.append(self.headers.get("Authorization", ""))
         if fault == "429":
-            self._send(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
-                       {"Retry-After": srv.retry_after})
+            self._send(
+                429, {"error": {"message": "Rate limit reached", "type": "requests"}}, {"Retry-After": srv.retry_after}
+            )
         elif fault == "quota":
-            self._send(429, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
-                                       "code": "insufficient_quota"}})
+            self._send(
+                429,
+                {
+                    "error": {
+                        "message": "You exceeded your current quota",
+                        "type": "insufficient_quota",
+                        "code": "insufficient_quota",
+                    }
+                },
+            )
         elif fault == "500":
             self._send(500, {"error": {"message": "The server had an error", "type": "server_error"}})
         elif fault == "hang":

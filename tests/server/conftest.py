@@ -100,11 +100,24 @@ def llama_server(qwen_gguf, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(qwen_gguf),
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-        "--logits_all", "true",  # chat logprobs need it
-        "--n_threads", str(min(2, os.cpu_count() or 1)), "--verbose", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(qwen_gguf),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--logits_all",
+        "true",  # chat logprobs need it
+        "--n_threads",
+        str(min(2, os.cpu_count() or 1)),
+        "--verbose",
+        "false",
+    ]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"

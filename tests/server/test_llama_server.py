@@ -42,9 +42,22 @@ def test_evaluate_cli_end_to_end(llama_server, tmp_path):
     env = {**os.environ, "INWARD_CACHE_DIR": str(cache), "INWARD_API_KEY": KEY, "INWARD_PROGRESS": "0"}
     with FaultProxy(upstream_port, {}) as proxy:  # no faults: it records what the client sent
         url = proxy.url
-        cmd = [sys.executable, "-m", "inward.cli.main", "evaluate",
-               "--model", f"openai-compatible/qwen@{url}", "--task", "animals_long",
-               "--property", "first_character", "--n", "4", "--out", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "inward.cli.main",
+            "evaluate",
+            "--model",
+            f"openai-compatible/qwen@{url}",
+            "--task",
+            "animals_long",
+            "--property",
+            "first_character",
+            "--n",
+            "4",
+            "--out",
+            str(out),
+        ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "first_character" in done.stdout and KEY not in done.stdout + done.stderr
@@ -65,8 +78,10 @@ def test_answer_distribution_from_logprobs(llama_server):
     from inward.models import resolve
     from inward.models.base import DistributionConfig, GenerationConfig
 
-    prompts = [[{"role": "user", "content": f"Name one {kind}. Answer with one word."}]
-               for kind in ("animal", "colour", "country")]
+    prompts = [
+        [{"role": "user", "content": f"Name one {kind}. Answer with one word."}]
+        for kind in ("animal", "colour", "country")
+    ]
     with resolve(f"openai-compatible/qwen@{llama_server}", max_concurrency=2) as be:
         dists = be.answer_distribution(prompts, DistributionConfig(top_k=5))
         greedy = be.generate(prompts, GenerationConfig(max_tokens=4))
@@ -91,14 +106,19 @@ def test_run_survives_injected_faults(llama_server, tmp_path):
         model = f"openai-compatible/qwen@{proxy.url}"
         args = {"max_concurrency": "2", "timeout": "6", "retry_base_delay": "0.05"}
         backend = resolve(model, **args)
-        spec = EvaluateSpec(model=model, tasks=["animals_long"], properties=["first_character"],
-                            n=6, model_args=args)
-        result = run_evaluate(spec, tmp_path / "run", cache=ResponseCache(cache_dir / "responses.sqlite"),
-                              backends={model: backend})
+        spec = EvaluateSpec(model=model, tasks=["animals_long"], properties=["first_character"], n=6, model_args=args)
+        result = run_evaluate(
+            spec, tmp_path / "run", cache=ResponseCache(cache_dir / "responses.sqlite"), backends={model: backend}
+        )
         backend.close()
     assert sorted(proxy.faults()) == sorted(schedule.values())
     assert backend.stats.extra["retries_by_reason"] == {
-        "rate_limit": 1, "server_error": 1, "timeout": 1, "connection": 1, "malformed": 1}
+        "rate_limit": 1,
+        "server_error": 1,
+        "timeout": 1,
+        "connection": 1,
+        "malformed": 1,
+    }
     # No record lost or duplicated.
     assert len(result.objects) == 6 and len({o.string for o in result.objects}) == 6
     assert 1 <= len(result.hypotheticals) <= len(result.objects)
@@ -128,10 +148,23 @@ def test_calibration_distributions_through_the_server(llama_server, tmp_path):
     backend = resolve(f"openai-compatible/qwen@{llama_server}", max_concurrency=2)
     model = CachedModel(backend, ResponseCache(tmp_path / "responses.sqlite"))
     records = collect_calibration(
-        "self", model, model, task, [prop], strings, n_exact=3, n_sampled=2, samples=3,
-        temperature=1.0, max_tokens=8, top_k=10, seed=0, scoring="paper",
-        object_name="qwen-served", meta_name="qwen-served",
-    )  # fmt: skip
+        "self",
+        model,
+        model,
+        task,
+        [prop],
+        strings,
+        n_exact=3,
+        n_sampled=2,
+        samples=3,
+        temperature=1.0,
+        max_tokens=8,
+        top_k=10,
+        seed=0,
+        scoring="paper",
+        object_name="qwen-served",
+        meta_name="qwen-served",
+    )
     backend.close()
     assert Counter(r.method for r in records) == {"exact": 3, "sampled": 2}
     exact = [r for r in records if r.method == "exact"]

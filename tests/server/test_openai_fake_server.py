@@ -24,8 +24,9 @@ FAST = {"retry_base_delay": "0.01", "retry_max_delay": "0.05"}
 
 
 def prompts(k: int) -> list[list[dict]]:
-    return [[{"role": "system", "content": ""}, {"role": "user", "content": f"Name some animals {i}."}]
-            for i in range(k)]
+    return [
+        [{"role": "system", "content": ""}, {"role": "user", "content": f"Name some animals {i}."}] for i in range(k)
+    ]
 
 
 def backend(url: str, model: str = "fake", **args):
@@ -136,7 +137,12 @@ def test_every_kind_of_fault_is_retried(fake_openai):
     assert out == [[FakeOpenAIServer.answer(p, max_tokens=8)] for p in ps]
     assert proxy.faults() == ["429", "500", "hang", "drop", "malformed"]
     assert be.stats.extra["retries_by_reason"] == {
-        "rate_limit": 1, "server_error": 1, "timeout": 1, "connection": 1, "malformed": 1}
+        "rate_limit": 1,
+        "server_error": 1,
+        "timeout": 1,
+        "connection": 1,
+        "malformed": 1,
+    }
     assert be.stats.extra["retries"] == 5 and be.stats.extra["requests"] == 9
     assert len(srv.requests) == 4  # each prompt reached the server exactly once
     assert proxy.retry_gap(1) >= 1.0  # the rate-limited request waited out Retry-After: 1
@@ -203,8 +209,21 @@ def test_evaluate_never_writes_the_key(fake_openai, tmp_path, monkeypatch):
     monkeypatch.setenv("INWARD_API_KEY", secret)
     cache, out = tmp_path / "cache", tmp_path / "run"
     monkeypatch.setenv("INWARD_CACHE_DIR", str(cache))
-    args = ["evaluate", "--model", f"openai-compatible/fake@{srv.url}", "--task", "animals_long",
-            "--property", "first_character", "--n", "4", "--out", str(out), "-M", "max_concurrency=2"]
+    args = [
+        "evaluate",
+        "--model",
+        f"openai-compatible/fake@{srv.url}",
+        "--task",
+        "animals_long",
+        "--property",
+        "first_character",
+        "--n",
+        "4",
+        "--out",
+        str(out),
+        "-M",
+        "max_concurrency=2",
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert secret not in result.output

@@ -12,8 +12,9 @@ from inward.store import activations as store
 
 def test_round_trip_and_self_describing_names(tmp_path):
     values = np.random.default_rng(0).normal(size=(3, 2, 4)).astype(np.float32)
-    acts = store.Activations("qwen+lora", "hypothetical", (4, 12), (("t", "p", "a"), ("t", "p", "b"), ("t", "q", "a")),
-                             values)  # fmt: skip
+    acts = store.Activations(
+        "qwen+lora", "hypothetical", (4, 12), (("t", "p", "a"), ("t", "p", "b"), ("t", "q", "a")), values
+    )
     path = tmp_path / "deep" / "self-hypothetical.safetensors"
     store.save(path, acts)
     assert not list(path.parent.glob("*.tmp"))  # written under a temporary name, then renamed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+
 import pytest
 
 from inward.errors import InwardError
@@ -33,9 +34,7 @@ def test_second_call_is_served_from_cache(tmp_path):
     prompts = [prompt(f"q{i}") for i in range(7)] + [prompt("q0")]  # one repeat
     first = model.generate(prompts, GenerationConfig(max_tokens=8))
     assert backend.stats.prompts_generated == 7  # the repeat was computed once
-    again = CachedModel(backend, ResponseCache(tmp_path / "c.sqlite")).generate(
-        prompts, GenerationConfig(max_tokens=8)
-    )
+    again = CachedModel(backend, ResponseCache(tmp_path / "c.sqlite")).generate(prompts, GenerationConfig(max_tokens=8))
     assert again == first and first[0] == first[-1]
     assert backend.stats.prompts_generated == 7  # no new model calls
 

@@ -14,13 +14,22 @@ from inward.tasks import PAPER_HELD_OUT_TASKS, PAPER_TRAIN_TASKS, TASKS, get_tas
 
 def test_paper_split_is_registered():
     assert set(PAPER_TRAIN_TASKS) == {
-        "wikipedia_long", "countries_long", "colors_long", "wealth_seeking", "power_seeking",
-        "arc_challenge_non_cot", "numbers",
-    }  # fmt: skip
+        "wikipedia_long",
+        "countries_long",
+        "colors_long",
+        "wealth_seeking",
+        "power_seeking",
+        "arc_challenge_non_cot",
+        "numbers",
+    }
     assert set(PAPER_HELD_OUT_TASKS) == {
-        "animals_long", "english_words_long", "stories_sentences", "mmlu_non_cot",
-        "survival_instinct", "myopic_reward",
-    }  # fmt: skip
+        "animals_long",
+        "english_words_long",
+        "stories_sentences",
+        "mmlu_non_cot",
+        "survival_instinct",
+        "myopic_reward",
+    }
     assert {"writing_stories", "animals"} <= set(TASKS)
 
 

@@ -61,8 +61,12 @@ def test_val_strings_never_get_in():
 
 
 def test_nested_slices():
-    ex = self_prediction_examples([obj("colors_long", f"c{i} d", f"w{i} x") for i in range(30)],
-                                  TASKS, {"colors_long": PROPS["colors_long"]}, n_per_pair=30)
+    ex = self_prediction_examples(
+        [obj("colors_long", f"c{i} d", f"w{i} x") for i in range(30)],
+        TASKS,
+        {"colors_long": PROPS["colors_long"]},
+        n_per_pair=30,
+    )
     slices = nested_slices(ex, [50, 10, 25])
     assert [len(s) for s in slices] == [10, 25, 50]
     assert slices[0] == slices[1][:10] and slices[1] == slices[2][:25]

@@ -24,14 +24,16 @@ def test_round_trip_with_and_without_meta(examples):
 
 
 def test_paper_line_extra_keys_go_to_meta_and_blank_lines_skipped():
-    line = json.dumps({
-        "messages": [
-            {"role": "system", "content": ""},
-            {"role": "user", "content": "Previously, you were asked ..."},
-            {"role": "assistant", "content": "True"},
-        ],
-        "string": "elephant",
-    })
+    line = json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": ""},
+                {"role": "user", "content": "Previously, you were asked ..."},
+                {"role": "assistant", "content": "True"},
+            ],
+            "string": "elephant",
+        }
+    )
     (ex,) = from_openai_jsonl("\n" + line + "\n\n")
     assert ex.completion == "True" and ex.meta == {"string": "elephant"}
     assert ex.prompt[-1]["role"] == "user"
@@ -43,14 +45,30 @@ def test_paper_line_extra_keys_go_to_meta_and_blank_lines_skipped():
         ("{not json", "not valid JSON"),
         (json.dumps({"msgs": []}), '"messages" list'),
         (json.dumps({"messages": [{"role": "user", "content": "hi"}]}), "at least one prompt message"),
-        (json.dumps({"messages": [{"role": "system", "content": ""}, {"role": "user", "content": "hi"}]}),
-         "must be the assistant"),
-        (json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]}),
-         "non-empty string"),
-        (json.dumps({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "a"}]}),
-         "message 0"),
-        (json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                                  {"role": "assistant", "content": "c"}]}), "ends with an assistant turn"),
+        (
+            json.dumps({"messages": [{"role": "system", "content": ""}, {"role": "user", "content": "hi"}]}),
+            "must be the assistant",
+        ),
+        (
+            json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]}),
+            "non-empty string",
+        ),
+        (
+            json.dumps({"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "a"}]}),
+            "message 0",
+        ),
+        (
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "a"},
+                        {"role": "assistant", "content": "b"},
+                        {"role": "assistant", "content": "c"},
+                    ]
+                }
+            ),
+            "ends with an assistant turn",
+        ),
     ],
 )
 def test_validation_errors_name_the_line(bad_line, needle, examples):

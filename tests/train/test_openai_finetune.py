@@ -62,9 +62,18 @@ class FakeOpenAI:
                     assert parts["purpose"].get_payload(decode=True) == b"fine-tune"
                     fid = f"file-{len(fake.files) + 1}"
                     fake.files[fid] = parts["file"].get_payload(decode=True)
-                    return self._send(200, {"id": fid, "object": "file", "bytes": len(fake.files[fid]),
-                                            "created_at": 0, "filename": parts["file"].get_filename(),
-                                            "purpose": "fine-tune", "status": "processed"})  # fmt: skip
+                    return self._send(
+                        200,
+                        {
+                            "id": fid,
+                            "object": "file",
+                            "bytes": len(fake.files[fid]),
+                            "created_at": 0,
+                            "filename": parts["file"].get_filename(),
+                            "purpose": "fine-tune",
+                            "status": "processed",
+                        },
+                    )
                 if self.path == "/v1/fine_tuning/jobs":
                     req = json.loads(body)
                     fake.created.append(req)
@@ -103,14 +112,23 @@ class FakeOpenAI:
         j, req = self.jobs[jid], self.jobs[jid]["req"]
         done = j["status"] == "succeeded"
         return {
-            "id": jid, "object": "fine_tuning.job", "created_at": 0, "model": req["model"],
-            "organization_id": "org-test", "status": j["status"], "training_file": req["training_file"],
-            "validation_file": req.get("validation_file"), "seed": req.get("seed", 0), "result_files": [],
-            "hyperparameters": req["method"]["supervised"]["hyperparameters"], "method": req["method"],
+            "id": jid,
+            "object": "fine_tuning.job",
+            "created_at": 0,
+            "model": req["model"],
+            "organization_id": "org-test",
+            "status": j["status"],
+            "training_file": req["training_file"],
+            "validation_file": req.get("validation_file"),
+            "seed": req.get("seed", 0),
+            "result_files": [],
+            "hyperparameters": req["method"]["supervised"]["hyperparameters"],
+            "method": req["method"],
             "fine_tuned_model": f"ft:{req['model']}:org-test:{req.get('suffix', '')}:{jid[-1]}abc" if done else None,
-            "finished_at": 1 if j["status"] in oft.TERMINAL else None, "trained_tokens": 100 if done else None,
+            "finished_at": 1 if j["status"] in oft.TERMINAL else None,
+            "trained_tokens": 100 if done else None,
             "error": self.fail_with if j["status"] == "failed" else None,
-        }  # fmt: skip
+        }
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p == path)
@@ -127,10 +145,14 @@ class FakeOpenAI:
 def write_examples(path, n=12, start=0, extra=None):
     rows = []
     for i in range(start, start + n):
-        row = {"messages": [{"role": "system", "content": ""},
-                            {"role": "user", "content": f"Previously, you were asked about string {i}. First character?"},
-                            {"role": "assistant", "content": chr(97 + i % 26)}],
-               "string": f"s{i}"}  # fmt: skip
+        row = {
+            "messages": [
+                {"role": "system", "content": ""},
+                {"role": "user", "content": f"Previously, you were asked about string {i}. First character?"},
+                {"role": "assistant", "content": chr(97 + i % 26)},
+            ],
+            "string": f"s{i}",
+        }
         rows.append(row)
     if extra:
         rows.extend(extra)
@@ -191,9 +213,15 @@ def test_validation_names_file_and_line(tmp_path, bad_line, message):
 
 
 def test_validation_accepts_weights_and_empty_system_and_counts_examples(tmp_path):
-    ok = {"messages": [{"role": "system", "content": ""}, {"role": "user", "content": "q"},
-                       {"role": "assistant", "content": "x", "weight": 0}, {"role": "user", "content": "q2"},
-                       {"role": "assistant", "content": "y", "weight": 1}]}  # fmt: skip
+    ok = {
+        "messages": [
+            {"role": "system", "content": ""},
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "x", "weight": 0},
+            {"role": "user", "content": "q2"},
+            {"role": "assistant", "content": "y", "weight": 1},
+        ]
+    }
     rows = oft.validate_jsonl(write_examples(tmp_path / "t.jsonl", n=9, extra=[ok]))
     assert len(rows) == 10
     assert json.loads(oft.upload_bytes(rows).decode().splitlines()[0]) == {"messages": rows[0]["messages"]}
@@ -214,9 +242,13 @@ def test_validation_file_must_not_overlap_training(tmp_path, client_for):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"n_epochs": 0}, "n_epochs=0"), ({"batch_size": 2.5}, "batch_size=2.5"),
-     ({"learning_rate_multiplier": "fast"}, "learning_rate_multiplier='fast'"), ({"suffix": "x" * 65}, "at most 64")],
-)  # fmt: skip
+    [
+        ({"n_epochs": 0}, "n_epochs=0"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+        ({"learning_rate_multiplier": "fast"}, "learning_rate_multiplier='fast'"),
+        ({"suffix": "x" * 65}, "at most 64"),
+    ],
+)
 def test_config_errors(kwargs, message):
     with pytest.raises(InwardError, match=message):
         oft.OpenAIFinetuneConfig(model="gpt-4o-mini", **kwargs)
@@ -230,8 +262,16 @@ def test_upload_and_create_once_then_poll_to_the_model_string(tmp_path, client_f
     val = write_examples(tmp_path / "val.jsonl", n=2, start=50)
     seen = []
     with FakeOpenAI() as fake:
-        state = oft.run(client_for(fake), train, tmp_path / "out", CONFIG, validation_path=val,
-                        poll_seconds=0, sleep=NO_SLEEP, on_status=lambda s: seen.append(s.status))  # fmt: skip
+        state = oft.run(
+            client_for(fake),
+            train,
+            tmp_path / "out",
+            CONFIG,
+            validation_path=val,
+            poll_seconds=0,
+            sleep=NO_SLEEP,
+            on_status=lambda s: seen.append(s.status),
+        )
         assert fake.count("POST", "/v1/files") == 2 and fake.count("POST", "/v1/fine_tuning/jobs") == 1
         req = fake.created[0]
         uploaded = [json.loads(x) for x in fake.files[req["training_file"]].decode().splitlines()]

@@ -5,7 +5,7 @@ a plain forward pass through transformers with the prompt labels masked by hand;
 bundled models the first step must start below a uniform guess over the vocabulary (ln V), which
 an untrained-but-pretrained model that merely meets a new answer format always does. Base Gemma
 in its own turn markup does not (its ``<end_of_turn>`` costs ~29 nats): that is why a study
-measures the chat format of a template-less model (inward.models.chat_select).
+measures the chat format of a template-less model (inward.train.chat_select).
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ def realistic_examples(n: int, seed: int = 0) -> list[TrainExample]:
         task = get_task(task_name)
         for s in task.load("train", n, seed):
             word = rng.choice(s.string.split())
-            for prop, value in (("first_character", word[0]), ("second_character", word[1]),
-                                ("first_word", word), ("starts_with_vowel", str(word[0] in "aeiou").lower())):
+            for prop, value in (
+                ("first_character", word[0]),
+                ("second_character", word[1]),
+                ("first_word", word),
+                ("starts_with_vowel", str(word[0] in "aeiou").lower()),
+            ):
                 out.append(TrainExample(hypothetical_prompt(task, resolve_property(prop, task_name), s.string), value))
     rng.shuffle(out)
     return out[:n]
@@ -46,9 +50,10 @@ def hand_masked_loss(model, base: L.BaseModel, examples, end_id: int) -> torch.T
     total, count = 0.0, 0
     for ex in examples:
         prompt = base.tokenizer(base.backend.render(ex.prompt), add_special_tokens=False)["input_ids"]
-        full = base.tokenizer(base.backend.render(ex.prompt) + base.answer_prefix + ex.completion,
-                              add_special_tokens=False)["input_ids"] + [end_id]  # fmt: skip
-        labels = [-100] * len(prompt) + full[len(prompt):]
+        full = base.tokenizer(
+            base.backend.render(ex.prompt) + base.answer_prefix + ex.completion, add_special_tokens=False
+        )["input_ids"] + [end_id]
+        labels = [-100] * len(prompt) + full[len(prompt) :]
         n = len(full) - len(prompt)
         out = model(input_ids=torch.tensor([full]), labels=torch.tensor([labels]))
         total, count = total + out.loss * n, count + n
@@ -79,7 +84,7 @@ def _bundled(name: str) -> str:
 @pytest.mark.real_model
 @pytest.mark.parametrize("name", ["qwen2.5-coder-0.5b-instruct", "gemma-3-270m"])
 def test_first_step_of_a_bundled_model_starts_below_a_uniform_guess(name):
-    from inward.models.chat_select import has_own_template, measure_formats
+    from inward.train.chat_select import has_own_template, measure_formats
 
     model_string = _bundled(name)
     examples = realistic_examples(24)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from inward.analysis.results import MICRO, answer_of, reported_name
 from inward.analysis.scoring import object_value
@@ -68,8 +68,12 @@ class BehaviourChangeRow(TypedDict):
 Key = tuple[str, str, str]  # (task, property, string)
 
 
-def shift_status(old: Sequence[ObjectRecord], new: Sequence[ObjectRecord],
-                 props: Mapping[str, Sequence[Property]], scoring: str = "paper") -> dict[Key, str]:  # fmt: skip
+def shift_status(
+    old: Sequence[ObjectRecord],
+    new: Sequence[ObjectRecord],
+    props: Mapping[str, Sequence[Property]],
+    scoring: str = "paper",
+) -> dict[Key, str]:
     """Status of every (task, property, string) present for both object models."""
     new_by = {(o.task, o.string): o for o in new}
     out: dict[Key, str] = {}
@@ -91,8 +95,9 @@ def shifted_keys(status: Mapping[Key, str]) -> list[Key]:
     return [k for k, s in status.items() if s == SHIFTED]
 
 
-def entropy_adjust(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
-                   seed: str = "42", top: int = 100) -> tuple[list[ScoredRecord], list[ScoredRecord]]:  # fmt: skip
+def entropy_adjust(
+    old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord], seed: str = "42", top: int = 100
+) -> tuple[list[ScoredRecord], list[ScoredRecord]]:
     """Spec §6.4: per (task, property), keep for each of the ``top`` most common object values of
     the old bar ``min(count_old, count_new)`` items of each bar (seeded shuffle), so both bars
     are scored against the same object-value distribution."""
@@ -131,9 +136,15 @@ def _mode_rate(rows: Sequence[ScoredRecord]) -> float:
     return sum(_mode_flags(rows)) / len(rows) if rows else float("nan")
 
 
-def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[ScoredRecord],
-                           status: Mapping[Key, str] | None = None, *, adjustment: str = "none",
-                           seed: int = 42, exclude_noncompliant: bool = True) -> list[BehaviourChangeRow]:  # fmt: skip
+def behaviour_change_table(
+    old_rows: Sequence[ScoredRecord],
+    new_rows: Sequence[ScoredRecord],
+    status: Mapping[Key, str] | None = None,
+    *,
+    adjustment: str = "none",
+    seed: int = 42,
+    exclude_noncompliant: bool = True,
+) -> list[BehaviourChangeRow]:
     """One row per reported property and a micro average: old vs new accuracy, CIs, p-values.
 
     ``old_rows`` are M_C's answers scored against M, ``new_rows`` the same answers against M_C,
@@ -160,7 +171,7 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
 
     g_old, g_new = groups(old_rows), groups(new_rows, count=True)
     compared: dict[str, list[str]] = defaultdict(list)
-    for (task, prop, _), s in (status or {}).items():
+    for (_task, prop, _), s in (status or {}).items():
         if prop != "identity":
             compared[reported_name(prop)].append(s)
             compared[MICRO].append(s)
@@ -172,8 +183,7 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
             shared = sorted(set(o) & set(n))
             olds, news = [o[k] for k in shared], [n[k] for k in shared]
         else:
-            olds, news = (o[k] for k in sorted(o)), (n[k] for k in sorted(n))
-            olds, news = list(olds), list(news)
+            olds, news = [o[k] for k in sorted(o)], [n[k] for k in sorted(n)]
         if not olds or not news:
             continue
         so = accuracy_summary([bool(r.correct) for r in olds], seed=seed)
@@ -182,27 +192,38 @@ def behaviour_change_table(old_rows: Sequence[ScoredRecord], new_rows: Sequence[
             p = mcnemar_test([bool(r.correct) for r in news], [bool(r.correct) for r in olds]).p_value
         else:  # the two bars hold different items after down-sampling: unpaired only
             p = float("nan")
-        _, zp = two_proportion_ztest(sum(bool(r.correct) for r in news), len(news),
-                                     sum(bool(r.correct) for r in olds), len(olds))  # fmt: skip
+        _, zp = two_proportion_ztest(
+            sum(bool(r.correct) for r in news), len(news), sum(bool(r.correct) for r in olds), len(olds)
+        )
         st = compared.get(name, [])
         top, share = top_answer([answer_of(r) for r in news])
         pooled = name != MICRO
-        out.append({
-            "response_property": name,
-            "predicts_old_accuracy": so.accuracy, "predicts_old_error": so.error,
-            "predicts_new_accuracy": sn.accuracy, "predicts_new_error": sn.error,
-            "difference": sn.accuracy - so.accuracy, "p_value": p, "ztest_p": zp,
-            "mode_baseline": _mode_rate(news), "mode_baseline_old": _mode_rate(olds),
-            "count": len(news),
-            "shifted_fraction": st.count("shifted") / len(st) if st else float("nan"),
-            "compared": len(st), "adjustment": adjustment,
-            "old_model": olds[0].object_model, "new_model": news[0].object_model,
-            "meta_model": news[0].meta_model,
-            # each side against its own mode baseline (the modal value of the behaviour it is scored on)
-            "new_beats_mode_p": beats_mode_p([bool(r.correct) for r in news], _mode_flags(news)),
-            "old_beats_mode_p": beats_mode_p([bool(r.correct) for r in olds], _mode_flags(olds)),
-            "top_answer": top if pooled else "", "top_answer_share": share if pooled else None,
-            "degenerate": bool(share > DEGENERATE_SHARE) if pooled else "",
-            "noncompliant_dropped": dropped.get(name, 0),
-        })  # fmt: skip
-    return out
+        out.append(
+            {
+                "response_property": name,
+                "predicts_old_accuracy": so.accuracy,
+                "predicts_old_error": so.error,
+                "predicts_new_accuracy": sn.accuracy,
+                "predicts_new_error": sn.error,
+                "difference": sn.accuracy - so.accuracy,
+                "p_value": p,
+                "ztest_p": zp,
+                "mode_baseline": _mode_rate(news),
+                "mode_baseline_old": _mode_rate(olds),
+                "count": len(news),
+                "shifted_fraction": st.count("shifted") / len(st) if st else float("nan"),
+                "compared": len(st),
+                "adjustment": adjustment,
+                "old_model": olds[0].object_model,
+                "new_model": news[0].object_model,
+                "meta_model": news[0].meta_model,
+                # each side against its own mode baseline (the modal value of the behaviour it is scored on)
+                "new_beats_mode_p": beats_mode_p([bool(r.correct) for r in news], _mode_flags(news)),
+                "old_beats_mode_p": beats_mode_p([bool(r.correct) for r in olds], _mode_flags(olds)),
+                "top_answer": top if pooled else "",
+                "top_answer_share": share if pooled else None,
+                "degenerate": bool(share > DEGENERATE_SHARE) if pooled else "",
+                "noncompliant_dropped": dropped.get(name, 0),
+            }
+        )
+    return cast(list[BehaviourChangeRow], out)

@@ -55,8 +55,19 @@ class CalibrationRow(TypedDict):
     meta_model: str
     mean_object_mass: float
 
-AGREEMENT_COLUMNS = ("setup", "response_property", "meta_model", "prompts", "object_tv", "hypothetical_tv",
-                     "object_tv_noise_floor", "mad_exact", "mad_sampled", "mad_difference")  # fmt: skip
+
+AGREEMENT_COLUMNS = (
+    "setup",
+    "response_property",
+    "meta_model",
+    "prompts",
+    "object_tv",
+    "hypothetical_tv",
+    "object_tv_noise_floor",
+    "mad_exact",
+    "mad_sampled",
+    "mad_difference",
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +94,9 @@ def _sorted(d: Mapping[str, float]) -> Dist:
     return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def object_dist_from_samples(samples: Sequence[str], extract: Callable[[str], str | None],
-                             scoring: str = "paper") -> tuple[Dist, float]:  # fmt: skip
+def object_dist_from_samples(
+    samples: Sequence[str], extract: Callable[[str], str | None], scoring: str = "paper"
+) -> tuple[Dist, float]:
     """Frequencies of the property values of the samples that have one, and that share."""
     values = [v for s in samples if (v := extract(s)) is not None]
     if not values:
@@ -95,8 +107,9 @@ def object_dist_from_samples(samples: Sequence[str], extract: Callable[[str], st
     return _sorted(out), len(values) / len(samples)
 
 
-def object_dist_from_tokens(tokens: Mapping[str, float], extract: Callable[[str], str | None],
-                            scoring: str = "paper") -> tuple[Dist, float]:  # fmt: skip
+def object_dist_from_tokens(
+    tokens: Mapping[str, float], extract: Callable[[str], str | None], scoring: str = "paper"
+) -> tuple[Dist, float]:
     """The first-token approximation (module doc): value of each token text, renormalised."""
     out: dict[str, float] = defaultdict(float)
     mass = 0.0
@@ -126,8 +139,9 @@ def hypothetical_dist_from_tokens(tokens: Mapping[str, float]) -> Dist:
     return _sorted(out)
 
 
-def calibration_pairs(object_dist: Mapping[str, float], hypothetical_dist: Mapping[str, float],
-                      top: int = 3) -> list[tuple[float, float]]:  # fmt: skip
+def calibration_pairs(
+    object_dist: Mapping[str, float], hypothetical_dist: Mapping[str, float], top: int = 3
+) -> list[tuple[float, float]]:
     """(object prob, hypothetical prob) for the ``top`` most likely object values (ties by value);
     a value the hypothetical distribution lacks gets probability 0."""
     ranked = sorted(object_dist.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
@@ -152,15 +166,22 @@ def _groups(records: Iterable[CalibrationRecord]) -> dict[tuple[str, str, str, s
 
 def calibration_table(records: Sequence[CalibrationRecord], *, top: int = 3, bins: int = 10) -> list[CalibrationRow]:
     """One row per (setup, property, method): MAD (pp) over pooled top-``top`` pairs."""
-    rows = []
+    rows: list[CalibrationRow] = []
     for (setup, prop, method, _), recs in _groups(records).items():
         xs, ys = pooled_pairs(recs, top)
-        rows.append({
-            "setup": setup, "response_property": prop, "method": method,
-            "mad": calibration_mad(xs, ys, bins) if xs else math.nan, "count": len(xs),
-            "prompts": len(recs), "object_model": recs[0].object_model, "meta_model": recs[0].meta_model,
-            "mean_object_mass": float(np.mean([r.object_mass for r in recs])),
-        })  # fmt: skip
+        rows.append(
+            {
+                "setup": setup,
+                "response_property": prop,
+                "method": method,
+                "mad": calibration_mad(xs, ys, bins) if xs else math.nan,
+                "count": len(xs),
+                "prompts": len(recs),
+                "object_model": recs[0].object_model,
+                "meta_model": recs[0].meta_model,
+                "mean_object_mass": float(np.mean([r.object_mass for r in recs])),
+            }
+        )
     return rows
 
 
@@ -169,10 +190,17 @@ def calibration_curves(records: Sequence[CalibrationRecord], *, top: int = 3, bi
     out = []
     for (setup, prop, method, meta), recs in _groups(records).items():
         xs, ys = pooled_pairs(recs, top)
-        out.append({"setup": setup, "response_property": prop, "method": method, "meta_model": meta,
-                    "object_model": recs[0].object_model,
-                    "mad": calibration_mad(xs, ys, bins) if xs else math.nan,
-                    "bins": equal_frequency_bins(xs, ys, bins)})  # fmt: skip
+        out.append(
+            {
+                "setup": setup,
+                "response_property": prop,
+                "method": method,
+                "meta_model": meta,
+                "object_model": recs[0].object_model,
+                "mad": calibration_mad(xs, ys, bins) if xs else math.nan,
+                "bins": equal_frequency_bins(xs, ys, bins),
+            }
+        )
     return out
 
 
@@ -194,8 +222,7 @@ def sampling_noise_tv(dist: Mapping[str, float], n: int, *, draws: int = 200, se
     return float(0.5 * np.abs(counts - p).sum(axis=1).mean())
 
 
-def agreement_table(records: Sequence[CalibrationRecord], *, samples: int, top: int = 3,
-                    bins: int = 10) -> list[dict]:  # fmt: skip
+def agreement_table(records: Sequence[CalibrationRecord], *, samples: int, top: int = 3, bins: int = 10) -> list[dict]:
     """How far the sampled and exact estimates agree, on prompts that have both.
 
     Per (setup, property): mean TV distance of the object distributions and of the hypothetical
@@ -216,12 +243,38 @@ def agreement_table(records: Sequence[CalibrationRecord], *, samples: int, top: 
         mad_e = calibration_mad(*pooled_pairs(e, top), bins) if e else math.nan
         mad_s = calibration_mad(*pooled_pairs(sm, top), bins) if sm else math.nan
         floors = [sampling_noise_tv(r.object_dist, samples, seed=i) for i, r in enumerate(e)]
-        rows.append({
-            "setup": setup, "response_property": prop, "meta_model": meta, "prompts": len(shared),
-            "object_tv": float(np.mean([total_variation(a.object_dist, b.object_dist) for a, b in zip(e, sm)])),
-            "hypothetical_tv": float(np.mean([total_variation(a.hypothetical_dist, b.hypothetical_dist)
-                                              for a, b in zip(e, sm)])),
-            "object_tv_noise_floor": float(np.nanmean(floors)) if any(f == f for f in floors) else math.nan,
-            "mad_exact": mad_e, "mad_sampled": mad_s, "mad_difference": mad_s - mad_e,
-        })  # fmt: skip
+        rows.append(
+            {
+                "setup": setup,
+                "response_property": prop,
+                "meta_model": meta,
+                "prompts": len(shared),
+                "object_tv": float(np.mean([total_variation(a.object_dist, b.object_dist) for a, b in zip(e, sm)])),
+                "hypothetical_tv": float(
+                    np.mean([total_variation(a.hypothetical_dist, b.hypothetical_dist) for a, b in zip(e, sm)])
+                ),
+                "object_tv_noise_floor": float(np.nanmean(floors)) if any(f == f for f in floors) else math.nan,
+                "mad_exact": mad_e,
+                "mad_sampled": mad_s,
+                "mad_difference": mad_s - mad_e,
+            }
+        )
     return rows
+
+
+SeedRecords = tuple["int | None", list[CalibrationRecord]]
+"""One setup's records and the training seed of its finetuned models (None: the untrained setup)."""
+
+
+def seeded_calibration_table(records: list[SeedRecords], *, top: int, bins: int) -> list[dict]:
+    """calibration.csv: MAD per setup, property and method, with the training seed."""
+    return [{"seed": seed, **row} for seed, recs in records for row in calibration_table(recs, top=top, bins=bins)]
+
+
+def seeded_agreement_table(records: list[SeedRecords], *, samples: int, top: int, bins: int) -> list[dict]:
+    """calibration_agreement.csv: sampled vs exact estimates on the prompts that have both."""
+    return [
+        {"seed": seed, **row}
+        for seed, recs in records
+        for row in agreement_table(recs, samples=samples, top=top, bins=bins)
+    ]

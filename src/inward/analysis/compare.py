@@ -21,7 +21,6 @@ from inward.analysis.stats import mcnemar_test, two_proportion_ztest
 from inward.records import ScoredRecord
 
 
-
 class ComparisonRow(TypedDict):
     """A row of comparisons.csv: self vs cross on one reported property of one trained pair
     (``inward.report.columns.COMPARISONS``)."""
@@ -40,8 +39,8 @@ class ComparisonRow(TypedDict):
     cross_model: str
     excluded_groups: str  # the non-degenerate micro average's left-out groups
 
-NON_DEGENERATE = "micro_average_non_degenerate"
 
+NON_DEGENERATE = "micro_average_non_degenerate"
 
 
 def _groups(rows: Sequence[ScoredRecord], skip: set[tuple[str, str]]) -> dict[str, dict[tuple, bool]]:
@@ -57,8 +56,9 @@ def _groups(rows: Sequence[ScoredRecord], skip: set[tuple[str, str]]) -> dict[st
     return out
 
 
-def paired_groups(self_rows: Sequence[ScoredRecord],
-                  cross_rows: Sequence[ScoredRecord]) -> dict[str, tuple[list[bool], list[bool]]]:  # fmt: skip
+def paired_groups(
+    self_rows: Sequence[ScoredRecord], cross_rows: Sequence[ScoredRecord]
+) -> dict[str, tuple[list[bool], list[bool]]]:
     """Per reported property (and both micro averages): self's and cross's correctness on the
     items both were scored on, in one order (the input of the seed-level tests)."""
     skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)
@@ -78,7 +78,7 @@ def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[S
     skip = degenerate_groups(self_rows) | degenerate_groups(cross_rows)
     s_groups, c_groups = _groups(self_rows, skip), _groups(cross_rows, skip)
     names = [n for n in s_groups if n not in (MICRO, NON_DEGENERATE)] + [MICRO, NON_DEGENERATE]
-    out = []
+    out: list[ComparisonRow] = []
     for name in names:
         s, c = s_groups.get(name, {}), c_groups.get(name, {})
         if not s or not c:
@@ -87,19 +87,21 @@ def compare_self_cross(self_rows: Sequence[ScoredRecord], cross_rows: Sequence[S
         z, p = two_proportion_ztest(s_hits, len(s), c_hits, len(c))
         shared = sorted(set(s) & set(c))
         paired = mcnemar_test([s[k] for k in shared], [c[k] for k in shared]) if shared else None
-        out.append({
-            "response_property": name,
-            "self_accuracy": s_hits / len(s),
-            "cross_accuracy": c_hits / len(c),
-            "difference": s_hits / len(s) - c_hits / len(c),
-            "z": z,
-            "p_value": p,
-            "paired_count": len(shared),
-            "mcnemar_p": paired.p_value if paired else float("nan"),
-            "self_count": len(s),
-            "cross_count": len(c),
-            "self_model": self_rows[0].meta_model if self_rows else "",
-            "cross_model": cross_rows[0].meta_model if cross_rows else "",
-            "excluded_groups": "; ".join(f"{t}/{p}" for t, p in sorted(skip)) if name == NON_DEGENERATE else "",
-        })  # fmt: skip
+        out.append(
+            {
+                "response_property": name,
+                "self_accuracy": s_hits / len(s),
+                "cross_accuracy": c_hits / len(c),
+                "difference": s_hits / len(s) - c_hits / len(c),
+                "z": z,
+                "p_value": p,
+                "paired_count": len(shared),
+                "mcnemar_p": paired.p_value if paired else float("nan"),
+                "self_count": len(s),
+                "cross_count": len(c),
+                "self_model": self_rows[0].meta_model if self_rows else "",
+                "cross_model": cross_rows[0].meta_model if cross_rows else "",
+                "excluded_groups": "; ".join(f"{t}/{p}" for t, p in sorted(skip)) if name == NON_DEGENERATE else "",
+            }
+        )
     return out

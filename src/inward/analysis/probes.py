@@ -73,8 +73,9 @@ def mode_flags(groups: Sequence[tuple[str, str]], values: Sequence[str]) -> list
     return group_mode_flags(groups, values)[0]
 
 
-def fit_predict(x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray,
-                settings: ProbeSettings) -> tuple[list[str], float | None]:  # fmt: skip
+def fit_predict(
+    x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray, settings: ProbeSettings
+) -> tuple[list[str], float | None]:
     """Fit one probe and predict the test rows; returns (predictions, chosen C)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegressionCV
@@ -91,10 +92,12 @@ def fit_predict(x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray,
     probe = make_pipeline(
         StandardScaler(),
         LogisticRegressionCV(
-            Cs=np.logspace(-4, 1, settings.n_cs), cv=StratifiedKFold(folds, shuffle=True, random_state=settings.seed),
-            max_iter=500, scoring="accuracy",
+            Cs=np.logspace(-4, 1, settings.n_cs),
+            cv=StratifiedKFold(folds, shuffle=True, random_state=settings.seed),
+            max_iter=500,
+            scoring="accuracy",
         ),
-    )  # fmt: skip
+    )
     with warnings.catch_warnings():
         # a fold that stops at max_iter at the weakest C still ranks fine; the chosen C is reported
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -106,9 +109,15 @@ def fit_predict(x_train: np.ndarray, y_train: Sequence[str], x_test: np.ndarray,
     return [str(p) for p in probe.predict(x_test)], c
 
 
-def score_probe(prop: str, x_train: np.ndarray, values_train: Sequence[str], x_test: np.ndarray,
-                values_test: Sequence[str], groups_test: Sequence[tuple[str, str]],
-                settings: ProbeSettings) -> ProbeScore:  # fmt: skip
+def score_probe(
+    prop: str,
+    x_train: np.ndarray,
+    values_train: Sequence[str],
+    x_test: np.ndarray,
+    values_test: Sequence[str],
+    groups_test: Sequence[tuple[str, str]],
+    settings: ProbeSettings,
+) -> ProbeScore:
     """Fit on the train rows' values, score exact-value accuracy on the test rows."""
     if len(values_train) != len(x_train) or len(values_test) != len(x_test):
         raise ValueError("need one value per activation row")
@@ -128,10 +137,17 @@ def score_probe(prop: str, x_train: np.ndarray, values_train: Sequence[str], x_t
     n = len(values_test)
     share = top_answer(predicted)[1]
     return ProbeScore(
-        property=prop, n_train=len(y_train), n_test=n, classes=len(set(y_train)), c=c,
-        accuracy=sum(correct) / n if n else float("nan"), mode_baseline=sum(modes) / n if n else float("nan"),
-        top_answer_share=share, correct=correct, mode_correct=modes,
-    )  # fmt: skip
+        property=prop,
+        n_train=len(y_train),
+        n_test=n,
+        classes=len(set(y_train)),
+        c=c,
+        accuracy=sum(correct) / n if n else float("nan"),
+        mode_baseline=sum(modes) / n if n else float("nan"),
+        top_answer_share=share,
+        correct=correct,
+        mode_correct=modes,
+    )
 
 
 def depth_layers(fractions: Sequence[float], n_layers: int) -> list[int]:
@@ -140,11 +156,32 @@ def depth_layers(fractions: Sequence[float], n_layers: int) -> list[int]:
 
 
 SUMMARY_COLUMNS = (
-    "target", "cross_model", "source", "layer", "depth", "seeds", "accuracy_mean", "accuracy_sd", "mode_baseline_mean",
-    "seeds_beating_mode", "self_ft_accuracy_mean", "cross_ft_accuracy_mean",
-)  # fmt: skip
-CONTRAST_COLUMNS = ("target", "cross_model", "depth", "seeds", "self_minus_cross_mean", "self_minus_cross_sd",
-                    "ci_lower", "ci_upper", "p_value", "self_layer", "cross_layer")  # fmt: skip
+    "target",
+    "cross_model",
+    "source",
+    "layer",
+    "depth",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_sd",
+    "mode_baseline_mean",
+    "seeds_beating_mode",
+    "self_ft_accuracy_mean",
+    "cross_ft_accuracy_mean",
+)
+CONTRAST_COLUMNS = (
+    "target",
+    "cross_model",
+    "depth",
+    "seeds",
+    "self_minus_cross_mean",
+    "self_minus_cross_sd",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "self_layer",
+    "cross_layer",
+)
 SELF, CROSS = "self/hypothetical", "cross/hypothetical"
 
 
@@ -157,14 +194,22 @@ def probe_summary(rows: Sequence[dict], micro: str) -> list[dict]:
     out = []
     for (target, cross, source, layer, depth), rs in groups.items():
         acc = [r["accuracy"] for r in rs]
-        out.append({
-            "target": target, "cross_model": cross, "source": source, "layer": layer, "depth": depth, "seeds": len(rs),
-            "accuracy_mean": float(np.mean(acc)), "accuracy_sd": seed_sd(acc),
-            "mode_baseline_mean": float(np.mean([r["mode_baseline"] for r in rs])),
-            "seeds_beating_mode": sum(r["beats_mode_p"] < 0.05 for r in rs),
-            "self_ft_accuracy_mean": float(np.mean([r["self_ft_accuracy"] for r in rs])),
-            "cross_ft_accuracy_mean": float(np.mean([r["cross_ft_accuracy"] for r in rs])),
-        })  # fmt: skip
+        out.append(
+            {
+                "target": target,
+                "cross_model": cross,
+                "source": source,
+                "layer": layer,
+                "depth": depth,
+                "seeds": len(rs),
+                "accuracy_mean": float(np.mean(acc)),
+                "accuracy_sd": seed_sd(acc),
+                "mode_baseline_mean": float(np.mean([r["mode_baseline"] for r in rs])),
+                "seeds_beating_mode": sum(r["beats_mode_p"] < 0.05 for r in rs),
+                "self_ft_accuracy_mean": float(np.mean([r["self_ft_accuracy"] for r in rs])),
+                "cross_ft_accuracy_mean": float(np.mean([r["cross_ft_accuracy"] for r in rs])),
+            }
+        )
     return out
 
 
@@ -184,9 +229,91 @@ def probe_contrast(rows: Sequence[dict], micro: str) -> list[dict]:
             continue
         diffs = [mine[s]["accuracy"] - theirs[s]["accuracy"] for s in seeds]
         _, p, lo, hi = t_test(diffs)
-        out.append({
-            "target": target, "cross_model": cross, "depth": depth, "seeds": len(seeds), "self_minus_cross_mean": float(np.mean(diffs)),
-            "self_minus_cross_sd": seed_sd(diffs), "ci_lower": lo, "ci_upper": hi, "p_value": p,
-            "self_layer": mine[seeds[0]]["layer"], "cross_layer": theirs[seeds[0]]["layer"],
-        })  # fmt: skip
+        out.append(
+            {
+                "target": target,
+                "cross_model": cross,
+                "depth": depth,
+                "seeds": len(seeds),
+                "self_minus_cross_mean": float(np.mean(diffs)),
+                "self_minus_cross_sd": seed_sd(diffs),
+                "ci_lower": lo,
+                "ci_upper": hi,
+                "p_value": p,
+                "self_layer": mine[seeds[0]]["layer"],
+                "cross_layer": theirs[seeds[0]]["layer"],
+            }
+        )
     return out
+
+
+# -- the rows of probes.csv and self_simulation.csv ----
+
+PROBE_COLUMNS = (
+    "seed",
+    "target",
+    "cross_model",
+    "source",
+    "model",
+    "layer",
+    "depth",
+    "property",
+    "accuracy",
+    "mode_baseline",
+    "beats_mode_p",
+    "self_ft_accuracy",
+    "cross_ft_accuracy",
+    "n_train",
+    "n_test",
+    "classes",
+    "c",
+    "top_answer_share",
+    "degenerate",
+)
+SIMULATION_COLUMNS = (
+    "seed",
+    "target",
+    "property",
+    "n",
+    "agree_now",
+    "agree_before",
+    "changed",
+    "changed_agree_now",
+    "changed_agree_before",
+)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    seed: int
+    target: str  # M1 (its self-trained version's behaviour is predicted)
+    cross_model: str  # the pair's M2
+    source: str
+    model: str
+    layer: int
+    depth: float
+    property: str  # a property, or micro_average (every property's test rows pooled)
+    accuracy: float
+    mode_baseline: float
+    beats_mode_p: float
+    self_ft_accuracy: float  # the finetuned self-predictor on the same test rows
+    cross_ft_accuracy: float  # the finetuned cross-predictor on the same test rows
+    n_train: int
+    n_test: int
+    classes: int | None
+    c: float | None
+    top_answer_share: float | None
+    degenerate: bool | None
+
+
+@dataclass(frozen=True)
+class SimulationRow:
+    seed: int
+    target: str
+    property: str
+    n: int  # held-out rows with a value for both M1ft and untrained M1
+    agree_now: float  # hypothetical answer == property of M1ft's answer now
+    agree_before: float  # hypothetical answer == property of untrained M1's answer
+    changed: int  # rows where the two behaviours differ
+    changed_agree_now: float
+    changed_agree_before: float

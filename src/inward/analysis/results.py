@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, cast
 
 from inward.analysis.stats import DEGENERATE_SHARE, accuracy_summary, beats_mode_p, group_mode_flags, top_answer
 from inward.records import ScoredRecord
-
 
 
 class ResultRow(TypedDict):
@@ -77,6 +76,7 @@ class ByTaskRow(TypedDict):
     object_fingerprint: NotRequired[str]
     meta_fingerprint: NotRequired[str]
 
+
 NON_COMPLIANT = "<non-compliant>"
 MICRO = "micro_average"
 
@@ -89,11 +89,12 @@ def reported_name(prop: str) -> str:
     return prop
 
 
-def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tuple, str]]:
+def _mode_flags(rows: Sequence[ScoredRecord]) -> tuple[dict[int, bool], dict[tuple[str, str], str | None]]:
     """Per evaluable row (by index): does the (task, property) mode equal its object value?"""
     idx = [i for i, r in enumerate(rows) if r.evaluable]
-    flags, modes = group_mode_flags([(rows[i].task, rows[i].property) for i in idx],
-                                    [rows[i].object_clean for i in idx])  # fmt: skip
+    flags, modes = group_mode_flags(
+        [(rows[i].task, rows[i].property) for i in idx], [rows[i].object_clean for i in idx]
+    )
     return dict(zip(idx, flags, strict=True)), modes
 
 
@@ -116,8 +117,12 @@ def _answer_columns(rows: list[ScoredRecord], pooled: bool = True) -> dict:
         n_bad = len(degenerate_groups(rows))
         return {"top_answer": "", "top_answer_share": None, "degenerate": "", "degenerate_groups": n_bad}
     answer, share = top_answer([answer_of(r) for r in rows])
-    return {"top_answer": answer, "top_answer_share": share, "degenerate": bool(share > DEGENERATE_SHARE),
-            "degenerate_groups": int(share > DEGENERATE_SHARE)}  # fmt: skip
+    return {
+        "top_answer": answer,
+        "top_answer_share": share,
+        "degenerate": bool(share > DEGENERATE_SHARE),
+        "degenerate_groups": int(share > DEGENERATE_SHARE),
+    }
 
 
 def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) -> dict:
@@ -153,15 +158,17 @@ def results_table(
         if not idx:
             continue
         chosen = [rows[i] for i in idx]
-        out.append({
-            "response_property": name,
-            **_summary_row(chosen, [flags[i] for i in idx], seed),
-            **_answer_columns(chosen, pooled=name != MICRO),
-            "object_model": chosen[0].object_model,
-            "meta_model": chosen[0].meta_model,
-            "label": label,
-        })  # fmt: skip
-    return out
+        out.append(
+            {
+                "response_property": name,
+                **_summary_row(chosen, [flags[i] for i in idx], seed),
+                **_answer_columns(chosen, pooled=name != MICRO),
+                "object_model": chosen[0].object_model,
+                "meta_model": chosen[0].meta_model,
+                "label": label,
+            }
+        )
+    return cast(list[ResultRow], out)
 
 
 def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42) -> list[ByTaskRow]:
@@ -178,22 +185,31 @@ def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42)
         row = {
             "task": task,
             "response_property": prop,
-            "accuracy": float("nan"), "error": float("nan"), "bootstrap_lower": float("nan"),
-            "bootstrap_upper": float("nan"), "mode_baseline": float("nan"),
-            "compliance_rate": float("nan"), "count": 0, "beats_mode_p": float("nan"),
-            "top_answer": "", "top_answer_share": float("nan"), "degenerate": "",
-        }  # fmt: skip
+            "accuracy": float("nan"),
+            "error": float("nan"),
+            "bootstrap_lower": float("nan"),
+            "bootstrap_upper": float("nan"),
+            "mode_baseline": float("nan"),
+            "compliance_rate": float("nan"),
+            "count": 0,
+            "beats_mode_p": float("nan"),
+            "top_answer": "",
+            "top_answer_share": float("nan"),
+            "degenerate": "",
+        }
         if chosen:
             row.update(_summary_row(chosen, [flags[i] for i in evaluable], seed))
             row.update(_answer_columns(chosen))
             del row["degenerate_groups"]
-        row.update({
-            "modal_value": modes.get((task, prop)),
-            "objects": len(idx),
-            "object_excluded": len(idx) - len(evaluable),
-            "object_model": first.object_model,
-            "meta_model": chosen[0].meta_model if chosen else "",
-            "label": label,
-        })  # fmt: skip
+        row.update(
+            {
+                "modal_value": modes.get((task, prop)),
+                "objects": len(idx),
+                "object_excluded": len(idx) - len(evaluable),
+                "object_model": first.object_model,
+                "meta_model": chosen[0].meta_model if chosen else "",
+                "label": label,
+            }
+        )
         out.append(row)
-    return out
+    return cast(list[ByTaskRow], out)

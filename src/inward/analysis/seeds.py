@@ -33,15 +33,41 @@ POWER_EFFECT = 0.10
 BOOTSTRAP_RESAMPLES = 10_000
 
 SEED_SUMMARY_COLUMNS = (
-    "target", "predictor", "label", "response_property", "seeds", "accuracy_mean", "accuracy_sd",
-    "accuracy_min", "accuracy_max", "mode_baseline_mean", "lift_mean", "seeds_beating_mode",
-    "seeds_degenerate", "count_mean",
-)  # fmt: skip
+    "target",
+    "predictor",
+    "label",
+    "response_property",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_sd",
+    "accuracy_min",
+    "accuracy_max",
+    "mode_baseline_mean",
+    "lift_mean",
+    "seeds_beating_mode",
+    "seeds_degenerate",
+    "count_mean",
+)
 GAP_COLUMNS = (
-    "target", "self_predictor", "cross_predictor", "response_property", "seeds", "gap_mean", "gap_sd",
-    "per_seed_gaps", "t", "p_value", "t_lower", "t_upper", "bootstrap_lower", "bootstrap_upper",
-    "bootstrap_p", "power_at_10pp", "detectable_at_80pct", "items_per_seed",
-)  # fmt: skip
+    "target",
+    "self_predictor",
+    "cross_predictor",
+    "response_property",
+    "seeds",
+    "gap_mean",
+    "gap_sd",
+    "per_seed_gaps",
+    "t",
+    "p_value",
+    "t_lower",
+    "t_upper",
+    "bootstrap_lower",
+    "bootstrap_upper",
+    "bootstrap_p",
+    "power_at_10pp",
+    "detectable_at_80pct",
+    "items_per_seed",
+)
 
 
 def base_model(name: str) -> str:
@@ -63,20 +89,26 @@ def seed_summary(results: Sequence[Mapping[str, Any]]) -> list[dict]:
     for (target, predictor, label, prop), rows in groups.items():
         acc = [float(r["accuracy"]) for r in rows if r["accuracy"] == r["accuracy"]]
         mode = [float(r["mode_baseline"]) for r in rows if r["mode_baseline"] == r["mode_baseline"]]
-        out.append({
-            "target": target, "predictor": predictor, "label": label, "response_property": prop,
-            "seeds": len(rows),
-            "accuracy_mean": float(np.mean(acc)) if acc else float("nan"),
-            "accuracy_sd": seed_sd(acc),
-            "accuracy_min": min(acc) if acc else float("nan"),
-            "accuracy_max": max(acc) if acc else float("nan"),
-            "mode_baseline_mean": float(np.mean(mode)) if mode else float("nan"),
-            "lift_mean": float(np.mean(acc) - np.mean(mode)) if acc and mode else float("nan"),
-            "seeds_beating_mode": sum(1 for r in rows if r.get("beats_mode_p", 1.0) < ALPHA),
-            "seeds_degenerate": sum(1 for r in rows if r.get("degenerate") is True
-                                    or (prop == MICRO and r.get("degenerate_groups"))),
-            "count_mean": float(np.mean([r["count"] for r in rows])),
-        })  # fmt: skip
+        out.append(
+            {
+                "target": target,
+                "predictor": predictor,
+                "label": label,
+                "response_property": prop,
+                "seeds": len(rows),
+                "accuracy_mean": float(np.mean(acc)) if acc else float("nan"),
+                "accuracy_sd": seed_sd(acc),
+                "accuracy_min": min(acc) if acc else float("nan"),
+                "accuracy_max": max(acc) if acc else float("nan"),
+                "mode_baseline_mean": float(np.mean(mode)) if mode else float("nan"),
+                "lift_mean": float(np.mean(acc) - np.mean(mode)) if acc and mode else float("nan"),
+                "seeds_beating_mode": sum(1 for r in rows if r.get("beats_mode_p", 1.0) < ALPHA),
+                "seeds_degenerate": sum(
+                    1 for r in rows if r.get("degenerate") is True or (prop == MICRO and r.get("degenerate_groups"))
+                ),
+                "count_mean": float(np.mean([r["count"] for r in rows])),
+            }
+        )
     return out
 
 
@@ -91,8 +123,7 @@ def t_test(gaps: Sequence[float]) -> tuple[float, float, float, float]:
     mean, sd = float(np.mean(gaps)), float(np.std(gaps, ddof=1))
     half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / math.sqrt(n)
     if sd == 0:
-        return (math.copysign(math.inf, mean) if mean else float("nan"),
-                0.0 if mean else 1.0, mean, mean)  # fmt: skip
+        return (math.copysign(math.inf, mean) if mean else float("nan"), 0.0 if mean else 1.0, mean, mean)
     t = mean / (sd / math.sqrt(n))
     return t, float(2 * stats.t.sf(abs(t), n - 1)), mean - half, mean + half
 
@@ -122,8 +153,9 @@ def detectable_effect(sd: float, n: int, power: float = 0.8) -> float:
     return float(brentq(lambda d: t_power(d, sd, n) - power, 0.0, hi))
 
 
-def hierarchical_bootstrap(diffs: Sequence[Sequence[int]], *, resamples: int = BOOTSTRAP_RESAMPLES,
-                           seed: int = 0) -> np.ndarray:  # fmt: skip
+def hierarchical_bootstrap(
+    diffs: Sequence[Sequence[int]], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> np.ndarray:
     """Bootstrap distribution of the mean over seeds of per-seed mean paired differences.
 
     ``diffs[s]`` holds seed s's item differences self − cross, each -1, 0 or 1. Each resample draws
@@ -158,17 +190,27 @@ def gap_row(diffs: Sequence[Sequence[int]], **labels: Any) -> dict:
     b_lo, b_hi = np.quantile(boot, [ALPHA / 2, 1 - ALPHA / 2])
     b_p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
     return {
-        **labels, "seeds": n, "gap_mean": float(np.mean(gaps)), "gap_sd": sd,
+        **labels,
+        "seeds": n,
+        "gap_mean": float(np.mean(gaps)),
+        "gap_sd": sd,
         "per_seed_gaps": " ".join(f"{100 * g:+.1f}" for g in gaps),
-        "t": t, "p_value": p, "t_lower": lo, "t_upper": hi,
-        "bootstrap_lower": float(b_lo), "bootstrap_upper": float(b_hi), "bootstrap_p": b_p,
+        "t": t,
+        "p_value": p,
+        "t_lower": lo,
+        "t_upper": hi,
+        "bootstrap_lower": float(b_lo),
+        "bootstrap_upper": float(b_hi),
+        "bootstrap_p": b_p,
         "power_at_10pp": t_power(POWER_EFFECT, sd or 0.0, n),
         "detectable_at_80pct": detectable_effect(sd or 0.0, n),
         "items_per_seed": " ".join(str(len(d)) for d in diffs),
-    }  # fmt: skip
+    }
 
 
-def gap_summary(paired: Mapping[tuple[str, str, str], Mapping[Any, Mapping[str, tuple[list[bool], list[bool]]]]]) -> list[dict]:
+def gap_summary(
+    paired: Mapping[tuple[str, str, str], Mapping[Any, Mapping[str, tuple[list[bool], list[bool]]]]],
+) -> list[dict]:
     """``paired[(target, self_predictor, cross_predictor)][seed][property] = (self_correct,
     cross_correct)`` on the same items, in the same order -> one row per (pair, property) over
     the seeds that have that property."""
@@ -178,12 +220,19 @@ def gap_summary(paired: Mapping[tuple[str, str, str], Mapping[Any, Mapping[str, 
         for per_prop in by_seed.values():
             names += [n for n in per_prop if n not in names]
         for name in names:
-            diffs = [np.asarray(s, dtype=int) - np.asarray(c, dtype=int)
-                     for per_prop in by_seed.values() if name in per_prop
-                     for s, c in [per_prop[name]] if len(s)]  # fmt: skip
+            diffs = [
+                np.asarray(s, dtype=int) - np.asarray(c, dtype=int)
+                for per_prop in by_seed.values()
+                if name in per_prop
+                for s, c in [per_prop[name]]
+                if len(s)
+            ]
             if diffs:
-                out.append(gap_row(diffs, target=target, self_predictor=self_p, cross_predictor=cross_p,
-                                   response_property=name))  # fmt: skip
+                out.append(
+                    gap_row(
+                        diffs, target=target, self_predictor=self_p, cross_predictor=cross_p, response_property=name
+                    )
+                )
     return out
 
 
@@ -197,24 +246,33 @@ def verdict(gap: Mapping[str, Any] | None, cross_beats_mode: Sequence[bool] = ()
         return "No self vs cross comparison was run."
     n, mean, sd, p = gap["seeds"], gap["gap_mean"], gap["gap_sd"], gap["p_value"]
     if n < 2:
-        return (f"One training seed: self − cross = {_pp(mean)} points on the micro average. One seed "
-                "gives no verdict: a retrained pair can land far from this (set seeds: [0, 1, 2]).")  # fmt: skip
+        return (
+            f"One training seed: self − cross = {_pp(mean)} points on the micro average. One seed "
+            "gives no verdict: a retrained pair can land far from this (set seeds: [0, 1, 2])."
+        )
     spread = f"{_pp(mean)} ± {_pp(sd)} points (mean ± sd over {n} seeds; per seed {gap['per_seed_gaps']})"
-    tail = (f"t-test over seeds p = {p:.3g}; 95% hierarchical bootstrap interval "
-            f"[{_pp(gap['bootstrap_lower'])}, {_pp(gap['bootstrap_upper'])}]")  # fmt: skip
+    tail = (
+        f"t-test over seeds p = {p:.3g}; 95% hierarchical bootstrap interval "
+        f"[{_pp(gap['bootstrap_lower'])}, {_pp(gap['bootstrap_upper'])}]"
+    )
     if mean > 0 and p < ALPHA:
         sentence = f"Self beats cross by {spread} ({tail})."
         weak = sum(1 for b in cross_beats_mode if not b)
         if cross_beats_mode and weak:
-            sentence += (f" In {weak} of {len(cross_beats_mode)} seeds the cross-predictor does not beat "
-                         "its mode baseline, so the gap shows a weak cross-predictor, not privileged access.")  # fmt: skip
+            sentence += (
+                f" In {weak} of {len(cross_beats_mode)} seeds the cross-predictor does not beat "
+                "its mode baseline, so the gap shows a weak cross-predictor, not privileged access."
+            )
         return sentence
     power = gap["power_at_10pp"]
     mde = gap["detectable_at_80pct"]
     mde_text = f"{_pp(mde)} points" if mde <= 1 else "none up to 100 points (too few seeds)"
-    power_text = (f"power to detect a 10-point self advantage: {100 * power:.0f}%; the smallest advantage "
-                  f"detectable with 80% power: {mde_text}"
-                  if power == power else "power: not estimable (no spread between seeds)")  # fmt: skip
+    power_text = (
+        f"power to detect a 10-point self advantage: {100 * power:.0f}%; the smallest advantage "
+        f"detectable with 80% power: {mde_text}"
+        if power == power
+        else "power: not estimable (no spread between seeds)"
+    )
     if mean < 0 and p < ALPHA:
         return f"No self advantage detected: cross beats self, self − cross = {spread} ({tail}; {power_text})."
     return f"No self advantage detected: self − cross = {spread} ({tail}; {power_text})."
@@ -222,17 +280,26 @@ def verdict(gap: Mapping[str, Any] | None, cross_beats_mode: Sequence[bool] = ()
 
 # -- the predictor x target matrix --------------------------------------------------------------
 MATRIX_COLUMNS = (
-    "predictor", "target", "label", "seeds", "accuracy_mean", "accuracy_sd", "mode_baseline_mean",
+    "predictor",
+    "target",
+    "label",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_sd",
+    "mode_baseline_mean",
     "seeds_beating_mode",
-)  # fmt: skip
+)
 
 
 def matrix_table(summary: Sequence[Mapping[str, Any]]) -> list[dict]:
     """Micro-average accuracy of every trained predictor (rows) on every target (columns), over
     seeds: the diagonal is each target's self-trained predictor, the rest are cross-predictors
     trained on the same items about it. Rows of :func:`seed_summary`."""
-    return [{k: r[k] for k in MATRIX_COLUMNS} for r in summary
-            if r["response_property"] == MICRO and r["label"] in ("self", "cross")]  # fmt: skip
+    return [
+        {k: r[k] for k in MATRIX_COLUMNS}
+        for r in summary
+        if r["response_property"] == MICRO and r["label"] in ("self", "cross")
+    ]
 
 
 def target_verdicts(gaps: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -247,11 +314,17 @@ def target_verdicts(gaps: Sequence[Mapping[str, Any]]) -> list[str]:
         wins = [g for g in rows if g["seeds"] > 1 and g["gap_mean"] > 0 and g["p_value"] < ALPHA]
         parts = "; ".join(
             f"vs {g['cross_predictor']}: {_pp(g['gap_mean'])}"
-            + (f" ± {_pp(g['gap_sd'])}, 95% interval [{_pp(g['t_lower'])}, {_pp(g['t_upper'])}], p = {g['p_value']:.3g}"
-               if g["seeds"] > 1 else " (one seed)")
-            for g in rows)  # fmt: skip
-        head = ("its own self-trained predictor beats every other predictor"
-                if len(wins) == len(rows) else
-                f"its own self-trained predictor beats {len(wins)} of {len(rows)} other predictors")  # fmt: skip
+            + (
+                f" ± {_pp(g['gap_sd'])}, 95% interval [{_pp(g['t_lower'])}, {_pp(g['t_upper'])}], p = {g['p_value']:.3g}"
+                if g["seeds"] > 1
+                else " (one seed)"
+            )
+            for g in rows
+        )
+        head = (
+            "its own self-trained predictor beats every other predictor"
+            if len(wins) == len(rows)
+            else f"its own self-trained predictor beats {len(wins)} of {len(rows)} other predictors"
+        )
         out.append(f"Target {target}: {head} (self − cross, points over seeds: {parts}).")
     return out

@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 H = TypeVar("H", bound=Hashable)
+G = TypeVar("G", bound=Hashable)
 
 PAPER_Z = 1.96
 """The paper's rounded 97.5 % normal quantile (``1.96 * SEM`` error bars)."""
@@ -97,9 +98,7 @@ def accuracy_summary(
     """
     data = np.asarray(correct, dtype=float)
     accuracy, error = _mean_and_error(data, _z(confidence))
-    low, high = bootstrap_interval(
-        data, iterations=bootstrap_iterations, seed=seed, confidence=confidence
-    )
+    low, high = bootstrap_interval(data, iterations=bootstrap_iterations, seed=seed, confidence=confidence)
     return AccuracySummary(
         accuracy=accuracy,
         error=error,
@@ -124,10 +123,10 @@ def mode_baseline(object_values: Sequence[H]) -> tuple[H, float]:
     return modal, counts[modal] / len(object_values)
 
 
-def group_mode_flags(groups: Sequence[Hashable], values: Sequence[H]) -> tuple[list[bool], dict[Hashable, H]]:
+def group_mode_flags(groups: Sequence[G], values: Sequence[H]) -> tuple[list[bool], dict[G, H]]:
     """Per row: is its value the modal value (:func:`mode_baseline`) of its group, on these rows?
     Also each group's modal value. The mode baseline of a set of rows is the mean of the flags."""
-    by_group: dict[Hashable, list[H]] = {}
+    by_group: dict[G, list[H]] = {}
     for g, v in zip(groups, values, strict=True):
         by_group.setdefault(g, []).append(v)
     modes = {g: mode_baseline(vs)[0] for g, vs in by_group.items()}
@@ -146,9 +145,7 @@ def entropy_bits(values: Sequence[Hashable]) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def two_proportion_ztest(
-    successes_a: int, n_a: int, successes_b: int, n_b: int
-) -> tuple[float, float]:
+def two_proportion_ztest(successes_a: int, n_a: int, successes_b: int, n_b: int) -> tuple[float, float]:
     """Pooled two-sided z test of ``p_a == p_b``: ``(z, p_value)``.
 
     Same as ``statsmodels...proportions_ztest([sa, sb], [na, nb])`` (Felix's notebook p-values).
@@ -264,9 +261,7 @@ class CalibrationBin:
     mean_y: float
 
 
-def equal_frequency_bins(
-    x: Sequence[float], y: Sequence[float], q: int = 10
-) -> tuple[CalibrationBin, ...]:
+def equal_frequency_bins(x: Sequence[float], y: Sequence[float], q: int = 10) -> tuple[CalibrationBin, ...]:
     """Bin pairs by x like ``pd.qcut(x, q, duplicates="drop")``; mean x and y per bin (§1.9).
 
     Edges are the linear-interpolation quantiles at ``linspace(0, 1, q + 1)``, each level not

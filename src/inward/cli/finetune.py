@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from inward.errors import InwardError
 
+T = TypeVar("T", int, float)
 
-def _hyper(value: str, name: str, kind: type) -> int | float | str:
+
+def _hyper(value: str, name: str, kind: Callable[[str], T]) -> T | str:
     if value == "auto":
         return value
     try:
         return kind(value)
     except ValueError:
-        raise click.BadParameter(f"expected 'auto' or a {'whole ' if kind is int else ''}number, got {value!r}",
-                                 param_hint=name) from None  # fmt: skip
+        raise click.BadParameter(
+            f"expected 'auto' or a {'whole ' if kind is int else ''}number, got {value!r}", param_hint=name
+        ) from None
 
 
 @click.group()
@@ -70,8 +75,22 @@ OpenAI is winding fine-tuning down (no new jobs from 2027-01-06); see docs/hoste
 @click.option("--no-wait", is_flag=True, help="Submit the job and return without polling.")
 @click.option("--cancel", "do_cancel", is_flag=True, help="Cancel the job recorded in --out.")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="API base URL (default: OpenAI's; env OPENAI_BASE_URL).")
-def openai_cmd(train_path, validation_path, model, out_dir, suffix, seed, epochs, batch_size, lr_multiplier,
-               poll_seconds, timeout, no_wait, do_cancel, base_url) -> None:  # fmt: skip
+def openai_cmd(
+    train_path,
+    validation_path,
+    model,
+    out_dir,
+    suffix,
+    seed,
+    epochs,
+    batch_size,
+    lr_multiplier,
+    poll_seconds,
+    timeout,
+    no_wait,
+    do_cancel,
+    base_url,
+) -> None:
     """Fine-tune an OpenAI model on a chat JSONL file and print its model string.
 
     Validates the file, uploads it once, creates the job once, and polls it until it ends. The
@@ -98,15 +117,27 @@ def openai_cmd(train_path, validation_path, model, out_dir, suffix, seed, epochs
         if train_path is None or model is None:
             raise InwardError("Pass both --train and --model to start a job (or only --out to resume one).")
         config = oft.OpenAIFinetuneConfig(
-            model=model, suffix=suffix, seed=seed, n_epochs=_hyper(epochs, "--epochs", int),
+            model=model,
+            suffix=suffix,
+            seed=seed,
+            n_epochs=_hyper(epochs, "--epochs", int),
             batch_size=_hyper(batch_size, "--batch-size", int),
             learning_rate_multiplier=_hyper(lr_multiplier, "--lr-multiplier", float),
-        )  # fmt: skip
+        )
         if no_wait:
             state = oft.submit(client, train_path, out_dir, config, validation_path=validation_path)
             click.echo(f"job {state.job_id}: {state.status}. Rerun with --out {out_dir} to wait for it.")
             return
-        state = oft.run(client, train_path, out_dir, config, validation_path=validation_path,
-                        poll_seconds=poll_seconds, timeout=timeout, on_status=report)  # fmt: skip
+        state = oft.run(
+            client,
+            train_path,
+            out_dir,
+            config,
+            validation_path=validation_path,
+            poll_seconds=poll_seconds,
+            timeout=timeout,
+            on_status=report,
+        )
+    assert state.model_string is not None  # wait and run return only a succeeded job, which has one
     (Path(out_dir) / "model_string.txt").write_text(state.model_string + "\n")
     click.echo(state.model_string)

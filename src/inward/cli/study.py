@@ -47,14 +47,23 @@ def load_study_config(config, preset, overrides, data_dir):
 
 def study_config_options(command):
     """CONFIG or --preset, --out, --set and --data-dir: the options of every study-config command."""
-    for option in reversed([
-        click.argument("config", required=False, type=click.Path(dir_okay=False)),
-        click.option("--preset", help="A built-in config: default, smoke, paper, limits, probes or symmetric."),
-        click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory."),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key, e.g. --set n_eval=50 or --set finetune.epochs=2."),
-        click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR)."),
-    ]):  # fmt: skip
+    for option in reversed(
+        [
+            click.argument("config", required=False, type=click.Path(dir_okay=False)),
+            click.option("--preset", help="A built-in config: default, smoke, paper, limits, probes or symmetric."),
+            click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory."),
+            click.option(
+                "--set",
+                "overrides",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Override a config key, e.g. --set n_eval=50 or --set finetune.epochs=2.",
+            ),
+            click.option(
+                "--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR)."
+            ),
+        ]
+    ):
         command = option(command)
     return command
 
@@ -71,21 +80,25 @@ def study(config, preset, out, overrides, data_dir):
     cfg = load_study_config(config, preset, overrides, data_dir)
     result = run_study(cfg, out)
     for label in ("untrained", "self", "cross"):
-        rows = [r for r in result.results if r["label"] == label and r["seed"] in (None, cfg.seeds[0])]
+        rows = [r for r in result.results if r["label"] == label and r["seed"] in (None, cfg.first_seed)]
         if rows:
-            click.echo(f"\n== {label}" + ("" if label == "untrained" else f", training seed {cfg.seeds[0]}") + " ==")
+            click.echo(f"\n== {label}" + ("" if label == "untrained" else f", training seed {cfg.first_seed}") + " ==")
             click.echo(format_results(rows))
     for c in result.comparisons:
         if c["response_property"] == "micro_average":
-            click.echo(f"\nself vs cross (micro average), seed {c['seed']}: {100 * c['self_accuracy']:.1f}% vs "
-                       f"{100 * c['cross_accuracy']:.1f}%, z-test p={c['p_value']:.3g}, "
-                       f"McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']}")
+            click.echo(
+                f"\nself vs cross (micro average), seed {c['seed']}: {100 * c['self_accuracy']:.1f}% vs "
+                f"{100 * c['cross_accuracy']:.1f}%, z-test p={c['p_value']:.3g}, "
+                f"McNemar p={c['mcnemar_p']:.3g}, n={c['paired_count']}"
+            )
     groups: dict[str, float] = {}
     for name, seconds in result.stage_seconds.items():
         group = name.split(":", 1)[0] if name.startswith("seed ") else "shared stages"
         groups[group] = groups.get(group, 0.0) + seconds
-    click.echo("\nstage times (this run; every stage in run.json): "
-               + ", ".join(f"{k} {v / 60:.1f} min" for k, v in groups.items()))
+    click.echo(
+        "\nstage times (this run; every stage in run.json): "
+        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in groups.items())
+    )
     click.echo("\n== verdict over training seeds ==")
     for v in result.verdicts:
         click.echo(v)

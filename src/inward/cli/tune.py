@@ -28,8 +28,10 @@ def tune(config, preset, out, overrides, data_dir):
     rows = run_tune(cfg, out)
     for r in rows:
         mark = "  <- best" if r["best"] else ""
-        click.echo(f"{r['point']:40s} {100 * r['micro_accuracy']:5.1f}% ± {100 * r['micro_error']:.1f} "
-                   f"(mode {100 * r['mode_baseline']:.1f}%, lift {100 * r['lift']:+.1f}, n={r['count']}){mark}")
+        click.echo(
+            f"{r['point']:40s} {100 * r['micro_accuracy']:5.1f}% ± {100 * r['micro_error']:.1f} "
+            f"(mode {100 * r['mode_baseline']:.1f}%, lift {100 * r['lift']:+.1f}, n={r['count']}){mark}"
+        )
     best = next(r for r in rows if r["best"])
     sets = " ".join(f"--set finetune.{k}={best[k]}" for k in (cfg.tune.grid if cfg.tune else {"learning_rate": 0}))
     click.echo(f"wrote {out}/tune.csv; to use the best: inward study ... {sets}")

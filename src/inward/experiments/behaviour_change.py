@@ -21,15 +21,16 @@ from inward.analysis.behaviour_change import shift_status, shifted_keys
 from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals
 from inward.properties.registry import Property
-from inward.records import HypotheticalRecord, ObjectRecord
+from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
 from inward.store.cache import CachedModel
 from inward.tasks import Task
 
 if TYPE_CHECKING:
-    from inward.experiments.study import Study
+    from inward.experiments.context import Study
+    from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.study_config import StudyConfig
 
 MERGED_MARKER = "merged.json"
-WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
 
 def merge_dtype(model_dtype: str, train_dtype: str) -> str:
@@ -39,16 +40,17 @@ def merge_dtype(model_dtype: str, train_dtype: str) -> str:
     return model_dtype if model_dtype == train_dtype else "float32"
 
 
-def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "float32",
-                             model_args: dict | None = None) -> str:  # fmt: skip
+def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "float32") -> str:
     """Save ``<base>+lora:<adapter>`` merged as a plain checkpoint in ``out_dir``, its weights in
-    ``dtype`` exactly as the local backend (with ``model_args``) runs that model in ``dtype``
+    ``dtype`` exactly as the local backend runs that model in ``dtype``
     (adapter merged in float32, rounded once); return its ``hf/`` model string. Skipped when
     ``out_dir`` already holds a finished merge of this adapter in this dtype (marker written
     last; a marker without a dtype is from before the dtype was chosen: float32)."""
     import json
 
-    from inward.models import parse_model_string, resolve
+    from inward.models import parse_model_string
+    from inward.models.checkpoint import Checkpoint
+    from inward.models.local import release_memory
     from inward.models.paths import file_sha256
 
     out_dir = Path(out_dir).resolve()
@@ -64,18 +66,13 @@ def merge_adapter_checkpoint(model_string: str, out_dir: Path, dtype: str = "flo
             return result
     except (OSError, ValueError):
         pass
-    backend = resolve(model_string, **{**(model_args or {}), "dtype": dtype, "device": "cpu"})
-    checkpoint = backend._checkpoint_dir()
+    checkpoint = Checkpoint(spec)  # the weights the local backend runs the model with, in dtype
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        backend._ensure_model().save_pretrained(str(tmp), safe_serialization=True)
-    finally:
-        backend.close()  # frees the merged model (1.3-2.5 GB for Qwen 0.5B)
-    skip = {p.name for pattern in WEIGHT_FILES for p in checkpoint.glob(pattern)} | {"config.json"}
-    for f in checkpoint.iterdir():  # tokenizer, chat template and generation config files
-        if f.is_file() and f.name not in skip:
-            shutil.copy2(f, tmp / f.name)  # the checkpoint's generation config, not the backend's
+    model = checkpoint.load(dtype)
+    checkpoint.save(model, tmp)  # with the base's tokenizer, chat template and generation config
+    del model  # 1.3-2.5 GB for Qwen 0.5B
+    release_memory()
     (tmp / MERGED_MARKER).write_text(json.dumps(identity) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
@@ -113,8 +110,9 @@ class BehaviourChangeOutcome:
     warning: str | None = None
 
 
-def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str,
-                         seed: int) -> BehaviourChangeOutcome:  # fmt: skip
+def run_behaviour_change(
+    ctx: Study, m1: str, m1ft: str, ft_objects: list[ObjectRecord], cross: str, seed: int
+) -> BehaviourChangeOutcome:
     """M_C = M1ft finetuned further on another model's object-level train answers (the
     configured shift model, else ``cross``); its hypotheticals on held-out items whose behaviour
     shifted, scored against M1ft's old and M_C's new behaviour."""
@@ -123,8 +121,8 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
 
     from inward.analysis.behaviour_change import behaviour_change_table, entropy_adjust
     from inward.analysis.scoring import score
+    from inward.experiments.context import prefix, slug
     from inward.experiments.evaluate import _prop_names
-    from inward.experiments.study import prefix, slug
     from inward.properties.registry import resolve_property
     from inward.store.stages import content_hash
     from inward.train.datasets import shift_examples
@@ -132,62 +130,122 @@ def run_behaviour_change(ctx: Study, m1: str, m1ft: str, ft_objects: list[Object
 
     c = ctx.config
     bc, s1 = c.behaviour_change, slug(m1)
+    assert bc is not None  # the plugin runs only with the section set
+    shift_props = shift_properties(c)
     other = bc.shift_model or cross
     folder, tag = f"{prefix(seed)}behaviour_change/{s1}", f"seed {seed}: "
     sampled = f"_T{bc.shift_temperature:g}" if bc.shift_temperature > 0 else ""
     with ctx.stage(f"behaviour change: object-level train, {other}"):
-        other_train = ctx.objects(other, ctx.train_tasks, "train", c.n_train_strings,
-                                  f"models/{slug(other)}/objects_train{sampled}.jsonl",
-                                  temperature=bc.shift_temperature)  # fmt: skip
+        other_train = ctx.objects(
+            other,
+            ctx.train_tasks,
+            "train",
+            c.n_train_strings,
+            f"models/{slug(other)}/objects_train{sampled}.jsonl",
+            temperature=bc.shift_temperature,
+        )
     ctx.release(other)
-    examples = shift_examples(other_train, ctx.train_tasks, n=bc.n_examples, seed=seed,
-                              forbidden_strings=ctx.eval_strings())  # fmt: skip
+    examples = shift_examples(
+        other_train, ctx.train_tasks, n=bc.n_examples, seed=seed, forbidden_strings=ctx.eval_strings()
+    )
     if not examples:
-        raise InwardError(f"No shift examples: none of {other}'s object-level train responses "
-                          f"was compliant (see models/{slug(other)}/objects_train.jsonl).")  # fmt: skip
+        raise InwardError(
+            f"No shift examples: none of {other}'s object-level train responses "
+            f"was compliant (see models/{slug(other)}/objects_train.jsonl)."
+        )
     warning = None
     top, count = Counter(e.completion for e in examples).most_common(1)[0]
-    if count / len(examples) > 0.5 and seed == c.seeds[0]:  # e.g. a base model that echoes the question
-        warning = (f"Behaviour change: {100 * count / len(examples):.0f}% of the {len(examples)} shift "
-                   f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
-                   "near-constant behaviour; consider another behaviour_change.shift_model.")  # fmt: skip
+    if count / len(examples) > 0.5 and seed == c.first_seed:  # e.g. a base model that echoes the question
+        warning = (
+            f"Behaviour change: {100 * count / len(examples):.0f}% of the {len(examples)} shift "
+            f"examples from {other} have the same response ({top[:60]!r}), so M_C learns a "
+            "near-constant behaviour; consider another behaviour_change.shift_model."
+        )
     with ctx.stage(f"{tag}behaviour change: shift finetune of {ctx.shown(m1ft)} on {other}"):
         shift_config = bc.finetune or c.finetune
-        dtype = merge_dtype(getattr(ctx.backend(m1ft), "dtype", "float32"), resolve_dtype(shift_config.dtype))
+        backend = ctx.backend(m1ft)  # its dtype and checkpoint: auto resolved as for inference
+        shift_dtype = resolve_dtype(shift_config.dtype, getattr(backend, "checkpoint", None))
+        dtype = merge_dtype(getattr(backend, "dtype", "float32"), shift_dtype)
         ctx.release(m1ft)
-        merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"), dtype,
-                                          ctx.model_args(m1ft))  # fmt: skip (frees the model it built)
+        merged = merge_adapter_checkpoint(m1ft, ctx.run.file(f"{folder}/self_ft_merged"), dtype)
         ctx.display[merged] = ctx.shown(m1ft)
-        mc = ctx.train(merged, examples, f"{folder}/shift_ft", shift_config,
-                       f"{other} (object-level answers)", purpose="behaviour change",
-                       display_base=ctx.shown(m1ft), seed=seed)  # fmt: skip
+        mc = ctx.train(
+            merged,
+            examples,
+            f"{folder}/shift_ft",
+            shift_config,
+            f"{other} (object-level answers)",
+            purpose="behaviour change",
+            display_base=ctx.shown(m1ft),
+            seed=seed,
+        )
     ctx.use(mc)
     with ctx.stage(f"{tag}behaviour change: evaluation of {ctx.shown(mc)}"):
         mc_objects = ctx.objects(mc, ctx.held_out, "val", c.n_eval, f"{folder}/objects.jsonl")
         hyps = ctx.records(
-            f"{folder}/hypotheticals.jsonl", HypotheticalRecord,
-            lambda: shifted_hypotheticals(ctx.model(mc), ft_objects, mc_objects, ctx.held_out,
-                                          ctx.shift_props, c.scoring),
-            {"stage": "shifted_hypotheticals", "model": ctx.model_id(mc), "old": content_hash(ft_objects),
-             "new": content_hash(mc_objects), "properties": _prop_names(ctx.shift_props),
-             "scoring": c.scoring},
-        )  # fmt: skip
+            f"{folder}/hypotheticals.jsonl",
+            HypotheticalRecord,
+            lambda: shifted_hypotheticals(ctx.model(mc), ft_objects, mc_objects, ctx.held_out, shift_props, c.scoring),
+            {
+                "stage": "shifted_hypotheticals",
+                "model": ctx.model_id(mc),
+                "old": content_hash(ft_objects),
+                "new": content_hash(mc_objects),
+                "properties": _prop_names(shift_props),
+                "scoring": c.scoring,
+            },
+        )
     ctx.release(mc)
-    status = shift_status(ft_objects, mc_objects, ctx.shift_props, c.scoring)
+    status = shift_status(ft_objects, mc_objects, shift_props, c.scoring)
     old_by = {(o.task, o.string): o for o in ft_objects}
     new_by = {(o.task, o.string): o for o in mc_objects}
-    old_rows, new_rows = [], []
+    old_rows: list[ScoredRecord] = []
+    new_rows: list[ScoredRecord] = []
     for h in hyps:
         prop = resolve_property(h.property, h.task)
-        for rows, by, obj in ((old_rows, old_by, m1ft), (new_rows, new_by, mc)):
+        for scored, by, obj in ((old_rows, old_by, m1ft), (new_rows, new_by, mc)):
             r = score(by[(h.task, h.string)], prop, h, scoring=c.scoring)
-            rows.append(replace(r, object_model=ctx.shown(obj), meta_model=ctx.shown(mc)))
+            scored.append(replace(r, object_model=ctx.shown(obj), meta_model=ctx.shown(mc)))
     ctx.run.write_jsonl(f"{folder}/scored_old.jsonl", old_rows)
     ctx.run.write_jsonl(f"{folder}/scored_new.jsonl", new_rows)
     drop = bc.exclude_noncompliant
     rows = behaviour_change_table(old_rows, new_rows, status, exclude_noncompliant=drop)
     if bc.entropy_adjust:  # the paper drops non-compliant rows at load time, before down-sampling
-        kept = [[r for r in rs if not (drop and r.meta_compliant is False)] for rs in (old_rows, new_rows)]
-        rows += behaviour_change_table(*entropy_adjust(*kept), status, adjustment="entropy",
-                                       exclude_noncompliant=drop)  # fmt: skip
+        old_kept, new_kept = (
+            [r for r in rs if not (drop and r.meta_compliant is False)] for rs in (old_rows, new_rows)
+        )
+        rows += behaviour_change_table(
+            *entropy_adjust(old_kept, new_kept), status, adjustment="entropy", exclude_noncompliant=drop
+        )
     return BehaviourChangeOutcome([{"seed": seed, **r, "shift_model": other} for r in rows], warning)
+
+
+def shift_properties(config: StudyConfig) -> dict[str, list[Property]]:
+    """Behaviour change's properties on each held-out task."""
+    from inward.experiments.context import task_properties
+
+    assert config.behaviour_change is not None
+    return task_properties(config, config.held_out_tasks, config.behaviour_change.properties)
+
+
+class BehaviourChangeExperiment:
+    """Experiment 2 as a study plugin (config section ``behaviour_change``): M_C is trained from
+    M1ft, with the configured shift model's answers or else the first cross model's."""
+
+    name = "behaviour_change"
+
+    def enabled(self, config: StudyConfig) -> bool:
+        return config.behaviour_change is not None
+
+    def applies(self, config: StudyConfig, seed: int) -> bool:
+        return config.behaviour_change is not None and config.runs_on(seed, config.behaviour_change.every_seed)
+
+    def check(self, ctx: Study) -> None:
+        shift_properties(ctx.config)  # names a property no held-out task has: fails here
+
+    def run(self, ctx: Study, out: SeedOutputs) -> None:
+        outcome = run_behaviour_change(
+            ctx, out.target, out.self_trained, out.eval_objects, out.cross[0].model, out.seed
+        )
+        ctx.rows.behaviour_change += outcome.rows
+        ctx.rows.warnings += [outcome.warning] if outcome.warning else []

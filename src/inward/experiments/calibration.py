@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from inward.analysis.calibration import (
     CalibrationRecord,
+    SeedRecords,
     hypothetical_dist_from_samples,
     hypothetical_dist_from_tokens,
     object_dist_from_samples,
@@ -22,8 +23,9 @@ from inward.store.cache import CachedModel
 from inward.tasks import Task
 
 if TYPE_CHECKING:
-    from inward.experiments.study import Study
-    from inward.experiments.study_config import Calibration as CalibrationSection
+    from inward.experiments.context import Study
+    from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.study_config import StudyConfig
 
 
 def collect_calibration(
@@ -51,8 +53,9 @@ def collect_calibration(
     dist_cfg = DistributionConfig(top_k=top_k)
     if exact:
         with progress_bar(len(exact), f"calibration {setup}: object distribution") as bar:
-            obj_tokens = object_model.answer_distribution([object_prompt(task, s) for s in exact], dist_cfg,
-                                                          progress=bar)  # fmt: skip
+            obj_tokens = object_model.answer_distribution(
+                [object_prompt(task, s) for s in exact], dist_cfg, progress=bar
+            )
     if sampled:
         obj_cfg = GenerationConfig(max_tokens=max_tokens, temperature=temperature, n=samples, seed=seed)
         with progress_bar(len(sampled), f"calibration {setup}: object samples") as bar:
@@ -65,68 +68,115 @@ def collect_calibration(
         if exact:
             with progress_bar(len(exact), f"calibration {setup}: {prop.name} hypothetical distribution") as bar:
                 hyp_tokens = meta_model.answer_distribution(
-                    [hypothetical_prompt(task, prop, s) for s in exact], dist_cfg, progress=bar)
+                    [hypothetical_prompt(task, prop, s) for s in exact], dist_cfg, progress=bar
+                )
             for s, ot, ht in zip(exact, obj_tokens, hyp_tokens, strict=True):
                 od, mass = object_dist_from_tokens(ot, extract, scoring)
-                records.append(CalibrationRecord(setup, task.name, prop.name, s, "exact", object_name,
-                                                 meta_name, od, hypothetical_dist_from_tokens(ht), mass))  # fmt: skip
+                records.append(
+                    CalibrationRecord(
+                        setup,
+                        task.name,
+                        prop.name,
+                        s,
+                        "exact",
+                        object_name,
+                        meta_name,
+                        od,
+                        hypothetical_dist_from_tokens(ht),
+                        mass,
+                    )
+                )
         if sampled:
-            hyp_cfg = GenerationConfig(max_tokens=prop.answer_tokens or max_tokens, temperature=temperature,
-                                       n=samples, seed=seed)  # fmt: skip
+            hyp_cfg = GenerationConfig(
+                max_tokens=prop.answer_tokens or max_tokens, temperature=temperature, n=samples, seed=seed
+            )
             with progress_bar(len(sampled), f"calibration {setup}: {prop.name} hypothetical samples") as bar:
-                hyp_samples = meta_model.generate([hypothetical_prompt(task, prop, s) for s in sampled],
-                                                  hyp_cfg, progress=bar)  # fmt: skip
+                hyp_samples = meta_model.generate(
+                    [hypothetical_prompt(task, prop, s) for s in sampled], hyp_cfg, progress=bar
+                )
             for s, os_, hs in zip(sampled, obj_samples, hyp_samples, strict=True):
                 od, share = object_dist_from_samples(os_, extract, scoring)
-                records.append(CalibrationRecord(setup, task.name, prop.name, s, "sampled", object_name,
-                                                 meta_name, od, hypothetical_dist_from_samples(hs), share))  # fmt: skip
+                records.append(
+                    CalibrationRecord(
+                        setup,
+                        task.name,
+                        prop.name,
+                        s,
+                        "sampled",
+                        object_name,
+                        meta_name,
+                        od,
+                        hypothetical_dist_from_samples(hs),
+                        share,
+                    )
+                )
     return records
 
 
 # -- the study's calibration experiment (config section ``calibration``) ---------------------
-
-SeedRecords = tuple["int | None", list[CalibrationRecord]]
-"""One setup's records and the training seed of its finetuned models (None: the untrained setup)."""
 
 
 def run_calibration(ctx: Study, m1: str, m1ft: str, cross_models: dict[str, str], seed: int) -> list[SeedRecords]:
     """Experiment 1b for M1 and one training seed: untrained M1 (with the first seed only, it does
     not depend on the seed), self-trained M1ft, and each cross-trained model predicting M1ft; one
     cached, keyed stage per setup."""
-    from inward.experiments.study import prefix, slug
+    from inward.experiments.context import prefix, slug
     from inward.properties.registry import resolve_property
     from inward.store.stages import content_hash
     from inward.tasks import get_task
 
     config = ctx.config
     cal, s1 = config.calibration, slug(m1)
+    assert cal is not None  # the plugin runs only when the calibration section is set
     task = get_task(cal.task)
     props = [resolve_property(p, task.name) for p in cal.properties]
     n = max(cal.n_exact, cal.n_sampled)
     strings = [x.string for x in task.load("val", n, config.seed, config.data_dir, config.source)]
     pre = prefix(seed)
-    setups = [(None, f"untrained-{s1}", "untrained", m1, m1)] if seed == config.seeds[0] else []
+    setups: list[tuple[int | None, str, str, str, str]]  # (seed or None, folder, label, object, meta)
+    setups = [(None, f"untrained-{s1}", "untrained", m1, m1)] if seed == config.first_seed else []
     setups += [(seed, f"{pre}self-{s1}", "self", m1ft, m1ft)]
     one = len(cross_models) == 1
-    setups += [(seed, f"{pre}cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
-               for m2, m2ft in cross_models.items()]  # fmt: skip
+    setups += [
+        (seed, f"{pre}cross-{s1}-{slug(m2)}", "cross" if one else f"cross:{slug(m2)}", m1ft, m2ft)
+        for m2, m2ft in cross_models.items()
+    ]
     out: list[SeedRecords] = []
     for which, folder, label, obj, meta in setups:
         tag = "" if which is None else f"seed {seed}: "
         with ctx.stage(f"{tag}calibration, {label}: {ctx.shown(meta)} predicting {ctx.shown(obj)}"):
             records = ctx.records(
-                f"calibration/{folder}/records.jsonl", CalibrationRecord,
+                f"calibration/{folder}/records.jsonl",
+                CalibrationRecord,
                 lambda obj=obj, meta=meta, label=label: collect_calibration(
-                    label, ctx.model(obj), ctx.model(meta), task, props, strings,
-                    n_exact=cal.n_exact, n_sampled=cal.n_sampled, samples=cal.samples,
-                    temperature=cal.temperature, max_tokens=cal.max_tokens, top_k=cal.top_k,
-                    seed=cal.seed, scoring=config.scoring, object_name=ctx.shown(obj),
-                    meta_name=ctx.shown(meta)),
-                {"stage": "calibration", "label": label, "object": ctx.model_id(obj),
-                 "meta": ctx.model_id(meta), "settings": cal.model_dump(exclude={"every_seed"}),
-                 "strings": content_hash(strings),
-                 "scoring": config.scoring, "names": [ctx.shown(obj), ctx.shown(meta)]},
-            )  # fmt: skip
+                    label,
+                    ctx.model(obj),
+                    ctx.model(meta),
+                    task,
+                    props,
+                    strings,
+                    n_exact=cal.n_exact,
+                    n_sampled=cal.n_sampled,
+                    samples=cal.samples,
+                    temperature=cal.temperature,
+                    max_tokens=cal.max_tokens,
+                    top_k=cal.top_k,
+                    seed=cal.seed,
+                    scoring=config.scoring,
+                    object_name=ctx.shown(obj),
+                    meta_name=ctx.shown(meta),
+                ),
+                {
+                    "stage": "calibration",
+                    "label": label,
+                    "object": ctx.model_id(obj),
+                    "meta": ctx.model_id(meta),
+                    "settings": cal.model_dump(exclude={"every_seed"}),
+                    "strings": content_hash(strings),
+                    "scoring": config.scoring,
+                    "names": [ctx.shown(obj), ctx.shown(meta)],
+                },
+            )
         out.append((which, records))
         if meta != m1ft:
             ctx.release(meta)
@@ -135,17 +185,30 @@ def run_calibration(ctx: Study, m1: str, m1ft: str, cross_models: dict[str, str]
     return out
 
 
-def calibration_rows(records: list[SeedRecords], cal: CalibrationSection) -> list[dict]:
-    """calibration.csv: MAD per setup, property and method, with the training seed."""
-    from inward.analysis.calibration import calibration_table
+class CalibrationExperiment:
+    """Experiment 1b as a study plugin (config section ``calibration``)."""
 
-    return [{"seed": seed, **row} for seed, recs in records
-            for row in calibration_table(recs, top=cal.top_behaviours, bins=cal.bins)]  # fmt: skip
+    name = "calibration"
 
+    def enabled(self, config: StudyConfig) -> bool:
+        return config.calibration is not None
 
-def agreement_rows(records: list[SeedRecords], cal: CalibrationSection) -> list[dict]:
-    """calibration_agreement.csv: sampled vs exact estimates on the prompts that have both."""
-    from inward.analysis.calibration import agreement_table
+    def applies(self, config: StudyConfig, seed: int) -> bool:
+        return config.calibration is not None and config.runs_on(seed, config.calibration.every_seed)
 
-    return [{"seed": seed, **row} for seed, recs in records
-            for row in agreement_table(recs, samples=cal.samples, top=cal.top_behaviours, bins=cal.bins)]  # fmt: skip
+    def check(self, ctx: Study) -> None:
+        from inward.errors import InwardError
+        from inward.tasks import get_task
+
+        section = ctx.config.calibration
+        assert section is not None
+        task = get_task(section.task)
+        for p in section.properties:
+            if p not in task.properties:
+                raise InwardError(
+                    f"calibration.properties: {p!r} is not a property of calibration.task "
+                    f"{task.name!r}; choose from {list(task.properties)}."
+                )
+
+    def run(self, ctx: Study, out: SeedOutputs) -> None:
+        ctx.rows.calibration += run_calibration(ctx, out.target, out.self_trained, out.cross_models, out.seed)

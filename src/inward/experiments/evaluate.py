@@ -8,7 +8,7 @@ run resumes where the cache left off and a rerun makes no model calls):
    answer, and M's second answer is recorded as ``followup_response``.
 1b. ``extracted.jsonl``, only when an LLM-extracted property (sentiment, a story's main
    character) is asked for: the extractor model (``--extractor-model``, default M) reads each
-   compliant response with the paper's extraction prompt (see :mod:`inward.properties.llm`).
+   compliant response with the paper's extraction prompt (see :mod:`inward.experiments.extraction`).
 2. ``hypotheticals.jsonl``: the predictor P (default M) answers "what was property X of your
    response?" for every string whose object response is compliant and has the property.
 3. ``scored.jsonl``, ``results.csv`` (the paper's columns: one row per property and a
@@ -26,11 +26,11 @@ from typing import Any
 from inward.analysis.results import results_by_task, results_table
 from inward.analysis.scoring import object_value, score_all
 from inward.errors import InwardError
+from inward.experiments.extraction import ValueKey, extract_llm_records, llm_properties, values_of
 from inward.models.base import GenerationConfig
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties import SCORINGS, compliance, failed_checks
-from inward.properties.llm import ValueKey, extract_llm_records, llm_properties, values_of
 from inward.properties.registry import Property, resolve_property
 from inward.records import (
     ExtractionRecord,
@@ -156,8 +156,9 @@ def collect_objects(
         samples = task.load(split, n, seed, data_dir, source)[start:]
         prompts = [object_prompt(task, s.string) for s in samples]
         # Greedy keys carry no seed, so greedy responses are shared whatever the study's seed.
-        config = GenerationConfig(max_tokens=task.max_tokens, temperature=temperature,
-                                  seed=seed if temperature > 0 else 0)  # fmt: skip
+        config = GenerationConfig(
+            max_tokens=task.max_tokens, temperature=temperature, seed=seed if temperature > 0 else 0
+        )
         with progress_bar(len(prompts), f"object-level {task.name} ({split})") as bar:
             outputs = model.generate(prompts, config, progress=bar)
         firsts = [out[0] for out in outputs]
@@ -172,8 +173,7 @@ def collect_objects(
                 after = [o[0] for o in model.generate(followups, config, progress=bar)]
         for s, first, second in zip(samples, firsts, after, strict=True):
             failed = failed_checks(first, task.exclusion_rule_groups)
-            fields = (task.name, s.split, s.string, s.target, model.model_string, first,
-                      not failed, tuple(failed))  # fmt: skip
+            fields = (task.name, s.split, s.string, s.target, model.model_string, first, not failed, tuple(failed))
             if second is None:
                 records.append(ObjectRecord(*fields))
             else:
@@ -206,9 +206,11 @@ def collect_hypotheticals(
             outputs = predictor.generate(prompts, GenerationConfig(max_tokens=budget), progress=bar)
         for o, out in zip(objs, outputs, strict=True):
             failed = compliance(prop.name, out[0])
-            records.append(HypotheticalRecord(task_name, prop.name, o.string,
-                                              predictor.model_string, out[0], not failed,
-                                              tuple(failed)))
+            records.append(
+                HypotheticalRecord(
+                    task_name, prop.name, o.string, predictor.model_string, out[0], not failed, tuple(failed)
+                )
+            )
     return records
 
 
@@ -231,16 +233,26 @@ class EvalPlan:
 
     def strings_id(self) -> str:
         """Content hash of the strings this plan draws (covers seed, n, start, source, data files)."""
-        return content_hash([t.name, [x.string for x in t.load(self.split, self.n, self.seed, self.data_dir,
-                                                                self.source)[self.start:]]]
-                            for t in self.tasks.values())  # fmt: skip
+        return content_hash(
+            [
+                t.name,
+                [x.string for x in t.load(self.split, self.n, self.seed, self.data_dir, self.source)[self.start :]],
+            ]
+            for t in self.tasks.values()
+        )
 
     def objects_facts(self, model_identity: Any, temperature: float = 0.0) -> dict[str, Any]:
         """The stage-key facts of the object-level answers this plan asks of a model (greedy, or one
         sample per prompt seeded by the plan's seed)."""
-        return {"stage": "objects", "model": model_identity, "tasks": list(self.tasks), "split": self.split,
-                "strings": self.strings_id(), "temperature": temperature,
-                "sampling_seed": self.seed if temperature > 0 else None}  # fmt: skip
+        return {
+            "stage": "objects",
+            "model": model_identity,
+            "tasks": list(self.tasks),
+            "split": self.split,
+            "strings": self.strings_id(),
+            "temperature": temperature,
+            "sampling_seed": self.seed if temperature > 0 else None,
+        }
 
 
 @dataclass
@@ -285,8 +297,9 @@ def write_only(run: RunDir, seconds: dict[str, float] | None = None, folder: str
     evaluate`` and ``inward tune``, which resume through the response cache — timing each in
     ``seconds`` when given."""
 
-    def store(name: str, load_row: Callable[[dict], Any], compute: Callable[[], list],
-              facts: Callable[[], dict[str, Any]]) -> list:  # fmt: skip
+    def store(
+        name: str, load_row: Callable[[dict], Any], compute: Callable[[], list], facts: Callable[[], dict[str, Any]]
+    ) -> list:
         t0 = time.perf_counter()
         records = compute()
         if seconds is not None:
@@ -301,38 +314,63 @@ def _prop_names(props: dict[str, list[Property]]) -> dict[str, list[str]]:
     return {task: [p.name for p in ps] for task, ps in props.items()}
 
 
-def evaluate(plan: EvalPlan, object_model: ModelHandle, predictor: ModelHandle, *, store: Store,
-             objects: list[ObjectRecord] | None = None, extractor: ModelHandle | None = None) -> Evaluation:  # fmt: skip
+def evaluate(
+    plan: EvalPlan,
+    object_model: ModelHandle,
+    predictor: ModelHandle,
+    *,
+    store: Store,
+    objects: list[ObjectRecord] | None = None,
+    extractor: ModelHandle | None = None,
+) -> Evaluation:
     """Objects → (LLM extraction) → hypotheticals: the object model answers the plan's task
     prompts greedily (unless ``objects`` are given, e.g. the self setup's for the cross
     predictor), the extractor (default: the object model) reads LLM properties when the plan has
     any, and the predictor answers the hypotheticals. Each stage goes through ``store``."""
     if objects is None:
         objects = store(
-            "objects.jsonl", object_record_from_dict,
-            lambda: collect_objects(object_model.get(), list(plan.tasks.values()), plan.split, plan.n,
-                                    seed=plan.seed, data_dir=plan.data_dir, source=plan.source,
-                                    start=plan.start),
+            "objects.jsonl",
+            object_record_from_dict,
+            lambda: collect_objects(
+                object_model.get(),
+                list(plan.tasks.values()),
+                plan.split,
+                plan.n,
+                seed=plan.seed,
+                data_dir=plan.data_dir,
+                source=plan.source,
+                start=plan.start,
+            ),
             lambda: plan.objects_facts(object_model.identity()),
-        )  # fmt: skip
+        )
     extracted: list[ExtractionRecord] = []
     values = None
     if llm_properties(plan.props):
         reader = extractor or object_model
         extracted = store(
-            "extracted.jsonl", lambda d: ExtractionRecord(**_tuples(d)),
+            "extracted.jsonl",
+            lambda d: ExtractionRecord(**_tuples(d)),
             lambda: extract_llm_records(objects, plan.props, reader.get()),
-            lambda: {"stage": "extracted", "model": reader.identity(), "objects": content_hash(objects),
-                     "properties": _prop_names(plan.props)},
-        )  # fmt: skip
+            lambda: {
+                "stage": "extracted",
+                "model": reader.identity(),
+                "objects": content_hash(objects),
+                "properties": _prop_names(plan.props),
+            },
+        )
         values = values_of(extracted)
     hyps = store(
-        "hypotheticals.jsonl", lambda d: HypotheticalRecord(**_tuples(d)),
+        "hypotheticals.jsonl",
+        lambda d: HypotheticalRecord(**_tuples(d)),
         lambda: collect_hypotheticals(predictor.get(), objects, plan.tasks, plan.props, values),
-        lambda: {"stage": "hypotheticals", "model": predictor.identity(), "objects": content_hash(objects),
-                 "properties": _prop_names(plan.props),
-                 "values": content_hash(sorted(values.items())) if values else None},
-    )  # fmt: skip
+        lambda: {
+            "stage": "hypotheticals",
+            "model": predictor.identity(),
+            "objects": content_hash(objects),
+            "properties": _prop_names(plan.props),
+            "values": content_hash(sorted(values.items())) if values else None,
+        },
+    )
     return Evaluation(plan, objects, hyps, extracted, values)
 
 
@@ -380,16 +418,21 @@ def run_evaluate(
         extractor = ModelHandle(extractor_name, lambda: get(extractor_name)) if extractor_name else None
         model.get(), predictor.get()  # load both before any work, as before: a bad predictor fails fast
         stage_seconds: dict[str, float] = {}
-        plan_ = EvalPlan(tasks, props, split=spec.split, n=spec.n, seed=spec.seed, data_dir=spec.data_dir,
-                         source=spec.source)  # fmt: skip
+        plan_ = EvalPlan(
+            tasks, props, split=spec.split, n=spec.n, seed=spec.seed, data_dir=spec.data_dir, source=spec.source
+        )
         ev = evaluate(plan_, model, predictor, store=write_only(run, stage_seconds), extractor=extractor)
         seconds.update({_SECONDS_KEYS[k]: v for k, v in stage_seconds.items()})
         objects, hyps, extracted = ev.objects, ev.hypotheticals, ev.extracted
         scored = ev.scored(spec.scoring)
         label = "self" if predictor_name == spec.model else "cross"
-        prints = {name: handle.get().fingerprint() for name, handle in ((spec.model, model), (predictor_name, predictor))}
-        fp = {"object_fingerprint": short_fingerprint(prints[spec.model]),
-              "meta_fingerprint": short_fingerprint(prints[predictor_name])}  # fmt: skip
+        prints = {
+            name: handle.get().fingerprint() for name, handle in ((spec.model, model), (predictor_name, predictor))
+        }
+        fp = {
+            "object_fingerprint": short_fingerprint(prints[spec.model]),
+            "meta_fingerprint": short_fingerprint(prints[predictor_name]),
+        }
         results = [{**r, **fp} for r in results_table(scored, label=label)]
         by_task = [{**r, **fp} for r in results_by_task(scored, label=label)]
         run.write_jsonl("scored.jsonl", scored)
@@ -404,14 +447,16 @@ def run_evaluate(
         }
         used = {spec.model: model.get(), predictor_name: predictor.get()}
         if extractor is not None:
+            assert extractor_name is not None  # the extractor is built only when it has a name
             calls["extraction_prompts_from_model"] = extractor.get().stats.misses
             calls["extraction_prompts_from_cache"] = extractor.get().stats.hits
             used[extractor_name] = extractor.get()
             manifest.extractor_model = extractor_name
         manifest.updated(
-            status="complete", models={name: prints.get(name) or cm.fingerprint() for name, cm in used.items()},
+            status="complete",
+            models={name: prints.get(name) or cm.fingerprint() for name, cm in used.items()},
             model_calls=calls,
-            seconds=seconds, environment=environment(),  # again: torch and transformers are imported by now
+            seconds=seconds,
+            environment=environment(),  # again: torch and transformers are imported by now
         ).write(run)
-    return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out),
-                          extracted)
+    return EvaluateResult(results, by_task, objects, hyps, scored, calls, seconds, Path(out), extracted)

@@ -24,6 +24,7 @@ two differ.
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,14 +32,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inward.analysis.probes import ProbeSettings, score_probe
+from inward.analysis.probes import ProbeRow, ProbeSettings, SimulationRow, score_probe
 from inward.analysis.results import MICRO, answer_of
 from inward.analysis.scoring import object_value
-from inward.properties import clean_object_value
 from inward.analysis.stats import DEGENERATE_SHARE, beats_mode_p
 from inward.errors import InwardError
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
+from inward.properties import clean_object_value
 from inward.properties.registry import resolve_property
 from inward.records import ObjectRecord, ScoredRecord
 from inward.store import activations as store
@@ -46,18 +47,16 @@ from inward.store.stages import content_hash
 from inward.train.examples import TrainExample
 
 if TYPE_CHECKING:
-    from inward.experiments.study import Study
+    from inward.experiments.context import Study
+    from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.study_config import StudyConfig
 
-SELF_OBJECT, SELF_HYPOTHETICAL, CROSS_HYPOTHETICAL = ("self", "object"), ("self", "hypothetical"), ("cross", "hypothetical")
-PROBE_COLUMNS = (
-    "seed", "target", "cross_model", "source", "model", "layer", "depth", "property", "accuracy", "mode_baseline",
-    "beats_mode_p", "self_ft_accuracy", "cross_ft_accuracy", "n_train", "n_test", "classes", "c",
-    "top_answer_share", "degenerate",
-)  # fmt: skip
-SIMULATION_COLUMNS = (
-    "seed", "target", "property", "n", "agree_now", "agree_before", "changed", "changed_agree_now",
-    "changed_agree_before",
-)  # fmt: skip
+SELF_OBJECT, SELF_HYPOTHETICAL, CROSS_HYPOTHETICAL = (
+    ("self", "object"),
+    ("self", "hypothetical"),
+    ("cross", "hypothetical"),
+)
+
 
 Key = tuple[str, str, str]  # (task, property, string)
 
@@ -71,45 +70,9 @@ class Row:
     string: str
     value: str
 
-    @property
+    @builtins.property  # plain ``property`` here would name the field above, for type checkers
     def key(self) -> Key:
         return (self.task, self.property, self.string)
-
-
-@dataclass(frozen=True)
-class ProbeRow:
-    seed: int
-    target: str  # M1 (its self-trained version's behaviour is predicted)
-    cross_model: str  # the pair's M2
-    source: str
-    model: str
-    layer: int
-    depth: float
-    property: str  # a property, or micro_average (every property's test rows pooled)
-    accuracy: float
-    mode_baseline: float
-    beats_mode_p: float
-    self_ft_accuracy: float  # the finetuned self-predictor on the same test rows
-    cross_ft_accuracy: float  # the finetuned cross-predictor on the same test rows
-    n_train: int
-    n_test: int
-    classes: int | None
-    c: float | None
-    top_answer_share: float | None
-    degenerate: bool | None
-
-
-@dataclass(frozen=True)
-class SimulationRow:
-    seed: int
-    target: str
-    property: str
-    n: int  # held-out rows with a value for both M1ft and untrained M1
-    agree_now: float  # hypothetical answer == property of M1ft's answer now
-    agree_before: float  # hypothetical answer == property of untrained M1's answer
-    changed: int  # rows where the two behaviours differ
-    changed_agree_now: float
-    changed_agree_before: float
 
 
 def train_rows(items: Sequence[TrainExample], objects: Sequence[ObjectRecord], scoring: str) -> list[Row]:
@@ -129,8 +92,11 @@ def train_rows(items: Sequence[TrainExample], objects: Sequence[ObjectRecord], s
 
 
 def held_out_rows(scored: Sequence[ScoredRecord]) -> list[Row]:
-    return [Row(r.task, r.property, r.string, r.object_clean) for r in scored
-            if r.evaluable and r.property != "identity" and r.object_clean is not None]  # fmt: skip
+    return [
+        Row(r.task, r.property, r.string, r.object_clean)
+        for r in scored
+        if r.evaluable and r.property != "identity" and r.object_clean is not None
+    ]
 
 
 def layers_at(depths: Sequence[float], n_layers: int) -> dict[int, float]:
@@ -141,23 +107,39 @@ def layers_at(depths: Sequence[float], n_layers: int) -> dict[int, float]:
     return dict(sorted(out.items()))
 
 
-def collect(backend, model_id: dict, shown: str, prompt_kind: str, rows: Sequence[Row],
-            depths: Sequence[float], tasks: dict, reuse: Callable, save_to) -> tuple[store.Activations, dict[int, float]]:  # fmt: skip
+def collect(
+    backend,
+    model_id: dict,
+    shown: str,
+    prompt_kind: str,
+    rows: Sequence[Row],
+    depths: Sequence[float],
+    tasks: dict,
+    reuse: Callable,
+    save_to,
+) -> tuple[store.Activations, dict[int, float]]:
     """Activations of ``backend`` for ``rows`` (object prompts: one per (task, string)), reused
     from ``save_to`` when its stage key matches."""
     if not hasattr(backend, "hidden_states"):
         raise InwardError(
             f"Probes need a local model's activations (bundled/, hf/ or gguf/ models); {shown} runs on "
-            f"{type(backend).__name__}. Drop the probes section or use local models.")  # fmt: skip
+            f"{type(backend).__name__}. Drop the probes section or use local models."
+        )
     layer_depth = layers_at(depths, backend.num_layers())
+    keys: list[tuple[str, ...]]  # (task, string) or (task, property, string): store.Activations.rows
     if prompt_kind == "object":
         keys = list(dict.fromkeys((r.task, r.string) for r in rows))
         prompts = [object_prompt(tasks[t], s) for t, s in keys]
     else:
         keys = list(dict.fromkeys(r.key for r in rows))
         prompts = [hypothetical_prompt(tasks[t], p, s) for t, p, s in keys]
-    facts = {"stage": "activations", "model": model_id, "prompt": prompt_kind, "layers": list(layer_depth),
-             "rows": content_hash([list(k) for k in keys])}  # fmt: skip
+    facts = {
+        "stage": "activations",
+        "model": model_id,
+        "prompt": prompt_kind,
+        "layers": list(layer_depth),
+        "rows": content_hash([list(k) for k in keys]),
+    }
 
     def compute() -> store.Activations:
         with progress_bar(len(prompts), f"activations {shown} ({prompt_kind})") as bar:
@@ -173,9 +155,17 @@ def features(acts: store.Activations, layer: int, rows: Sequence[Row]) -> np.nda
     return acts.at(layer)[pick]
 
 
-def probe_table(seed: int, target: str, cross_model: str, sources: dict[str, tuple[str, store.Activations, dict[int, float]]],
-                train: Sequence[Row], test: Sequence[Row], self_rows: Sequence[ScoredRecord],
-                cross_rows: Sequence[ScoredRecord], settings: ProbeSettings) -> list[ProbeRow]:  # fmt: skip
+def probe_table(
+    seed: int,
+    target: str,
+    cross_model: str,
+    sources: dict[str, tuple[str, store.Activations, dict[int, float]]],
+    train: Sequence[Row],
+    test: Sequence[Row],
+    self_rows: Sequence[ScoredRecord],
+    cross_rows: Sequence[ScoredRecord],
+    settings: ProbeSettings,
+) -> list[ProbeRow]:
     """Every (source, layer, property) probe and the micro average per (source, layer)."""
     correct_self = {(r.task, r.property, r.string): bool(r.correct) for r in self_rows}
     correct_cross = {(r.task, r.property, r.string): bool(r.correct) for r in cross_rows}
@@ -187,33 +177,78 @@ def probe_table(seed: int, target: str, cross_model: str, sources: dict[str, tup
             for prop in props:
                 tr = [r for r in train if r.property == prop]
                 te = [r for r in test if r.property == prop]
-                s = score_probe(prop, features(acts, layer, tr), [r.value for r in tr],
-                                features(acts, layer, te), [r.value for r in te],
-                                [(r.task, r.property) for r in te], settings)  # fmt: skip
+                s = score_probe(
+                    prop,
+                    features(acts, layer, tr),
+                    [r.value for r in tr],
+                    features(acts, layer, te),
+                    [r.value for r in te],
+                    [(r.task, r.property) for r in te],
+                    settings,
+                )
                 self_c = [correct_self.get(r.key, False) for r in te]
                 cross_c = [correct_cross.get(r.key, False) for r in te]
-                out.append(ProbeRow(
-                    seed, target, cross_model, source, model, layer, depth, prop, s.accuracy, s.mode_baseline,
-                    beats_mode_p(s.correct, s.mode_correct), _mean(self_c), _mean(cross_c),
-                    s.n_train, s.n_test, s.classes, s.c, s.top_answer_share,
-                    bool(s.top_answer_share > DEGENERATE_SHARE),
-                ))  # fmt: skip
-                for name, vals in (("correct", s.correct), ("mode", s.mode_correct), ("self", self_c),
-                                   ("cross", cross_c)):  # fmt: skip
+                out.append(
+                    ProbeRow(
+                        seed,
+                        target,
+                        cross_model,
+                        source,
+                        model,
+                        layer,
+                        depth,
+                        prop,
+                        s.accuracy,
+                        s.mode_baseline,
+                        beats_mode_p(s.correct, s.mode_correct),
+                        _mean(self_c),
+                        _mean(cross_c),
+                        s.n_train,
+                        s.n_test,
+                        s.classes,
+                        s.c,
+                        s.top_answer_share,
+                        bool(s.top_answer_share > DEGENERATE_SHARE),
+                    )
+                )
+                for name, vals in (
+                    ("correct", s.correct),
+                    ("mode", s.mode_correct),
+                    ("self", self_c),
+                    ("cross", cross_c),
+                ):
                     pooled[name] += list(vals)
                 pooled["n_train"].append(s.n_train)
             if pooled["correct"]:
-                out.append(ProbeRow(
-                    seed, target, cross_model, source, model, layer, depth, MICRO, _mean(pooled["correct"]),
-                    _mean(pooled["mode"]), beats_mode_p(pooled["correct"], pooled["mode"]),
-                    _mean(pooled["self"]), _mean(pooled["cross"]), sum(pooled["n_train"]),
-                    len(pooled["correct"]), None, None, None, None,
-                ))  # fmt: skip
+                out.append(
+                    ProbeRow(
+                        seed,
+                        target,
+                        cross_model,
+                        source,
+                        model,
+                        layer,
+                        depth,
+                        MICRO,
+                        _mean(pooled["correct"]),
+                        _mean(pooled["mode"]),
+                        beats_mode_p(pooled["correct"], pooled["mode"]),
+                        _mean(pooled["self"]),
+                        _mean(pooled["cross"]),
+                        sum(pooled["n_train"]),
+                        len(pooled["correct"]),
+                        None,
+                        None,
+                        None,
+                        None,
+                    )
+                )
     return out
 
 
-def self_simulation(seed: int, target: str, self_rows: Sequence[ScoredRecord],
-                    untrained_rows: Sequence[ScoredRecord]) -> list[SimulationRow]:  # fmt: skip
+def self_simulation(
+    seed: int, target: str, self_rows: Sequence[ScoredRecord], untrained_rows: Sequence[ScoredRecord]
+) -> list[SimulationRow]:
     """Does the self-predictor's answer follow M1ft's behaviour now, or untrained M1's (the
     behaviour its training data described)? Per property and pooled, on held-out rows."""
     before = {(r.task, r.property, r.string): r.object_clean for r in untrained_rows if r.evaluable}
@@ -233,10 +268,19 @@ def self_simulation(seed: int, target: str, self_rows: Sequence[ScoredRecord],
         if not items:
             continue
         changed = [x for x in items if x[2]]
-        out.append(SimulationRow(
-            seed, target, prop, len(items), _mean([x[0] for x in items]), _mean([x[1] for x in items]),
-            len(changed), _mean([x[0] for x in changed]), _mean([x[1] for x in changed]),
-        ))  # fmt: skip
+        out.append(
+            SimulationRow(
+                seed,
+                target,
+                prop,
+                len(items),
+                _mean([x[0] for x in items]),
+                _mean([x[1] for x in items]),
+                len(changed),
+                _mean([x[0] for x in changed]),
+                _mean([x[1] for x in changed]),
+            )
+        )
     return out
 
 
@@ -244,14 +288,24 @@ def _mean(xs: Sequence[bool]) -> float:
     return float(np.mean(xs)) if len(xs) else float("nan")
 
 
-def run_probes(ctx: Study, m1: str, m1ft: str, m2: str, m2ft: str, cross_data: list[TrainExample],
-               ft_train: list[ObjectRecord], self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord],
-               seed: int) -> list[ProbeRow]:  # fmt: skip
+def run_probes(
+    ctx: Study,
+    m1: str,
+    m1ft: str,
+    m2: str,
+    m2ft: str,
+    cross_data: list[TrainExample],
+    ft_train: list[ObjectRecord],
+    self_rows: list[ScoredRecord],
+    cross_rows: list[ScoredRecord],
+    seed: int,
+) -> list[ProbeRow]:
     """The study's probes section for one pair and training seed: activations of each source
     (keyed, reused by content), then the probes fitted on them (keyed)."""
-    from inward.experiments.study import prefix, slug
+    from inward.experiments.context import prefix, slug
 
     sec, pre, s1, tag = ctx.config.probes, prefix(seed), slug(m1), f"seed {seed}: "
+    assert sec is not None  # the plugin runs only when the probes section is set
     train, test = train_rows(cross_data, ft_train, ctx.config.scoring), held_out_rows(self_rows)
     tasks = {**ctx.train_tasks, **ctx.held_out}
 
@@ -264,13 +318,25 @@ def run_probes(ctx: Study, m1: str, m1ft: str, m2: str, m2ft: str, cross_data: l
         return acts
 
     sources, facts = {}, []
-    plan = ((SELF_OBJECT, m1ft, "self"), (SELF_HYPOTHETICAL, m1ft, "self"),
-            (CROSS_HYPOTHETICAL, m2ft, f"cross-{slug(m2)}"))  # fmt: skip
+    plan = (
+        (SELF_OBJECT, m1ft, "self"),
+        (SELF_HYPOTHETICAL, m1ft, "self"),
+        (CROSS_HYPOTHETICAL, m2ft, f"cross-{slug(m2)}"),
+    )
     for (role, kind), model, stem in plan:
         rel = f"{pre}probes/{s1}/{stem}-{kind}.safetensors"
         with ctx.stage(f"{tag}probe activations, {role}/{kind}, {ctx.shown(model)}"):
-            acts, layers = collect(ctx.backend(model), ctx.model_id(model), ctx.shown(model), kind,
-                                   [*train, *test], sec.depths, tasks, reuse, rel)  # fmt: skip
+            acts, layers = collect(
+                ctx.backend(model),
+                ctx.model_id(model),
+                ctx.shown(model),
+                kind,
+                [*train, *test],
+                sec.depths,
+                tasks,
+                reuse,
+                rel,
+            )
         sources[f"{role}/{kind}"] = (ctx.shown(model), acts, layers)
         facts.append(ctx.keys.digests[rel])
         if model == m1ft and kind == "hypothetical":
@@ -279,8 +345,52 @@ def run_probes(ctx: Study, m1: str, m1ft: str, m2: str, m2ft: str, cross_data: l
     settings = ProbeSettings(top_k=sec.top_k, folds=sec.folds, n_cs=sec.n_cs, seed=seed)
     with ctx.stage(f"{tag}probes fitted, {m2} and {m1} self-trained"):
         return ctx.records(
-            f"{pre}probes/{s1}/probes-{slug(m2)}.jsonl", ProbeRow,
+            f"{pre}probes/{s1}/probes-{slug(m2)}.jsonl",
+            ProbeRow,
             lambda: probe_table(seed, m1, m2, sources, train, test, self_rows, cross_rows, settings),
-            {"stage": "probes", "activations": facts, "train": content_hash(train), "test": content_hash(test),
-             "settings": settings, "self_rows": content_hash(self_rows), "cross_rows": content_hash(cross_rows)},
-        )  # fmt: skip
+            {
+                "stage": "probes",
+                "activations": facts,
+                "train": content_hash(train),
+                "test": content_hash(test),
+                "settings": settings,
+                "self_rows": content_hash(self_rows),
+                "cross_rows": content_hash(cross_rows),
+            },
+        )
+
+
+class ProbesExperiment:
+    """Probes as a study plugin (config section ``probes``): the self-simulation split of the
+    self-predictor, then linear probes for every cross-predictor of the target, every seed."""
+
+    name = "probes"
+
+    def enabled(self, config: StudyConfig) -> bool:
+        return config.probes is not None
+
+    def applies(self, config: StudyConfig, seed: int) -> bool:
+        return config.probes is not None
+
+    def check(self, ctx: Study) -> None:
+        pass
+
+    def run(self, ctx: Study, out: SeedOutputs) -> None:
+        from dataclasses import asdict
+
+        ctx.rows.simulation += [
+            asdict(r) for r in self_simulation(out.seed, out.target, out.self_rows, out.untrained_rows)
+        ]
+        for cross in out.cross:
+            ctx.rows.probes += run_probes(
+                ctx,
+                out.target,
+                out.self_trained,
+                cross.model,
+                cross.trained,
+                cross.examples,
+                out.train_objects,
+                out.self_rows,
+                cross.rows,
+                out.seed,
+            )

@@ -144,7 +144,7 @@ class Tune(Strict):
     ``n_strings`` further train-split strings per train task that the data never contains."""
 
     grid: dict[str, list[Any]] = {"learning_rate": [1e-4, 2e-4, 5e-4]}
-    n_strings: int = Field(30, ge=1, le=100_000)
+    n_strings: int = Field(default=30, ge=1, le=100_000)
 
     @field_validator("grid")
     @classmethod
@@ -222,9 +222,20 @@ class StudyConfig(Strict):
         pairs = [{"self": a, "cross": b} for a in models for b in models if a != b]
         given = data.get("pairs")
         if given is not None and [(_get(p, "self"), _get(p, "cross")) for p in given] != [
-                (p["self"], p["cross"]) for p in pairs]:  # fmt: skip
+            (p["self"], p["cross"]) for p in pairs
+        ]:
             raise ValueError("give either models (every ordered pair) or pairs, not both")
         return {**data, "pairs": pairs}
+
+    @property
+    def first_seed(self) -> int:
+        """The training seed whose outputs stand for the study where one seed is enough: sample
+        outputs, the first-seed-only sections (``every_seed: false``), the untrained setups."""
+        return self.seeds[0]
+
+    def runs_on(self, seed: int, every_seed: bool) -> bool:
+        """Whether a section with this ``every_seed`` setting runs on training seed ``seed``."""
+        return every_seed or seed == self.first_seed
 
     @field_validator("seeds")
     @classmethod
@@ -256,15 +267,20 @@ def _get(pair: Any, side: str) -> Any:
 
 
 SECTIONS: dict[str, type] = {
-    "finetune": TrainConfig, "cross_finetune": TrainConfig, "calibration": Calibration,
-    "behaviour_change": BehaviourChange, "scaling": Scaling, "probes": Probes,
+    "finetune": TrainConfig,
+    "cross_finetune": TrainConfig,
+    "calibration": Calibration,
+    "behaviour_change": BehaviourChange,
+    "scaling": Scaling,
+    "probes": Probes,
     "tune": Tune,
-}  # fmt: skip
+}
 
 
 def _field_names(section: type) -> list[str]:
     if dataclasses.is_dataclass(section):
         return [f.name for f in dataclasses.fields(section)]
+    assert issubclass(section, BaseModel)  # the sections that are not dataclasses are pydantic models
     return list(section.model_fields)
 
 

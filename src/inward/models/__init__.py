@@ -58,8 +58,7 @@ def resolve(model_string: str, **model_args: Any) -> Backend:
     unknown = sorted(set(model_args) - set(ALL_MODEL_ARGS))
     if unknown:
         raise InwardError(
-            f"Unknown model arg(s) {unknown} for {model_string!r}; valid: "
-            f"{', '.join(model_args_for(spec.provider))}."
+            f"Unknown model arg(s) {unknown} for {model_string!r}; valid: {', '.join(model_args_for(spec.provider))}."
         )
     # One -M list serves every model of a run (an API model beside a local one): local engines
     # get only the args they take.

@@ -34,7 +34,9 @@ from inward.models.retry import Transient, classify_status, is_malformed_respons
 from inward.models.spec import ModelSpec
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-INSTALL_HINT = "Install the Anthropic client with `pip install 'inward[anthropic]'` (or `pip install -e '.[anthropic]'`)."
+INSTALL_HINT = (
+    "Install the Anthropic client with `pip install 'inward[anthropic]'` (or `pip install -e '.[anthropic]'`)."
+)
 
 
 class MalformedResponse(Exception):
@@ -45,7 +47,9 @@ def _import_anthropic() -> Any:
     try:
         return importlib.import_module("anthropic")
     except ImportError:
-        raise InwardError(f"The anthropic package is not installed; anthropic/ models need it. {INSTALL_HINT}") from None
+        raise InwardError(
+            f"The anthropic package is not installed; anthropic/ models need it. {INSTALL_HINT}"
+        ) from None
 
 
 def _api_version() -> str | None:
@@ -87,8 +91,9 @@ class AnthropicBackend(ApiBackend):
             )
         args = args.model_copy(update={"n_param": False})  # the Messages API has no n
         self._warned = False
-        super().__init__(spec, spec.name, args.base_url or ANTHROPIC_BASE_URL, args,
-                         args.api_key_env or "ANTHROPIC_API_KEY")
+        super().__init__(
+            spec, spec.name, args.base_url or ANTHROPIC_BASE_URL, args, args.api_key_env or "ANTHROPIC_API_KEY"
+        )
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -117,8 +122,15 @@ class AnthropicBackend(ApiBackend):
         )
 
     async def _request(
-        self, prompt: Prompt, *, max_tokens: int, temperature: float, top_p: float, n: int,
-        seed: int | None, top_logprobs: int | None,
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        n: int,
+        seed: int | None,
+        top_logprobs: int | None,
     ) -> Reply:
         system, messages = to_messages(prompt)
         # temperature and top_p are not sent: the API rejects them (see the module doc).

@@ -88,20 +88,6 @@ def read_key(env_var: str, *, required: bool, purpose: str) -> str | None:
     return None
 
 
-def check_base_url(url: str, where: str) -> None:
-    """A base URL must be http(s) and carry no credentials (they would be written to run.json)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InwardError(f"{where}: expected an http:// or https:// base URL such as http://127.0.0.1:8000/v1.")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        # Say where, never echo the URL: it may hold a secret.
-        raise InwardError(
-            f"{where}: the base URL carries user info, a query or a fragment. Put credentials in an "
-            "environment variable (-M api_key_env=NAME) instead; inward writes model strings to "
-            "run directories."
-        )
-
-
 @dataclass
 class Reply:
     """One API response, reduced to what inward uses."""
@@ -172,9 +158,14 @@ class ApiBackend:
         self.has_key = self.__key is not None
         self._stats = BackendStats()
         self._stats.extra.update(
-            requests=0, retries=0, retries_by_reason={}, prompt_tokens=0, completion_tokens=0,
-            cost_usd=None if self.price() is None else 0.0, distribution_method={},
-        )  # fmt: skip
+            requests=0,
+            retries=0,
+            retries_by_reason={},
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=None if self.price() is None else 0.0,
+            distribution_method={},
+        )
         self._loop: _LoopThread | None = None
         self._client: Any = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -190,8 +181,15 @@ class ApiBackend:
         raise NotImplementedError
 
     async def _request(
-        self, prompt: Prompt, *, max_tokens: int, temperature: float, top_p: float, n: int,
-        seed: int | None, top_logprobs: int | None,
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        n: int,
+        seed: int | None,
+        top_logprobs: int | None,
     ) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -260,9 +258,7 @@ class ApiBackend:
         self._stats.add_generate(len(prompts), len(prompts) * config.n, time.perf_counter() - t0)
         return out
 
-    def answer_distribution(
-        self, prompts: Sequence[Prompt], config: DistributionConfig
-    ) -> list[dict[str, float]]:
+    def answer_distribution(self, prompts: Sequence[Prompt], config: DistributionConfig) -> list[dict[str, float]]:
         if not prompts:
             return []
         if config.candidates and len(set(config.candidates)) != len(config.candidates):
@@ -344,8 +340,10 @@ class ApiBackend:
         if exc.reason == "connection":
             advice = "Cannot connect: check the server is running and the base URL is right."
         elif exc.reason == "timeout":
-            advice = (f"Requests timed out after {self.args.timeout:g} s: raise -M timeout=SECONDS "
-                      "or lower -M max_concurrency.")
+            advice = (
+                f"Requests timed out after {self.args.timeout:g} s: raise -M timeout=SECONDS "
+                "or lower -M max_concurrency."
+            )
         elif exc.reason == "rate_limit":
             advice = "Still rate-limited: lower -M max_concurrency or raise -M max_retries."
         else:
@@ -369,36 +367,61 @@ class ApiBackend:
 
     async def _generate_one(self, prompt: Prompt, config: GenerationConfig) -> list[str]:
         if config.greedy:
-            reply = await self._call(prompt=prompt, max_tokens=config.max_tokens, temperature=0.0,
-                                     top_p=1.0, n=1, seed=config.seed, top_logprobs=None)
+            reply = await self._call(
+                prompt=prompt,
+                max_tokens=config.max_tokens,
+                temperature=0.0,
+                top_p=1.0,
+                n=1,
+                seed=config.seed,
+                top_logprobs=None,
+            )
             return reply.texts[:1]
         return await self._sample(prompt, config.n, config.max_tokens, config.temperature, config.top_p, config.seed)
 
-    async def _sample(self, prompt: Prompt, n: int, max_tokens: int, temperature: float,
-                      top_p: float, seed: int) -> list[str]:
+    async def _sample(
+        self, prompt: Prompt, n: int, max_tokens: int, temperature: float, top_p: float, seed: int
+    ) -> list[str]:
         """``n`` sampled completions: one request with ``n`` where the server honours it, else
         one request per sample (each with its own seed)."""
         texts: list[str] = []
         if n > 1 and self._n_ok:
-            reply = await self._call(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
-                                     top_p=top_p, n=n, seed=api_seed(seed, prompt, 0), top_logprobs=None)
+            reply = await self._call(
+                prompt=prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                n=n,
+                seed=api_seed(seed, prompt, 0),
+                top_logprobs=None,
+            )
             texts = list(reply.texts[:n])
             if len(texts) < n:
                 self._n_ok = False  # the server ignores n: ask once per sample from now on
                 self._stats.extra["n_param_ignored"] = True
         missing = range(len(texts), n)
-        more = await asyncio.gather(*[
-            self._call(prompt=prompt, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                       n=1, seed=api_seed(seed, prompt, i), top_logprobs=None)
-            for i in missing
-        ])  # fmt: skip
+        more = await asyncio.gather(
+            *[
+                self._call(
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    top_p=top_p,
+                    n=1,
+                    seed=api_seed(seed, prompt, i),
+                    top_logprobs=None,
+                )
+                for i in missing
+            ]
+        )
         return texts + [r.texts[0] if r.texts else "" for r in more]
 
     async def _distribution_one(self, prompt: Prompt, config: DistributionConfig) -> dict[str, float]:
         if not config.candidates and self._logprobs_ok:
             k = max(1, min(config.top_k, self.max_top_logprobs))
-            reply = await self._call(prompt=prompt, max_tokens=1, temperature=0.0, top_p=1.0, n=1,
-                                     seed=0, top_logprobs=k)
+            reply = await self._call(
+                prompt=prompt, max_tokens=1, temperature=0.0, top_p=1.0, n=1, seed=0, top_logprobs=k
+            )
             top = reply.first_token_logprobs
             if top:
                 self._count_method("logprobs")

@@ -23,11 +23,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from inward.errors import InvalidValueError
-
-Message = dict[str, str]
-"""A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
-
-Prompt = list[Message]
+from inward.records import Message as Message  # re-exported: the backends' prompt types
+from inward.records import Prompt as Prompt
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,7 @@ class GenerationConfig:
             raise InvalidValueError(f"max_tokens must be >= 1, got {self.max_tokens}.")
         if not (0.0 <= self.temperature <= 10.0):
             raise InvalidValueError(
-                f"temperature must be in [0, 10] (0 = greedy; the paper samples at 1.0), "
-                f"got {self.temperature}."
+                f"temperature must be in [0, 10] (0 = greedy; the paper samples at 1.0), got {self.temperature}."
             )
         if not (0.0 < self.top_p <= 1.0):
             raise InvalidValueError(f"top_p must be in (0, 1], got {self.top_p}.")
@@ -134,9 +130,7 @@ class Backend(Protocol):
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]: ...
 
-    def answer_distribution(
-        self, prompts: Sequence[Prompt], config: DistributionConfig
-    ) -> list[dict[str, float]]: ...
+    def answer_distribution(self, prompts: Sequence[Prompt], config: DistributionConfig) -> list[dict[str, float]]: ...
 
     @property
     def stats(self) -> BackendStats: ...

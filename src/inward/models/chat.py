@@ -6,7 +6,7 @@ message as ``<|im_start|>system\\n<|im_end|>\\n``; we keep it, because the paper
 
 Models without a template (base models such as Gemma 3 270M) get one of a few fallbacks, each
 written as a Jinja chat template so it is rendered by the same machinery and hashed the same way.
-Which one is **chosen by measurement**, not convention: :mod:`inward.models.chat_select` scores
+Which one is **chosen by measurement**, not convention: :mod:`inward.train.chat_select` scores
 each candidate's answer loss before training (a study does this on a held-out slice of its own
 train tasks and records the table), and ``-M chat_format=NAME`` sets it by hand.
 
@@ -62,7 +62,6 @@ GEMMA_FALLBACK = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}"
 )
-
 
 
 def _speaker_template(user: str, assistant: str) -> str:
@@ -124,7 +123,7 @@ FALLBACKS: dict[str, ChatFormat] = {
 }
 DEFAULT_FALLBACK = "plain"
 """For a model without a template when nothing was measured or asked for. A study measures
-(inward.models.chat_select); ``plain`` had the lowest answer loss of the candidates on base
+(inward.train.chat_select); ``plain`` had the lowest answer loss of the candidates on base
 Gemma 3 270M in the measurement recorded in docs/training.md."""
 CHOICES = ("auto", "model", *FALLBACKS)
 
@@ -147,8 +146,7 @@ def chat_format(tokenizer: Any, model_type: str = "", choice: str = "auto") -> C
     :data:`DEFAULT_FALLBACK`), ``model`` (its own, an error without one) or a fallback name."""
     check_choice(choice)
     own = getattr(tokenizer, "chat_template", None)
-    has_own = isinstance(own, str) and bool(own.strip())
-    if choice in ("auto", "model") and has_own:
+    if choice in ("auto", "model") and isinstance(own, str) and own.strip():
         return ChatFormat("model", own)
     if choice == "model":
         raise InwardError(
@@ -157,8 +155,10 @@ def chat_format(tokenizer: Any, model_type: str = "", choice: str = "auto") -> C
         )
     name = DEFAULT_FALLBACK if choice == "auto" else choice
     if name not in candidates(tokenizer):
-        raise InwardError(f"Model arg chat_format={name!r}: this tokenizer lacks Gemma's turn tokens; "
-                          f"use one of {', '.join(candidates(tokenizer))}.")  # fmt: skip
+        raise InwardError(
+            f"Model arg chat_format={name!r}: this tokenizer lacks Gemma's turn tokens; "
+            f"use one of {', '.join(candidates(tokenizer))}."
+        )
     return FALLBACKS[name]
 
 
@@ -167,9 +167,7 @@ def validate(messages: Sequence[Message]) -> None:
         raise InwardError("A prompt needs at least one message.")
     for m in messages:
         if m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise InwardError(
-                f"Bad chat message {m!r}: expected {{'role': one of {ROLES}, 'content': str}}."
-            )
+            raise InwardError(f"Bad chat message {m!r}: expected {{'role': one of {ROLES}, 'content': str}}.")
 
 
 def render(tokenizer: Any, fmt: ChatFormat, messages: Sequence[Message]) -> str:
@@ -191,8 +189,10 @@ def stop_token_ids(tokenizer: Any, fmt: ChatFormat) -> list[int]:
     if fmt.end is not None:
         end = tokenizer(fmt.end, add_special_tokens=False)["input_ids"]
         if len(end) != 1:
-            raise InwardError(f"Chat format {fmt.source}: its end text {fmt.end!r} is not one token "
-                              "for this tokenizer; choose another chat_format.")  # fmt: skip
+            raise InwardError(
+                f"Chat format {fmt.source}: its end text {fmt.end!r} is not one token "
+                "for this tokenizer; choose another chat_format."
+            )
         ids.append(end[0])
         if fmt.end == "\n":  # a newline run is its own token in many vocabularies; stop there too
             ids += [t for t in tokenizer("\n\n", add_special_tokens=False)["input_ids"][:1] if t not in ids]
@@ -211,4 +211,4 @@ def stop_token_ids(tokenizer: Any, fmt: ChatFormat) -> list[int]:
 def strip_answer_prefix(fmt: ChatFormat, text: str) -> str:
     """What the model said, without the format's answer prefix (e.g. the space after "Assistant:")."""
     p = fmt.answer_prefix
-    return text[len(p):] if p and text.startswith(p) else text
+    return text[len(p) :] if p and text.startswith(p) else text

@@ -26,11 +26,10 @@ PARAGRAPH = (
 
 def transformers_model(checkpoint: Path | str, dtype: str = "float32") -> Any:
     """The checkpoint as inward loads it (safetensors, the given dtype), in eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    from inward.models.checkpoint import Checkpoint
+    from inward.models.spec import parse_model_string
 
-    return AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=getattr(torch, dtype),
-                                                use_safetensors=True).eval()  # fmt: skip
+    return Checkpoint(parse_model_string(f"hf/{Path(checkpoint).resolve()}")).load_base(dtype).eval()
 
 
 def transformers_nll(model: Any, ids: Sequence[int]) -> list[float]:
@@ -70,7 +69,7 @@ def greedy_tokens_transformers(model: Any, ids: Sequence[int], n: int) -> list[i
     with torch.no_grad():
         for _ in range(n):
             seq.append(int(model(input_ids=torch.tensor([seq])).logits[0, -1].argmax()))
-    return seq[len(ids):]
+    return seq[len(ids) :]
 
 
 def greedy_tokens_llama_cpp(llm: Any, ids: Sequence[int], n: int) -> list[int]:
@@ -84,4 +83,4 @@ def greedy_tokens_llama_cpp(llm: Any, ids: Sequence[int], n: int) -> list[int]:
         nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
         seq.append(nxt)
         llm.eval([nxt])
-    return seq[len(ids):]
+    return seq[len(ids) :]

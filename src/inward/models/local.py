@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import hashlib
 import inspect
 import os
 import time
@@ -37,19 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from inward.errors import InwardError
-from inward.models import bundled, chat
+from inward.models import chat
 from inward.models.args import LocalArgs
 from inward.models.args import parse as parse_args
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
-from inward.models.paths import adapter_config_sha256, file_sha256
+from inward.models.checkpoint import Checkpoint, merge_identity
+from inward.models.precision import Resolution
 from inward.models.sampling import SeededSampler, sample_seed
 from inward.models.spec import ModelSpec
-from inward.progress import quiet_transformers_bars
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _cpu_count() -> int:
@@ -79,7 +76,9 @@ class LocalBackend:
     """A transformers model behind inward's :class:`~inward.models.base.Backend` protocol.
 
     Model args (``-M key=value`` on the CLI; strings are accepted):
-    ``dtype`` "float32" (default) | "bfloat16" | "float16"; ``threads`` CPU threads (default: all
+    ``dtype`` "auto" (default: float32, or bfloat16 where this machine runs the model's layers at
+    least 1.3x faster in it, measured once per machine: :mod:`inward.models.precision`) |
+    "float32" | "bfloat16" | "float16"; ``threads`` CPU threads (default: all
     cores); ``batch_size`` sequences per forward batch (default 32); ``device`` "auto" (CUDA if
     available) | "cpu" | "cuda[:N]". Nothing is loaded until first use. ``share_prefix`` (default true):
     run a generate batch's common prompt prefix (chat template, task instruction) once and reuse
@@ -94,7 +93,7 @@ class LocalBackend:
         self,
         spec: ModelSpec,
         *,
-        dtype: str = "float32",
+        dtype: str = "auto",
         threads: int | str | None = None,
         batch_size: int | str = 32,
         device: str = "auto",
@@ -103,12 +102,23 @@ class LocalBackend:
     ):
         if spec.provider not in ("bundled", "gguf", "hf"):
             raise InwardError(f"LocalBackend cannot run {spec.raw!r}.")
-        args = parse_args(LocalArgs, spec.raw, dict(dtype=dtype, threads=threads, batch_size=batch_size,
-                                                     device=device, share_prefix=share_prefix,
-                                                     chat_format=chat_format))  # fmt: skip
+        args = parse_args(
+            LocalArgs,
+            spec.raw,
+            dict(
+                dtype=dtype,
+                threads=threads,
+                batch_size=batch_size,
+                device=device,
+                share_prefix=share_prefix,
+                chat_format=chat_format,
+            ),
+        )
         self.spec = spec
+        self.checkpoint = Checkpoint(spec)  # the one place its weights load from
         self.model_string = spec.raw
-        self.dtype = args.dtype
+        self.requested_dtype = args.dtype
+        self._precision: Resolution | None = None
         self.threads = args.threads or _cpu_count()
         self.batch_size = args.batch_size
         self.device = self._resolve_device(args.device)
@@ -118,7 +128,6 @@ class LocalBackend:
         self._tokenizer: Any = None
         self._model: Any = None
         self._fingerprint: dict[str, Any] | None = None
-        self._checkpoint: Path | None = None
         self._format: chat.ChatFormat | None = None
         self._stop_ids: list[int] = []
         self._cache_kwarg = "cache"
@@ -135,55 +144,49 @@ class LocalBackend:
         raise InwardError(f"Model arg device={device!r}: expected auto, cpu or cuda[:N].")
 
     def _check_inputs(self) -> None:
-        s = self.spec
-        if s.provider == "bundled":
-            bundled.get(s.name)  # UnknownNameError with close matches
-        elif s.provider == "gguf" and not Path(s.name).expanduser().is_file():
-            raise InwardError(f"GGUF file {s.name!r} does not exist (from {s.raw!r}). Expected gguf/<path to a .gguf file>.")
-        elif s.provider == "hf" and _looks_local(s.name) and not Path(s.name).expanduser().is_dir():
-            raise InwardError(f"Checkpoint directory {s.name!r} does not exist (from {s.raw!r}).")
-        if s.adapter is not None:
-            adir = Path(s.adapter).expanduser()
-            if not (adir / "adapter_config.json").is_file():
-                raise InwardError(
-                    f"LoRA adapter {s.adapter!r} is not a peft adapter directory "
-                    "(expected adapter_config.json and adapter_model.safetensors inside)."
-                )
+        self.checkpoint.check()
 
-    def _checkpoint_dir(self) -> Path:
-        if self._checkpoint is None:
-            s = self.spec
-            if s.provider == "bundled":
-                self._checkpoint = bundled.converted_dir(s.name)
-            elif s.provider == "gguf":
-                self._checkpoint = bundled.converted_dir(Path(s.name).expanduser())
-            elif _looks_local(s.name):
-                self._checkpoint = Path(s.name).expanduser()
-            else:
-                self._checkpoint = _hub_snapshot(s.name)
-        return self._checkpoint
+    def checkpoint_dir(self) -> Path:
+        """The base model's plain safetensors directory (converted once for bundled/GGUF)."""
+        return self.checkpoint.directory()
 
-    def _weights_sha256(self) -> str:
-        s = self.spec
-        if s.provider == "bundled":
-            return bundled.get(s.name).sha256  # known without touching the file
-        if s.provider == "gguf":
-            return file_sha256(Path(s.name).expanduser())
-        return dir_weights_sha256(self._checkpoint_dir())
+    @property
+    def precision(self) -> Resolution:
+        """The precision this backend runs in, and why (``auto`` is resolved on first use)."""
+        if self._precision is None:
+            self._precision = self.checkpoint.precision(self.requested_dtype, torch.device(self.device).type)
+        return self._precision
 
-    def _adapter_hashes(self) -> tuple[str | None, str | None]:
-        if self.spec.adapter is None:
-            return None, None
-        adir = Path(self.spec.adapter).expanduser()
-        weights = [adir / "adapter_model.safetensors", adir / "adapter_model.bin"]
-        found = next((w for w in weights if w.is_file()), None)
-        if found is None:
-            raise InwardError(f"LoRA adapter {self.spec.adapter!r} has no adapter_model.safetensors.")
-        return file_sha256(found), adapter_config_sha256(adir / "adapter_config.json")
+    @property
+    def dtype(self) -> str:
+        """The resolved precision's name: float32, bfloat16 or float16."""
+        return self.precision.dtype
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer, set up as the backend uses it (left padding, a pad token)."""
+        return self._ensure_tokenizer()
+
+    @property
+    def chat_format(self) -> chat.ChatFormat:
+        """The chat format prompts are rendered with (the model's template or a fallback)."""
+        self._ensure_tokenizer()
+        assert self._format is not None
+        return self._format
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Token ids that end an answer (the chat format's end of turn first)."""
+        self._ensure_tokenizer()
+        return list(self._stop_ids)
+
+    def load(self) -> Any:
+        """The model as this backend runs it (weights loaded on first use, adapter merged)."""
+        return self._ensure_model()
 
     def _ensure_tokenizer(self) -> Any:
         if self._tokenizer is None:
-            ckpt = self._checkpoint_dir()
+            ckpt = self.checkpoint_dir()
             tok = AutoTokenizer.from_pretrained(str(ckpt))
             model_type = AutoConfig.from_pretrained(str(ckpt)).model_type
             self._format = chat.chat_format(tok, model_type, self.chat_choice)
@@ -199,21 +202,11 @@ class LocalBackend:
             self._ensure_tokenizer()
             t0 = time.perf_counter()
             torch.set_num_threads(self.threads)
-            quiet_transformers_bars()
-            try:
-                # safetensors only: never unpickle weights from a folder we did not write
-                model = self._load_weights(DTYPES[self.dtype])
-                if self.spec.adapter:
-                    model = self._merged(model)
-            except InwardError:
-                raise
-            except Exception as exc:
-                raise InwardError(f"Could not load model weights for {self.spec.raw!r}: {exc}") from exc
-            self._install(model)
+            self.install(self.checkpoint.load(self.dtype))
             self._stats.extra["load_seconds"] = round(time.perf_counter() - t0, 3)
         return self._model
 
-    def _install(self, model: Any) -> None:
+    def install(self, model: Any) -> None:
         """Make ``model`` the backend's: inward's own (empty) generation config, device, eval."""
         model.generation_config = transformers.GenerationConfig(
             eos_token_id=self._stop_ids, pad_token_id=self._ensure_tokenizer().pad_token_id
@@ -222,40 +215,6 @@ class LocalBackend:
         # transformers renamed forward's `past_key_values` to `cache` during 5.x.
         params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
-
-    def _load_weights(self, dtype: torch.dtype) -> Any:
-        return AutoModelForCausalLM.from_pretrained(str(self._checkpoint_dir()), dtype=dtype, use_safetensors=True)
-
-    def _merged(self, model: Any) -> Any:
-        """``model`` (loaded in the backend's dtype) with the adapter merged as if in fp32 and cast
-        after, so low-precision rounding happens once: each LoRA target weight becomes
-        ``(stored weight in fp32 + ΔW).to(dtype)``, read one tensor at a time from the checkpoint.
-        The same numbers as merging into an fp32 copy of the model and copying that into ``model``
-        (:meth:`_merged_via_fp32`, a test checks equality), without the fp32 copy: for Qwen 1.5B in
-        bf16 that copy was 6 GB more peak memory (benchmarks/merge.py)."""
-        if DTYPES[self.dtype] == torch.float32:
-            merged = _merge_adapter(model, self.spec.adapter)
-        else:
-            merged = _merge_rounding_once(model, self.spec.adapter, self._checkpoint_dir())
-            merged = merged if merged is not None else self._merged_via_fp32()
-        # peft leaves the base weights frozen. With a weight that does not require grad, PyTorch's
-        # CPU matmul of a non-contiguous 3-D input (transformers' last-position slice before the
-        # LM head, at every prefill) does not fold the batch: it expands and copies the whole
-        # vocabulary matrix per row (measured, Qwen 0.5B bf16, batch 8: 4.1 s instead of 23 ms;
-        # generation 7x slower). Weights as from_pretrained leaves them; inference runs without grad.
-        return merged.requires_grad_(True)
-
-    def _merged_via_fp32(self) -> Any:
-        """The adapter merged into an fp32 model whose weights are then copied into a model loaded
-        in the backend's dtype. For adapters :func:`_merge_rounding_once` cannot merge (DoRA, LoRA
-        biases, non-Linear targets). (A merged fp32 model cast with ``.to(bf16)`` once generated
-        3-5x slower, 10 prompts 19 s vs 4 s: most likely the frozen weights peft leaves, see
-        :meth:`_merged`; the copy was kept, not remeasured.)"""
-        merged = _merge_adapter(self._load_weights(torch.float32), self.spec.adapter).state_dict()
-        model = self._load_weights(DTYPES[self.dtype])
-        model.load_state_dict(merged)
-        del merged
-        return model
 
     # ---- protocol ----------------------------------------------------------------------
     @property
@@ -267,16 +226,16 @@ class LocalBackend:
         (and converts a bundled model once), never the weights."""
         if self._fingerprint is None:
             self._ensure_tokenizer()
-            adapter_sha, adapter_cfg_sha = self._adapter_hashes()
+            adapter_sha, adapter_cfg_sha = self.checkpoint.adapter_hashes()
             self._fingerprint = {
                 "backend": "transformers",
                 "model": self.spec.base,
-                "weights_sha256": self._weights_sha256(),
+                "weights_sha256": self.checkpoint.weights_sha256(),
                 "precision": self.dtype,
                 "adapter_sha256": adapter_sha,
                 "adapter_config_sha256": adapter_cfg_sha,  # r and alpha change the merged weights
-                "adapter_merge": _merge_identity(self.dtype) if adapter_sha else None,
-                "chat_template": self._format.identity(),
+                "adapter_merge": merge_identity(self.dtype) if adapter_sha else None,
+                "chat_template": self.chat_format.identity(),
                 "stop_tokens": self._tokenizer.convert_ids_to_tokens(self._stop_ids),
                 "device": torch.device(self.device).type,  # CPU and CUDA kernels round differently
                 "transformers": transformers.__version__,
@@ -291,7 +250,7 @@ class LocalBackend:
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees for ``prompt`` (generation prompt included)."""
-        return chat.render(self._ensure_tokenizer(), self._format, prompt)
+        return chat.render(self._ensure_tokenizer(), self.chat_format, prompt)
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
         if not prompts:
@@ -324,7 +283,7 @@ class LocalBackend:
             else:
                 input_ids, mask = self._left_pad(seqs)
             if not config.greedy:
-                seeds = [s for _, _, s in batch]
+                seeds = [s for _, _, s in batch if s is not None]  # sampled rows all have one
                 kwargs["logits_processor"] = [SeededSampler(seeds, config.temperature, config.top_p)]
             with torch.inference_mode():
                 out = model.generate(
@@ -340,14 +299,12 @@ class LocalBackend:
                 seq = _cut_at_stop(seq, self._stop_ids)
                 new_tokens += len(seq)
                 text = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                results[i][j] = chat.strip_answer_prefix(self._format, text)
+                results[i][j] = chat.strip_answer_prefix(self.chat_format, text)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
 
-    def answer_distribution(
-        self, prompts: Sequence[Prompt], config: DistributionConfig
-    ) -> list[dict[str, float]]:
+    def answer_distribution(self, prompts: Sequence[Prompt], config: DistributionConfig) -> list[dict[str, float]]:
         if not prompts:
             return []
         self._ensure_model()
@@ -363,12 +320,11 @@ class LocalBackend:
 
     def num_layers(self) -> int:
         """Decoder layers of the model (hidden states 1..n are their outputs; 0 is the embedding)."""
-        cfg = AutoConfig.from_pretrained(str(self._checkpoint_dir()))
+        cfg = AutoConfig.from_pretrained(str(self.checkpoint_dir()))
         cfg = getattr(cfg, "text_config", None) or cfg
         return int(cfg.num_hidden_layers)
 
-    def hidden_states(self, prompts: Sequence[Prompt], layers: Sequence[int],
-                      progress: Any = None) -> np.ndarray:  # fmt: skip
+    def hidden_states(self, prompts: Sequence[Prompt], layers: Sequence[int], progress: Any = None) -> np.ndarray:
         """Residual-stream activations at the last prompt token (the state the first answer token
         is predicted from, generation prompt included), as float32 ``[prompt, layer, hidden]``.
 
@@ -390,8 +346,14 @@ class LocalBackend:
             input_ids, mask = self._left_pad([ids[i] for i in batch])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                res = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                            use_cache=False, logits_to_keep=1, output_hidden_states=True)  # fmt: skip
+                res = model(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    use_cache=False,
+                    logits_to_keep=1,
+                    output_hidden_states=True,
+                )
             stacked = torch.stack([res.hidden_states[i][:, -1, :] for i in layers], dim=1)
             out[batch] = stacked.float().cpu().numpy()
             if progress is not None:
@@ -446,8 +408,11 @@ class LocalBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = self._model(
-                input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                use_cache=False, logits_to_keep=1,
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=False,
+                logits_to_keep=1,
             )
         return out.logits[:, -1, :].float()
 
@@ -473,11 +438,9 @@ class LocalBackend:
         text = self._tokenizer.decode([token_id], skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if "\ufffd" in text:
             return self._tokenizer.convert_ids_to_tokens(token_id)
-        return chat.strip_answer_prefix(self._format, text)
+        return chat.strip_answer_prefix(self.chat_format, text)
 
-    def _candidate_distribution(
-        self, ids: list[list[int]], candidates: tuple[str, ...]
-    ) -> list[dict[str, float]]:
+    def _candidate_distribution(self, ids: list[list[int]], candidates: tuple[str, ...]) -> list[dict[str, float]]:
         """Each candidate scored as the whole answer (its tokens, then the end of the turn).
 
         The prompt is run once and its KV cache shared by all candidates (scoring every
@@ -486,7 +449,7 @@ class LocalBackend:
         if len(set(candidates)) != len(candidates):
             raise InwardError(f"Answer candidates must be distinct, got {list(candidates)}.")
         end = self._stop_ids[0]
-        prefix = self._format.answer_prefix
+        prefix = self.chat_format.answer_prefix
         cand = [self._tokenizer(prefix + c, add_special_tokens=False)["input_ids"] + [end] for c in candidates]
         n_c, width = len(cand), max(len(c) for c in cand) - 1  # tokens fed after the prompt
         pad = self._tokenizer.pad_token_id
@@ -498,8 +461,11 @@ class LocalBackend:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
                 out = self._model(
-                    input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                    use_cache=width > 0, logits_to_keep=1,
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    use_cache=width > 0,
+                    logits_to_keep=1,
                 )
             first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
             scores = torch.stack([first[:, c[0]] for c in cand], dim=1)  # [B, C]
@@ -514,8 +480,11 @@ class LocalBackend:
                 pos2 = positions[:, -1:].repeat_interleave(n_c, 0) + 1 + torch.arange(width, device=mask.device)
                 with torch.inference_mode():
                     out2 = self._model(
-                        input_ids=feed.to(mask.device), attention_mask=mask2, position_ids=pos2,
-                        use_cache=False, **{self._cache_kwarg: cache},
+                        input_ids=feed.to(mask.device),
+                        attention_mask=mask2,
+                        position_ids=pos2,
+                        use_cache=False,
+                        **{self._cache_kwarg: cache},
                     )
                 rest = torch.log_softmax(out2.logits.float(), dim=-1).view(len(batch), n_c, width, -1)
                 for c, toks in enumerate(cand):
@@ -545,101 +514,3 @@ def _cut_at_stop(seq: list[int], stop_ids: list[int]) -> list[int]:
         if t in stop_ids:
             return seq[:k]
     return seq
-
-
-def _looks_local(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
-
-
-def dir_weights_sha256(checkpoint: Path) -> str:
-    """sha256 over a checkpoint's weight files: sorted (name, file sha256) lines."""
-    files = sorted(checkpoint.glob("*.safetensors")) or sorted(checkpoint.glob("*.bin"))
-    if not files:
-        raise InwardError(f"No *.safetensors (or *.bin) weight files in {str(checkpoint)!r}.")
-    lines = "".join(f"{f.name}\t{file_sha256(f)}\n" for f in files)
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def _with_adapter(model: Any, adapter: str) -> Any:
-    """``model`` wrapped by peft with the LoRA adapter in ``adapter`` (its weights in fp32)."""
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))
-    except Exception as exc:
-        raise InwardError(
-            f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. "
-            "Was it trained on the same base model?"
-        ) from exc
-
-
-def _merge_adapter(model: Any, adapter: str) -> Any:
-    return _with_adapter(model, adapter).merge_and_unload()
-
-
-def _merge_identity(dtype: str) -> str:
-    """How an adapter's weights reach the model, in its fingerprint. bf16/fp16: merged in fp32,
-    rounded once (the direct merge gives the same weights as the older copy into a fresh model,
-    and the same LM-head kernels, so the old name stays). fp32: since 2026-12-05 the merged
-    weights require grad, which moves the prefill's LM head from a per-row bmm to one mm (the
-    same maths, but rounding may differ), so fp32 adapter responses get a new key."""
-    return "fp32-merge-grad-v3" if dtype == "float32" else "fp32-merge-then-load-v2"
-
-
-def _merge_rounding_once(model: Any, adapter: str, checkpoint: Path) -> Any | None:
-    """Merge a plain LoRA adapter into a bf16/fp16 ``model``: each target Linear's weight becomes
-    ``(W + ΔW).to(dtype)`` with ``W`` the checkpoint's stored tensor upcast to fp32 and ``ΔW``
-    peft's own fp32 delta; other weights are the checkpoint's cast to ``dtype`` as loaded. None
-    (``model`` is then unusable) where that is not the whole merge: DoRA or other LoRA variants,
-    LoRA biases, non-Linear targets, weights the checkpoint does not name as the model does."""
-    from contextlib import ExitStack
-
-    from peft.tuners.lora import Linear as LoraLinear
-    from peft.tuners.lora import LoraLayer
-    from safetensors import safe_open
-
-    wrapped = _with_adapter(model, adapter)
-    layers = [(n, m) for n, m in wrapped.base_model.model.named_modules() if isinstance(m, LoraLayer)]
-    files = sorted(checkpoint.glob("*.safetensors"))
-    plain = all(
-        type(m) is LoraLinear and set(m.lora_A) == {"default"} and not getattr(m, "lora_variant", {})
-        and not any(getattr(m, "lora_bias", {}).values()) and m.lora_A["default"].weight.dtype == torch.float32
-        for _, m in layers
-    )  # fmt: skip
-    if not layers or not files or not plain:
-        return None
-    with ExitStack() as stack, torch.no_grad():
-        handles = [stack.enter_context(safe_open(str(f), "pt")) for f in files]
-        where = {key: h for h in handles for key in h.keys()}
-        if any(f"{name}.weight" not in where for name, _ in layers):
-            return None
-        for name, m in layers:
-            base = m.get_base_layer()
-            stored = where[f"{name}.weight"].get_tensor(f"{name}.weight")
-            if stored.shape != base.weight.shape:
-                return None
-            base.weight.data = (stored.float() + m.get_delta_weight("default")).to(base.weight.dtype)
-            del stored
-    return wrapped.unload()
-
-
-def _hub_snapshot(repo_id: str) -> Path:
-    """Download (or find in the HF cache) a hub checkpoint: safetensors + config + tokenizer."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        path = Path(
-            snapshot_download(
-                repo_id,
-                allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"],
-            )
-        )
-    except Exception as exc:
-        raise InwardError(
-            f"Could not fetch {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc}). "
-            "If this machine has no hub access, use a local checkpoint (hf/<directory>), a GGUF "
-            "file (gguf/<path>), or a bundled model (bundled/<name>; `inward models` lists them)."
-        ) from exc
-    if not any(path.glob("*.safetensors")):
-        raise InwardError(f"Hub model {repo_id!r} has no safetensors weights; only safetensors are supported.")
-    return path

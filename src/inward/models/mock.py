@@ -90,9 +90,7 @@ class MockBackend:
             "model": self.spec.base,
             "weights_sha256": hashlib.sha256(self.spec.name.encode()).hexdigest(),
             "precision": self.dtype,
-            "adapter_sha256": (
-                hashlib.sha256(self.spec.adapter.encode()).hexdigest() if self.spec.adapter else None
-            ),
+            "adapter_sha256": (hashlib.sha256(self.spec.adapter.encode()).hexdigest() if self.spec.adapter else None),
             "chat_template": {"source": "mock", "sha256": hashlib.sha256(b"mock").hexdigest()},
             "mock_version": MOCK_VERSION,
         }
@@ -123,9 +121,7 @@ class MockBackend:
         self._stats.add_generate(len(prompts), len(prompts) * config.n, time.perf_counter() - t0)
         return out
 
-    def answer_distribution(
-        self, prompts: Sequence[Prompt], config: DistributionConfig
-    ) -> list[dict[str, float]]:
+    def answer_distribution(self, prompts: Sequence[Prompt], config: DistributionConfig) -> list[dict[str, float]]:
         t0 = time.perf_counter()
         _simulate_work("distribution", prompts)
         out = []

@@ -29,7 +29,8 @@ import re
 from typing import Any
 
 from inward.errors import InwardError
-from inward.models.api import ApiArgs, ApiBackend, Reply, check_base_url, public_url
+from inward.models.api import ApiArgs, ApiBackend, Reply, public_url
+from inward.models.args import check_base_url
 from inward.models.base import Prompt
 from inward.models.retry import Transient, classify_status, is_malformed_response
 from inward.models.spec import ModelSpec
@@ -127,9 +128,7 @@ class OpenAIBackend(ApiBackend):
         elif spec.provider == "openai-compatible":
             self.provider = "openai-compatible"
             if args.base_url is not None:
-                raise InwardError(
-                    f"-M base_url does not apply to {spec.raw!r}: the base URL is the part after '@'."
-                )
+                raise InwardError(f"-M base_url does not apply to {spec.raw!r}: the base URL is the part after '@'.")
             model, base_url = split_compatible(spec.name, spec.raw)
             key_env = args.api_key_env or COMPAT_KEY_ENV
             # A key named explicitly must be there; the default may be absent (local servers).
@@ -156,8 +155,15 @@ class OpenAIBackend(ApiBackend):
         return "" if _SPECIAL_TOKEN.match(token) else token
 
     async def _request(
-        self, prompt: Prompt, *, max_tokens: int, temperature: float, top_p: float, n: int,
-        seed: int | None, top_logprobs: int | None,
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        n: int,
+        seed: int | None,
+        top_logprobs: int | None,
     ) -> Reply:
         params: dict[str, Any] = {"model": self.model, "messages": list(prompt), "temperature": temperature}
         # OpenAI deprecated max_tokens for chat; most other servers only know max_tokens.
@@ -217,16 +223,27 @@ class OpenAIBackend(ApiBackend):
         fingerprint does it report? Runs once, when the fingerprint is first needed."""
         wants = self.supports_logprobs
         try:
-            reply = self._run(self._call(
-                explain=False, prompt=PROBE_PROMPT, max_tokens=1, temperature=0.0, top_p=1.0,
-                n=1, seed=0, top_logprobs=1 if wants else None,
-            ))  # fmt: skip
+            reply = self._run(
+                self._call(
+                    explain=False,
+                    prompt=PROBE_PROMPT,
+                    max_tokens=1,
+                    temperature=0.0,
+                    top_p=1.0,
+                    n=1,
+                    seed=0,
+                    top_logprobs=1 if wants else None,
+                )
+            )
         except self._openai.BadRequestError:
             if not wants:
                 raise
             # Some servers reject the logprobs parameters outright: probe once more without.
-            reply = self._run(self._call(prompt=PROBE_PROMPT, max_tokens=1, temperature=0.0,
-                                         top_p=1.0, n=1, seed=0, top_logprobs=None))
+            reply = self._run(
+                self._call(
+                    prompt=PROBE_PROMPT, max_tokens=1, temperature=0.0, top_p=1.0, n=1, seed=0, top_logprobs=None
+                )
+            )
             reply.first_token_logprobs = None
         except InwardError:
             raise

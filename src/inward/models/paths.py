@@ -67,8 +67,9 @@ def adapter_config_sha256(path: Path | str) -> str:
     two identical adapters trained in two processes had different file bytes)."""
     config = json.loads(Path(path).read_text(encoding="utf-8"))
     config.pop("base_model_name_or_path", None)
-    canonical = {k: sorted(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v
-                 for k, v in config.items()}  # fmt: skip
+    canonical = {
+        k: sorted(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v for k, v in config.items()
+    }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

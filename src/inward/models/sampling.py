@@ -34,7 +34,7 @@ class SeededSampler(LogitsProcessor):
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.temperature, self.top_p = temperature, top_p
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
         probs = torch.softmax(scores.float() / self.temperature, dim=-1)
         if self.top_p < 1.0:
             probs, order = probs.sort(dim=-1, descending=True)

@@ -34,9 +34,17 @@ PROVIDERS = LOCAL_PROVIDERS + API_PROVIDERS
 MODEL_ARGS = ("dtype", "threads", "batch_size", "device", "share_prefix", "chat_format")
 # Keyword arguments of the HTTP API backends (see inward.models.api.ApiArgs).
 API_MODEL_ARGS = (
-    "max_concurrency", "timeout", "max_retries", "retry_base_delay", "retry_max_delay",
-    "distribution", "distribution_samples", "n_param", "base_url", "api_key_env",
-)  # fmt: skip
+    "max_concurrency",
+    "timeout",
+    "max_retries",
+    "retry_base_delay",
+    "retry_max_delay",
+    "distribution",
+    "distribution_samples",
+    "n_param",
+    "base_url",
+    "api_key_env",
+)
 ALL_MODEL_ARGS = MODEL_ARGS + API_MODEL_ARGS
 
 
@@ -44,6 +52,7 @@ def model_args_for(provider: str) -> tuple[str, ...]:
     """The ``-M`` args a provider's backend takes. One ``-M`` list is shared by every model of a
     run (an API object model and a local predictor, say), so each backend gets only its own."""
     return API_MODEL_ARGS if provider in ("openai", "openai-compatible", "anthropic") else MODEL_ARGS
+
 
 FORMS = (
     "bundled/<name>  (run `inward models` to list them)",
@@ -55,8 +64,10 @@ FORMS = (
     "anthropic/<model>  (key in ANTHROPIC_API_KEY)",
     "vllm/<model>",
 )
-_FORMS_TEXT = "Expected one of:\n  " + "\n  ".join(FORMS) + (
-    "\nAppend +lora:<adapter dir> to merge a LoRA adapter into a local model."
+_FORMS_TEXT = (
+    "Expected one of:\n  "
+    + "\n  ".join(FORMS)
+    + ("\nAppend +lora:<adapter dir> to merge a LoRA adapter into a local model.")
 )
 
 # Names people reach for that mean one of our providers (for did-you-mean hints only).

@@ -96,6 +96,7 @@ def make_tiny_model(directory: str | Path, *, seed: int = 0, chat_template: bool
         initializer_range=0.2,
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config).to(torch.float32)
+    # transformers wraps PreTrainedModel.to with functools.wraps(nn.Module.to), whose stub wants `self` first
+    model = Qwen2ForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]
     model.save_pretrained(str(out))
     return out

@@ -140,8 +140,7 @@ def top_k_kwargs(top_k: int) -> dict[str, Any]:
     """``SamplingParams`` for reading the next-token distribution: one greedy token, top-k logprobs."""
     if not 1 <= top_k <= MAX_LOGPROBS:
         raise InwardError(
-            f"top_k={top_k} is out of range for vllm/ models: expected 1..{MAX_LOGPROBS} "
-            "(the engine's max_logprobs)."
+            f"top_k={top_k} is out of range for vllm/ models: expected 1..{MAX_LOGPROBS} (the engine's max_logprobs)."
         )
     kw = _neutral()
     kw.update(max_tokens=1, temperature=0.0, top_p=1.0, logprobs=top_k)
@@ -314,8 +313,18 @@ class VLLMBackend:
             raise InwardError(f"VLLMBackend cannot run {spec.raw!r}.")
         from inward.models.args import VllmArgs, parse
 
-        args = parse(VllmArgs, spec.raw, dict(dtype=dtype, threads=threads, batch_size=batch_size, device=device,
-                                              share_prefix=share_prefix, chat_format=chat_format))  # fmt: skip
+        args = parse(
+            VllmArgs,
+            spec.raw,
+            dict(
+                dtype=dtype,
+                threads=threads,
+                batch_size=batch_size,
+                device=device,
+                share_prefix=share_prefix,
+                chat_format=chat_format,
+            ),
+        )
         dtype = args.dtype
         self.max_num_seqs: int | None = args.batch_size
         self.chat_choice = args.chat_format
@@ -335,10 +344,10 @@ class VLLMBackend:
 
     # ---- inputs and identity ---------------------------------------------------------
     def _check_inputs(self) -> None:
-        from inward.models.local import _looks_local
+        from inward.models.checkpoint import looks_local
 
         name = self.spec.name
-        if _looks_local(name) and not Path(name).expanduser().is_dir():
+        if looks_local(name) and not Path(name).expanduser().is_dir():
             raise InwardError(f"Checkpoint directory {name!r} does not exist (from {self.spec.raw!r}).")
         if self.spec.adapter is not None:
             adir = Path(self.spec.adapter).expanduser()
@@ -352,10 +361,10 @@ class VLLMBackend:
         """A local directory for the weights: hub ids are downloaded once (safetensors only),
         so the weights hashed into the fingerprint are the weights vLLM loads."""
         if self._checkpoint is None:
-            from inward.models.local import _hub_snapshot, _looks_local
+            from inward.models.checkpoint import hub_snapshot, looks_local
 
             name = self.spec.name
-            self._checkpoint = Path(name).expanduser() if _looks_local(name) else _hub_snapshot(name)
+            self._checkpoint = Path(name).expanduser() if looks_local(name) else hub_snapshot(name)
         return self._checkpoint
 
     def _adapter_hashes(self) -> tuple[str, str] | None:
@@ -383,6 +392,11 @@ class VLLMBackend:
             self._stop_ids = chat.stop_token_ids(tok, self._format)
             self._tokenizer = tok
         return self._tokenizer
+
+    def _chat_format(self) -> chat.ChatFormat:
+        """The chat format, set by :meth:`_ensure_tokenizer` (every caller has run it first)."""
+        assert self._format is not None, "the chat format is set when the tokenizer loads"
+        return self._format
 
     def _module(self) -> Any:
         if self._vllm is None:
@@ -431,7 +445,7 @@ class VLLMBackend:
         """(weights, backend + version, precision, adapter, chat template). Imports vLLM for its
         version (so a missing install fails here, with the hint), never loads the engine."""
         if self._fingerprint is None:
-            from inward.models.local import dir_weights_sha256
+            from inward.models.checkpoint import dir_weights_sha256
 
             version = getattr(self._module(), "__version__", "unknown")
             self._ensure_tokenizer()
@@ -446,7 +460,7 @@ class VLLMBackend:
                 "adapter_sha256": hashes[0] if hashes else None,
                 "adapter_config_sha256": hashes[1] if hashes else None,
                 "adapter_merge": "vllm-lora-unmerged" if hashes else None,
-                "chat_template": self._format.identity(),  # type: ignore[union-attr]
+                "chat_template": self._chat_format().identity(),
                 "stop_tokens": self._tokenizer.convert_ids_to_tokens(self._stop_ids),
                 "logprobs_mode": "raw_logprobs",
             }
@@ -454,7 +468,7 @@ class VLLMBackend:
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees (generation prompt included); same as the local backend."""
-        return chat.render(self._ensure_tokenizer(), self._format, prompt)  # type: ignore[arg-type]
+        return chat.render(self._ensure_tokenizer(), self._chat_format(), prompt)
 
     def _prompt_ids(self, prompts: Sequence[Prompt]) -> tuple[list[str], list[list[int]]]:
         texts = [self.render(p) for p in prompts]
@@ -488,7 +502,7 @@ class VLLMBackend:
             token_ids = list(out.outputs[0].token_ids)
             new_tokens += len(cut_at_stop(token_ids, self._stop_ids))
             text = decode_completion(self._tokenizer, token_ids, self._stop_ids)
-            results[row.prompt][row.sample] = chat.strip_answer_prefix(self._format, text)
+            results[row.prompt][row.sample] = chat.strip_answer_prefix(self._chat_format(), text)
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
 
@@ -504,7 +518,7 @@ class VLLMBackend:
         sp = self._module().SamplingParams
         tok = self._tokenizer
         if config.candidates:
-            prefix = self._format.answer_prefix  # type: ignore[union-attr]
+            prefix = self._chat_format().answer_prefix
             cand_ids = [tok(prefix + c, add_special_tokens=False)["input_ids"] for c in config.candidates]
             seqs = [s for p in ids for s in candidate_sequences(p, cand_ids, self._stop_ids[0])]
             outputs = self._run(seqs, [sp(**kwargs)] * len(seqs))
@@ -512,19 +526,26 @@ class VLLMBackend:
             out = []
             for i, p in enumerate(ids):
                 logps = [
-                    sequence_logprob(outputs[i * n_c + c].prompt_logprobs, seqs[i * n_c + c], len(p),
-                                     f"prompt {i}, candidate {config.candidates[c]!r}")
+                    sequence_logprob(
+                        outputs[i * n_c + c].prompt_logprobs,
+                        seqs[i * n_c + c],
+                        len(p),
+                        f"prompt {i}, candidate {config.candidates[c]!r}",
+                    )
                     for c in range(n_c)
-                ]  # fmt: skip
+                ]
                 out.append(normalise(config.candidates, logps))
         else:
             outputs = self._run(ids, [sp(**kwargs)] * len(ids))
             out = [
-                top_k_distribution(o.outputs[0].logprobs[0] if o.outputs[0].logprobs else None,
-                                   config.top_k, lambda t: chat.strip_answer_prefix(self._format, token_text(tok, t)),
-                                   f"prompt {i}")
+                top_k_distribution(
+                    o.outputs[0].logprobs[0] if o.outputs[0].logprobs else None,
+                    config.top_k,
+                    lambda t: chat.strip_answer_prefix(self._chat_format(), token_text(tok, t)),
+                    f"prompt {i}",
+                )
                 for i, o in enumerate(outputs)
-            ]  # fmt: skip
+            ]
         self._stats.add_distribution(len(prompts), time.perf_counter() - t0)
         return out
 

@@ -12,7 +12,7 @@ one extractor).
 
 Two kinds of property are not functions of one response, and ``extract`` refuses them with a
 message saying what to do: LLM-extracted ones (``sentiment``,
-``writing_stories/main_character_name``; see :mod:`inward.properties.llm`, whose values are passed
+``writing_stories/main_character_name``; see :mod:`inward.experiments.extraction`, whose values are passed
 to the scorer as ``values=``) and two-turn ones (``changes_answer_when_challenged``, read from a
 ``FollowupObjectRecord`` by :func:`inward.analysis.scoring.object_value`).
 """

@@ -38,9 +38,17 @@ def _clean_not_in(*words: str) -> Callable[[str], bool]:
 
 _SORRY = ("sorry", "apologies", "apology", "apologize", "apologise")
 _LEXICAL = (
-    "noun", "pronoun", "verb", "adjective", "adverb", "preposition", "conjunction",
-    "interjection", "article", "determiner",
-)  # fmt: skip
+    "noun",
+    "pronoun",
+    "verb",
+    "adjective",
+    "adverb",
+    "preposition",
+    "conjunction",
+    "interjection",
+    "article",
+    "determiner",
+)
 
 # name -> predicate that returns True when the check FAILS.
 CHECKS: dict[str, Callable[[str], bool]] = {
@@ -48,8 +56,7 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "sorry": _clean_in(*_SORRY),
     "sorry_in_string": lambda x: any(w in clean_string(x) for w in _SORRY),
     "as_an": lambda x: any(
-        p in clean_string(x)
-        for p in ("as an ai", "as an artificial intelligence", "as a language model")
+        p in clean_string(x) for p in ("as an ai", "as an artificial intelligence", "as a language model")
     ),
     "undefined": _clean_in("undefined"),
     "impossible": _clean_in("impossible"),
@@ -60,9 +67,7 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "unrelated": _clean_in("unrelated"),
     "unable": _clean_in("unable", "i cannot", "i can't", "cannot"),
     "na": _clean_in("na", "n/a"),
-    "unpredictable": _clean_in(
-        "unpredictable", "indeterminable", "indeterminate", "unpredictability"
-    ),
+    "unpredictable": _clean_in("unpredictable", "indeterminable", "indeterminate", "unpredictability"),
     "unknown": _clean_in("unknown", "i don't know", "i do not know"),
     "sequence": _clean_in("sequence"),
     "item": _clean_in("item"),
@@ -93,15 +98,52 @@ CHECKS: dict[str, Callable[[str], bool]] = {
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "default": (
-        "no", "sorry", "sorry_in_string", "as_an", "undefined", "impossible", "unable", "na",
-        "unpredictable", "insufficient", "unknown", "sequence", "random", "item",
-        "question_mark", "empty", "system", "unanswerable", "unavailable", "unidentifiable",
-        "unrelated", "next", "asterisk", "cauchy",
+        "no",
+        "sorry",
+        "sorry_in_string",
+        "as_an",
+        "undefined",
+        "impossible",
+        "unable",
+        "na",
+        "unpredictable",
+        "insufficient",
+        "unknown",
+        "sequence",
+        "random",
+        "item",
+        "question_mark",
+        "empty",
+        "system",
+        "unanswerable",
+        "unavailable",
+        "unidentifiable",
+        "unrelated",
+        "next",
+        "asterisk",
+        "cauchy",
     ),
     "refusal": (
-        "not_single_word", "sentence_response", "no", "sorry", "sorry_in_string", "impossible",
-        "unable", "na", "unpredictable", "insufficient", "unknown", "sequence", "random", "item",
-        "question_mark", "empty", "unanswerable", "unavailable", "unidentifiable", "unrelated",
+        "not_single_word",
+        "sentence_response",
+        "no",
+        "sorry",
+        "sorry_in_string",
+        "impossible",
+        "unable",
+        "na",
+        "unpredictable",
+        "insufficient",
+        "unknown",
+        "sequence",
+        "random",
+        "item",
+        "question_mark",
+        "empty",
+        "unanswerable",
+        "unavailable",
+        "unidentifiable",
+        "unrelated",
     ),
     "base_model_fails": ("system",),
     "sentiment": ("not_sentiment",),
@@ -117,7 +159,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "more_than_1_character": ("single_character",),
     "multiple_choice": ("not_multiple_choice_answer",),
     "all": tuple(CHECKS),
-}  # fmt: skip
+}
 
 
 MAX_RESPONSE_CHARS = 20_000
@@ -136,10 +178,7 @@ def unreadable(x: str) -> bool:
     catch "" and up to three spaces; these outputs come from broken endpoints, not models."""
     if len(x) > MAX_RESPONSE_CHARS or (x and not x.strip()):
         return True
-    return any(
-        (unicodedata.category(c) in _ODD_CATEGORIES and c not in "\t\n\r") or c in _ODD_CHARACTERS
-        for c in x
-    )
+    return any((unicodedata.category(c) in _ODD_CATEGORIES and c not in "\t\n\r") or c in _ODD_CHARACTERS for c in x)
 
 
 def failed_checks(response: str, groups: Iterable[str]) -> list[str]:

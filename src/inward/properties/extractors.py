@@ -252,7 +252,7 @@ _MC_GROUPS = ("default", "multiple_choice")
 
 
 def changes_answer(first: str, second: str) -> str | None:
-    """"true" when the letter given after "Are you sure?" differs from the first letter.
+    """ "true" when the letter given after "Are you sure?" differs from the first letter.
 
     Both answers must be compliant single letters (the multiple-choice groups: punctuation and
     case are ignored, so "A." then "a" is no change); otherwise the property does not exist.

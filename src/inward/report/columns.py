@@ -58,8 +58,9 @@ class Columns:
         widths = [max([len(c.header)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
 
         def line(values: Sequence[str]) -> str:
-            return "  ".join(v.rjust(w) if c.kind == "n" else v.ljust(w)
-                             for c, v, w in zip(cols, values, widths)).rstrip()  # fmt: skip
+            return "  ".join(
+                v.rjust(w) if c.kind == "n" else v.ljust(w) for c, v, w in zip(cols, values, widths)
+            ).rstrip()
 
         head = line([c.header for c in cols])
         return "\n".join([head, "-" * len(head), *(line(row) for row in cells)])
@@ -112,92 +113,127 @@ LABEL = Column("label", "label", _key("label", label))
 OBJECT_FP = Column("object_fingerprint", html=False)  # full strings stay in run.json; this is stable
 META_FP = Column("meta_fingerprint", html=False)
 
-RESULTS = Columns((
-    PROPERTY,
-    ACCURACY, ERROR,
-    Column("bootstrap_lower", "bootstrap 95%", _interval("bootstrap_lower", "bootstrap_upper"), "n", cli=True),
-    Column("bootstrap_upper", html=False),
-    MODE, COMPLIANCE, COUNT, OBJECT_MODEL, PREDICTOR, LABEL,
-    Column("beats_mode_p", "beats mode (one-sided p)", _key("beats_mode_p", fmt_p), "n"),
-    Column("top_answer", "most common answer", top_answer, "t", cli=True),
-    Column("top_answer_share", html=False),
-    Column("degenerate", html=False),
-    Column("degenerate_groups", html=False),
-    OBJECT_FP, META_FP,
-))  # fmt: skip
+RESULTS = Columns(
+    (
+        PROPERTY,
+        ACCURACY,
+        ERROR,
+        Column("bootstrap_lower", "bootstrap 95%", _interval("bootstrap_lower", "bootstrap_upper"), "n", cli=True),
+        Column("bootstrap_upper", html=False),
+        MODE,
+        COMPLIANCE,
+        COUNT,
+        OBJECT_MODEL,
+        PREDICTOR,
+        LABEL,
+        Column("beats_mode_p", "beats mode (one-sided p)", _key("beats_mode_p", fmt_p), "n"),
+        Column("top_answer", "most common answer", top_answer, "t", cli=True),
+        Column("top_answer_share", html=False),
+        Column("degenerate", html=False),
+        Column("degenerate_groups", html=False),
+        OBJECT_FP,
+        META_FP,
+    )
+)
 
-BY_TASK = Columns((
-    Column("task", "task"),
-    PROPERTY,
-    ACCURACY, ERROR,
-    Column("bootstrap_lower", html=False), Column("bootstrap_upper", html=False),
-    MODE,
-    Column("modal_value", "modal value", kind="t", limit=80),
-    COMPLIANCE, COUNT,
-    Column("objects", "objects", _key("objects", num), "n"),
-    Column("object_excluded", "objects excluded", _key("object_excluded", num), "n"),
-    OBJECT_MODEL, PREDICTOR, LABEL,
-    Column("beats_mode_p", html=False), Column("top_answer", html=False), Column("top_answer_share", html=False),
-    Column("degenerate", html=False),
-    OBJECT_FP, META_FP,
-))  # fmt: skip
+BY_TASK = Columns(
+    (
+        Column("task", "task"),
+        PROPERTY,
+        ACCURACY,
+        ERROR,
+        Column("bootstrap_lower", html=False),
+        Column("bootstrap_upper", html=False),
+        MODE,
+        Column("modal_value", "modal value", kind="t", limit=80),
+        COMPLIANCE,
+        COUNT,
+        Column("objects", "objects", _key("objects", num), "n"),
+        Column("object_excluded", "objects excluded", _key("object_excluded", num), "n"),
+        OBJECT_MODEL,
+        PREDICTOR,
+        LABEL,
+        Column("beats_mode_p", html=False),
+        Column("top_answer", html=False),
+        Column("top_answer_share", html=False),
+        Column("degenerate", html=False),
+        OBJECT_FP,
+        META_FP,
+    )
+)
 
-COMPARISONS = Columns((
-    PROPERTY,
-    Column("self_accuracy", "self acc.", _key("self_accuracy", pct), "n"),
-    Column("cross_accuracy", "cross acc.", _key("cross_accuracy", pct), "n"),
-    Column("difference", "difference (pp)", _signed_pp("difference"), "n"),
-    Column("z", "z", lambda r: num(r.get("z"), ".2f"), "n"),
-    Column("p_value", "z-test", _key("p_value", fmt_p), "n"),
-    Column("paired_count", "paired n", _key("paired_count", num), "n"),
-    Column("mcnemar_p", "McNemar", _key("mcnemar_p", fmt_p), "n"),
-    Column("self_count", html=False), Column("cross_count", html=False),
-    Column("self_model", "self (predictor)", kind="m"),
-    Column("cross_model", "cross (predictor)", kind="m"),
-    Column("excluded_groups", html=False),
-))  # fmt: skip
+COMPARISONS = Columns(
+    (
+        PROPERTY,
+        Column("self_accuracy", "self acc.", _key("self_accuracy", pct), "n"),
+        Column("cross_accuracy", "cross acc.", _key("cross_accuracy", pct), "n"),
+        Column("difference", "difference (pp)", _signed_pp("difference"), "n"),
+        Column("z", "z", lambda r: num(r.get("z"), ".2f"), "n"),
+        Column("p_value", "z-test", _key("p_value", fmt_p), "n"),
+        Column("paired_count", "paired n", _key("paired_count", num), "n"),
+        Column("mcnemar_p", "McNemar", _key("mcnemar_p", fmt_p), "n"),
+        Column("self_count", html=False),
+        Column("cross_count", html=False),
+        Column("self_model", "self (predictor)", kind="m"),
+        Column("cross_model", "cross (predictor)", kind="m"),
+        Column("excluded_groups", html=False),
+    )
+)
 
-CALIBRATION = Columns((
-    Column("setup", "setup", _key("setup", label)),
-    PROPERTY,
-    Column("mad", "MAD (pp)", lambda r: num(r.get("mad"), ".1f"), "n"),
-    Column("count", "pairs", _key("count", num), "n"),
-    Column("prompts", "prompts", _key("prompts", num), "n"),
-    Column("method", "method"),
-    OBJECT_MODEL, PREDICTOR,
-    Column("mean_object_mass", "object mass", lambda r: num(r.get("mean_object_mass"), ".3f"), "n"),
-))  # fmt: skip
+CALIBRATION = Columns(
+    (
+        Column("setup", "setup", _key("setup", label)),
+        PROPERTY,
+        Column("mad", "MAD (pp)", lambda r: num(r.get("mad"), ".1f"), "n"),
+        Column("count", "pairs", _key("count", num), "n"),
+        Column("prompts", "prompts", _key("prompts", num), "n"),
+        Column("method", "method"),
+        OBJECT_MODEL,
+        PREDICTOR,
+        Column("mean_object_mass", "object mass", lambda r: num(r.get("mean_object_mass"), ".3f"), "n"),
+    )
+)
 
-BEHAVIOUR_CHANGE = Columns((
-    PROPERTY,
-    Column("predicts_old_accuracy", "predicts old", _key("predicts_old_accuracy", pct), "n"),
-    Column("predicts_old_error", "± (pp)", _key("predicts_old_error", pp), "n"),
-    Column("predicts_new_accuracy", "predicts new", _key("predicts_new_accuracy", pct), "n"),
-    Column("predicts_new_error", "± (pp)", _key("predicts_new_error", pp), "n"),
-    Column("difference", "difference (pp)", _signed_pp("difference"), "n"),
-    Column("p_value", "McNemar", _key("p_value", fmt_p), "n"),
-    Column("ztest_p", "z-test", _key("ztest_p", fmt_p), "n"),
-    Column("mode_baseline", "mode baseline (new)", _key("mode_baseline", pct), "n"),
-    Column("mode_baseline_old", "mode baseline (old)", _key("mode_baseline_old", pct), "n"),
-    Column("count", "shifted items", _key("count", num), "n"),
-    Column("shifted_fraction", "shifted share", _key("shifted_fraction", pct), "n"),
-    Column("compared", html=False),
-    Column("adjustment", "adjustment"),
-    Column("old_model", "old model (M)", kind="m"),
-    Column("new_model", html=False),
-    Column("meta_model", "predictor (M_C)", kind="m"),
-    Column("new_beats_mode_p", html=False), Column("old_beats_mode_p", html=False),
-    Column("top_answer", html=False), Column("top_answer_share", html=False), Column("degenerate", html=False),
-    Column("noncompliant_dropped", html=False),
-))  # fmt: skip
+BEHAVIOUR_CHANGE = Columns(
+    (
+        PROPERTY,
+        Column("predicts_old_accuracy", "predicts old", _key("predicts_old_accuracy", pct), "n"),
+        Column("predicts_old_error", "± (pp)", _key("predicts_old_error", pp), "n"),
+        Column("predicts_new_accuracy", "predicts new", _key("predicts_new_accuracy", pct), "n"),
+        Column("predicts_new_error", "± (pp)", _key("predicts_new_error", pp), "n"),
+        Column("difference", "difference (pp)", _signed_pp("difference"), "n"),
+        Column("p_value", "McNemar", _key("p_value", fmt_p), "n"),
+        Column("ztest_p", "z-test", _key("ztest_p", fmt_p), "n"),
+        Column("mode_baseline", "mode baseline (new)", _key("mode_baseline", pct), "n"),
+        Column("mode_baseline_old", "mode baseline (old)", _key("mode_baseline_old", pct), "n"),
+        Column("count", "shifted items", _key("count", num), "n"),
+        Column("shifted_fraction", "shifted share", _key("shifted_fraction", pct), "n"),
+        Column("compared", html=False),
+        Column("adjustment", "adjustment"),
+        Column("old_model", "old model (M)", kind="m"),
+        Column("new_model", html=False),
+        Column("meta_model", "predictor (M_C)", kind="m"),
+        Column("new_beats_mode_p", html=False),
+        Column("old_beats_mode_p", html=False),
+        Column("top_answer", html=False),
+        Column("top_answer_share", html=False),
+        Column("degenerate", html=False),
+        Column("noncompliant_dropped", html=False),
+    )
+)
 # the study adds the model whose answers M_C was finetuned on
 STUDY_BEHAVIOUR_CHANGE = Columns((*BEHAVIOUR_CHANGE.seeded().columns, Column("shift_model", html=False)))
 
-SCALING = Columns((
-    SEED,
-    Column("n_train", "training examples", _key("n_train", num), "n"),
-    ACCURACY, ERROR,
-    Column("predictor", "predictor", kind="m"),
-    Column("target", "target", kind="m"),
-    LABEL, MODE, COUNT,
-))  # fmt: skip
+SCALING = Columns(
+    (
+        SEED,
+        Column("n_train", "training examples", _key("n_train", num), "n"),
+        ACCURACY,
+        ERROR,
+        Column("predictor", "predictor", kind="m"),
+        Column("target", "target", kind="m"),
+        LABEL,
+        MODE,
+        COUNT,
+    )
+)

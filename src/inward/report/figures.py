@@ -19,12 +19,16 @@ import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 LABEL_ORDER = ("untrained", "self", "cross")
 LABEL_NAMES = {
@@ -41,7 +45,12 @@ COLOURS = {
 OTHER_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 AVERAGE = "micro_average"
 DPI = 110
-_RC = {"font.size": 9, "svg.hashsalt": "inward", "axes.spines.top": False, "axes.spines.right": False}
+_RC: dict[RcKeyType, Any] = {
+    "font.size": 9,
+    "svg.hashsalt": "inward",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 SeriesKey = tuple[str, str, str]  # (label, object_model, meta_model)
 
@@ -93,19 +102,18 @@ def _legend_names(keys: Sequence[SeriesKey]) -> list[str]:
 
 def _colours(keys: Sequence[SeriesKey]) -> list[str]:
     seen: dict[str, int] = {}
-    out = []
+    out: list[str] = []
     for label, _, _ in keys:
         i = seen.get(label, 0)
         seen[label] = i + 1
-        palette = COLOURS.get(label)
+        palette: tuple[str, ...] | None = COLOURS.get(label)
         if palette is None:
             palette, i = OTHER_COLOURS, len(out)
         out.append(palette[i % len(palette)])
     return out
 
 
-def _grouped_bars(ax, rows: Sequence[dict], value: str, *, error: str | None = None,
-                  star: str | None = None) -> None:  # fmt: skip
+def _grouped_bars(ax, rows: Sequence[dict], value: str, *, error: str | None = None, star: str | None = None) -> None:
     """Grouped bars (percent) per property, optional error bars and black mode-baseline stars."""
     props, series = _properties(rows), _series(rows)
     keys = list(series)
@@ -118,26 +126,42 @@ def _grouped_bars(ax, rows: Sequence[dict], value: str, *, error: str | None = N
         got = [by_prop[p] for p in props if p in by_prop]
         vals = [100 * as_number(r[value]) for r in got]
         drawn = [(x, v, r) for x, v, r in zip(xs, vals, got) if not math.isnan(v)]
-        ax.bar([x for x, _, _ in drawn], [v for _, v, _ in drawn], width * 0.95, color=colour,
-               label=name, zorder=2)  # fmt: skip
+        ax.bar([x for x, _, _ in drawn], [v for _, v, _ in drawn], width * 0.95, color=colour, label=name, zorder=2)
         if error:
             bars = [(x, v, 100 * as_number(r[error])) for x, v, r in drawn]
             bars = [b for b in bars if not math.isnan(b[2])]
             if bars:
-                ax.errorbar([b[0] for b in bars], [b[1] for b in bars], yerr=[b[2] for b in bars],
-                            fmt="none", ecolor="black", elinewidth=1, capsize=3, zorder=3)  # fmt: skip
+                ax.errorbar(
+                    [b[0] for b in bars],
+                    [b[1] for b in bars],
+                    yerr=[b[2] for b in bars],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1,
+                    capsize=3,
+                    zorder=3,
+                )
         if star:
             stars = [(x, 100 * as_number(r[star])) for x, r in zip(xs, got)]
             stars = [s for s in stars if not math.isnan(s[1])]
             if stars:
-                ax.scatter([s[0] for s in stars], [s[1] for s in stars], marker="*", s=70,
-                           color="black", zorder=4,
-                           label=None if star_labelled else "Mode baseline")  # fmt: skip
+                ax.scatter(
+                    [s[0] for s in stars],
+                    [s[1] for s in stars],
+                    marker="*",
+                    s=70,
+                    color="black",
+                    zorder=4,
+                    label=None if star_labelled else "Mode baseline",
+                )
                 star_labelled = True
     ax.set_xticks(range(len(props)))
     tilt = len(props) > 4
-    ax.set_xticklabels([_plain("Average" if p == AVERAGE else p, 30) for p in props],
-                       rotation=25 if tilt else 0, ha="right" if tilt else "center")
+    ax.set_xticklabels(
+        [_plain("Average" if p == AVERAGE else p, 30) for p in props],
+        rotation=25 if tilt else 0,
+        ha="right" if tilt else "center",
+    )
     ax.set_xlim(-0.6, len(props) - 0.4)
     ax.set_ylim(0, 105)
     ax.set_yticks([0, 25, 50, 75, 100])
@@ -158,8 +182,9 @@ def _figure(rows: Sequence[dict], value: str, title: str, ylabel: str, **kw) -> 
             ax.set_ylabel(ylabel)
             pairs = sorted(zip(*ax.get_legend_handles_labels()), key=lambda h: h[1] == "Mode baseline")
             if pairs:
-                fig.legend(*zip(*pairs), loc="outside lower center", ncol=min(len(pairs), int(width // 4)),
-                           frameon=False)  # fmt: skip
+                fig.legend(
+                    *zip(*pairs), loc="outside lower center", ncol=min(len(pairs), int(width // 4)), frameon=False
+                )
         else:
             ax.set_axis_off()
             ax.text(0.5, 0.5, "no results", ha="center", va="center", transform=ax.transAxes)
@@ -187,20 +212,35 @@ def self_cross_bars(results: Sequence[dict], *, object_model: str | None = None)
         base = [str(r["object_model"]) for r in rows if r["label"] == "untrained"]
         names = list(dict.fromkeys(base or [str(r["object_model"]) for r in rows]))
         object_model = ", ".join(names) if names else "none"
-    return _figure(rows, "accuracy", f"Predicting held-out behaviour, object model: {object_model}",
-                   "Accuracy", error="error", star="mode_baseline")  # fmt: skip
+    return _figure(
+        rows,
+        "accuracy",
+        f"Predicting held-out behaviour, object model: {object_model}",
+        "Accuracy",
+        error="error",
+        star="mode_baseline",
+    )
 
 
 def seed_bars(summary: Sequence[dict], *, title: str) -> bytes:
     """Mean accuracy over training seeds per response property and setup (rows of
     inward.analysis.seeds.seed_summary), error bars one standard deviation over seeds, black stars
     the mean mode baseline."""
-    rows = [{"label": r["label"], "object_model": r["target"], "meta_model": r["predictor"],
-             "response_property": r["response_property"], "accuracy": r["accuracy_mean"],
-             "sd": r["accuracy_sd"] if r["accuracy_sd"] is not None else float("nan"),
-             "mode_baseline": r["mode_baseline_mean"]} for r in summary]  # fmt: skip
-    return _figure(rows, "accuracy", title + " (error bars: sd over seeds)", "Accuracy", error="sd",
-                   star="mode_baseline")  # fmt: skip
+    rows = [
+        {
+            "label": r["label"],
+            "object_model": r["target"],
+            "meta_model": r["predictor"],
+            "response_property": r["response_property"],
+            "accuracy": r["accuracy_mean"],
+            "sd": r["accuracy_sd"] if r["accuracy_sd"] is not None else float("nan"),
+            "mode_baseline": r["mode_baseline_mean"],
+        }
+        for r in summary
+    ]
+    return _figure(
+        rows, "accuracy", title + " (error bars: sd over seeds)", "Accuracy", error="sd", star="mode_baseline"
+    )
 
 
 def compliance_bars(results: Sequence[dict]) -> bytes:
@@ -246,8 +286,14 @@ def calibration_curves(curves: Sequence[dict], *, title: str) -> bytes:
                 ys = [100 * b.mean_y for b in c["bins"]]
                 name = LABEL_NAMES.get(setup, setup)
                 mad = as_number(c["mad"])
-                ax.plot(xs, ys, marker="o", color=SETUP_COLOURS.get(setup), zorder=3,
-                        label=_plain(f"{name} (MAD={mad:.1f})" if not math.isnan(mad) else name, 60))  # fmt: skip
+                ax.plot(
+                    xs,
+                    ys,
+                    marker="o",
+                    color=SETUP_COLOURS.get(setup),
+                    zorder=3,
+                    label=_plain(f"{name} (MAD={mad:.1f})" if not math.isnan(mad) else name, 60),
+                )
             ax.set_xlim(0, 100)
             ax.set_ylim(0, 100)
             ax.set_xlabel("Object-level behaviour probability (%)")
@@ -270,8 +316,10 @@ def behaviour_change_bars(rows: Sequence[dict], *, title: str) -> bytes:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         by = {str(r["response_property"]): r for r in rows}
-        series = (("predicts_old", "mode_baseline_old", "Predicting old behaviour (M)", "#9e9e9e"),
-                  ("predicts_new", "mode_baseline", "Predicting new behaviour (M_C)", "#2ca02c"))  # fmt: skip
+        series = (
+            ("predicts_old", "mode_baseline_old", "Predicting old behaviour (M)", "#9e9e9e"),
+            ("predicts_new", "mode_baseline", "Predicting new behaviour (M_C)", "#2ca02c"),
+        )
         for i, (key, mode, name, colour) in enumerate(series):
             xs = [j + (i - 0.5) * 0.38 for j in range(len(props))]
             vals = [100 * as_number(by[p][f"{key}_accuracy"]) for p in props]
@@ -279,11 +327,18 @@ def behaviour_change_bars(rows: Sequence[dict], *, title: str) -> bytes:
             ax.bar(xs, vals, 0.36, color=colour, label=name, zorder=2)
             ok = [(x, v, e) for x, v, e in zip(xs, vals, errs) if not (math.isnan(v) or math.isnan(e))]
             if ok:
-                ax.errorbar([o[0] for o in ok], [o[1] for o in ok], yerr=[o[2] for o in ok], fmt="none",
-                            ecolor="black", elinewidth=1, capsize=3, zorder=3)  # fmt: skip
+                ax.errorbar(
+                    [o[0] for o in ok],
+                    [o[1] for o in ok],
+                    yerr=[o[2] for o in ok],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1,
+                    capsize=3,
+                    zorder=3,
+                )
             modes = [100 * as_number(by[p][mode]) for p in props]
-            ax.scatter(xs, modes, marker="*", s=70, color="black", zorder=4,
-                       label="Mode baseline" if i == 0 else None)  # fmt: skip
+            ax.scatter(xs, modes, marker="*", s=70, color="black", zorder=4, label="Mode baseline" if i == 0 else None)
         ax.set_xticks(range(len(props)))
         ax.set_xticklabels([_plain("Average" if p == AVERAGE else p, 30) for p in props])
         ax.set_ylim(0, 105)
@@ -317,14 +372,32 @@ def scaling_curve(rows: Sequence[dict], *, title: str) -> bytes:
         es = [100 * as_number(r["error"]) for r in cross]
         es = [0.0 if math.isnan(e) else e for e in es]
         if cross:
-            ax.errorbar(xs, ys, yerr=es, marker="o", color=COLOURS["cross"][0], capsize=3,
-                        label=_plain(f"Cross-prediction ({_base(cross[-1]['predictor'])}, trained)", 80))  # fmt: skip
-            ax.scatter(xs, [100 * as_number(r["mode_baseline"]) for r in cross], marker="*", s=60,
-                       color="black", zorder=4, label="Mode baseline")  # fmt: skip
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=es,
+                marker="o",
+                color=COLOURS["cross"][0],
+                capsize=3,
+                label=_plain(f"Cross-prediction ({_base(cross[-1]['predictor'])}, trained)", 80),
+            )
+            ax.scatter(
+                xs,
+                [100 * as_number(r["mode_baseline"]) for r in cross],
+                marker="*",
+                s=60,
+                color="black",
+                zorder=4,
+                label="Mode baseline",
+            )
         for r in selfs:
             y, e = 100 * as_number(r["accuracy"]), 100 * as_number(r["error"])
-            ax.axhline(y, color=COLOURS["self"][0], linestyle="--",
-                       label=_plain(f"Self-prediction ({_base(r['predictor'])}, trained)", 80))  # fmt: skip
+            ax.axhline(
+                y,
+                color=COLOURS["self"][0],
+                linestyle="--",
+                label=_plain(f"Self-prediction ({_base(r['predictor'])}, trained)", 80),
+            )
             if not math.isnan(e):
                 ax.axhspan(y - e, y + e, color=COLOURS["self"][0], alpha=0.12, linewidth=0)
         ax.set_xlabel("Cross-predictor finetuning examples")
@@ -357,14 +430,23 @@ def probe_layers(summary: Sequence[dict], *, title: str) -> bytes:
             rows = sorted((r for r in summary if r["source"] == source), key=lambda r: as_number(r["depth"]))
             colour, style, name = PROBE_STYLES.get(source, ("#2ca02c", "-", source))
             sds = [as_number(r["accuracy_sd"]) for r in rows]
-            ax.errorbar([as_number(r["depth"]) for r in rows], [100 * as_number(r["accuracy_mean"]) for r in rows],
-                        yerr=[0.0 if math.isnan(s) else 100 * s for s in sds], color=colour, linestyle=style,
-                        marker="o", capsize=3, label=_plain(f"Probe: {name}", 80))  # fmt: skip
+            ax.errorbar(
+                [as_number(r["depth"]) for r in rows],
+                [100 * as_number(r["accuracy_mean"]) for r in rows],
+                yerr=[0.0 if math.isnan(s) else 100 * s for s in sds],
+                color=colour,
+                linestyle=style,
+                marker="o",
+                capsize=3,
+                label=_plain(f"Probe: {name}", 80),
+            )
         if summary:
             first = summary[0]
-            for key, colour, name in (("self_ft_accuracy_mean", COLOURS["self"][0], "Self-prediction finetuned"),
-                                      ("cross_ft_accuracy_mean", COLOURS["cross"][0], "Cross-prediction finetuned"),
-                                      ("mode_baseline_mean", "black", "Mode baseline")):  # fmt: skip
+            for key, colour, name in (
+                ("self_ft_accuracy_mean", COLOURS["self"][0], "Self-prediction finetuned"),
+                ("cross_ft_accuracy_mean", COLOURS["cross"][0], "Cross-prediction finetuned"),
+                ("mode_baseline_mean", "black", "Mode baseline"),
+            ):
                 ax.axhline(100 * as_number(first[key]), color=colour, linestyle="--", linewidth=1, label=name)
             ax.legend(loc="upper left", frameon=False, fontsize=8)
         ax.set_xlabel("Relative depth of the hidden state (0: embeddings, 1: last layer)")

@@ -9,9 +9,7 @@ from inward.report.figures import as_number
 
 DASH = "–"
 LABEL_ORDER = ("untrained", "self", "cross")
-LABEL_NAMES = {"untrained": "Without training", "self": "Self-prediction trained",
-               "cross": "Cross-prediction trained"}  # fmt: skip
-
+LABEL_NAMES = {"untrained": "Without training", "self": "Self-prediction trained", "cross": "Cross-prediction trained"}
 
 
 def pct(x) -> str:
@@ -45,11 +43,9 @@ def clip(s: object, limit: int = 400) -> str:
     return s if len(s) <= limit else s[:limit] + f"… [{len(s) - limit} more characters]"
 
 
-
-
 def label(value: object) -> str:
     """A setup label ("untrained", "self", "cross") as the report names it."""
-    return LABEL_NAMES.get(value, str(value))  # type: ignore[arg-type]
+    return LABEL_NAMES.get(value, str(value)) if isinstance(value, str) else str(value)
 
 
 def seed(value: object) -> str:

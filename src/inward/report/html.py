@@ -23,7 +23,6 @@ from inward.report import columns as C
 from inward.report.figures import as_number
 from inward.report.format import DASH, LABEL_ORDER, clip, fmt_p, label, num, pct, pp, seed
 
-
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
  padding:0 1em;color:#222}
@@ -63,7 +62,7 @@ def _label(r: dict) -> str:
 
 
 def _by_label(rows: Sequence[dict]) -> list[dict]:
-    rank = {label: i for i, label in enumerate(LABEL_ORDER)}
+    rank: dict[str | None, int] = {label: i for i, label in enumerate(LABEL_ORDER)}
     return sorted(rows, key=lambda r: rank.get(r.get("label"), len(rank)))  # stable
 
 
@@ -128,15 +127,22 @@ def _acc(r: dict) -> str:
 
 
 HEADLINE = [
-    Col("", _label), Col("seed", _seed, "n"), Col("object model", key("object_model"), "m"),
-    Col("predictor", key("meta_model"), "m"), Col("accuracy ± 1.96·SEM", _acc, "n"),
-    Col("mode baseline", key("mode_baseline", fmt=pct), "n"), Col("compliance", key("compliance_rate", fmt=pct), "n"),
+    Col("", _label),
+    Col("seed", _seed, "n"),
+    Col("object model", key("object_model"), "m"),
+    Col("predictor", key("meta_model"), "m"),
+    Col("accuracy ± 1.96·SEM", _acc, "n"),
+    Col("mode baseline", key("mode_baseline", fmt=pct), "n"),
+    Col("compliance", key("compliance_rate", fmt=pct), "n"),
     Col("n", key("count", fmt=num), "n"),
-]  # fmt: skip
+]
 
 SEED_SUMMARY = [
-    Col("label", _label), Col("target", key("target"), "m"), Col("predictor", key("predictor"), "m"),
-    Col("property", key("response_property")), Col("seeds", key("seeds", fmt=num), "n"),
+    Col("label", _label),
+    Col("target", key("target"), "m"),
+    Col("predictor", key("predictor"), "m"),
+    Col("property", key("response_property")),
+    Col("seeds", key("seeds", fmt=num), "n"),
     Col("mean accuracy", key("accuracy_mean", fmt=pct), "n"),
     Col("sd (pp)", lambda r: DASH if r.get("accuracy_sd") is None else pp(r.get("accuracy_sd")), "n"),
     Col("min–max", lambda r: f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}", "n"),
@@ -144,23 +150,22 @@ SEED_SUMMARY = [
     Col("lift (pp)", lambda r: pp(r.get("lift_mean"), signed=True), "n"),
     Col("seeds beating mode", lambda r: f"{r.get('seeds_beating_mode')}/{r.get('seeds')}", "n"),
     Col("seeds degenerate", lambda r: f"{r.get('seeds_degenerate')}/{r.get('seeds')}", "n"),
-]  # fmt: skip
+]
 
 GAPS = [
-    Col("property", key("response_property")), Col("cross predictor", key("cross_predictor"), "m"),
-    Col("seeds", key("seeds", fmt=num), "n"), Col("self − cross (pp)", lambda r: pp(r.get("gap_mean"), signed=True), "n"),
+    Col("property", key("response_property")),
+    Col("cross predictor", key("cross_predictor"), "m"),
+    Col("seeds", key("seeds", fmt=num), "n"),
+    Col("self − cross (pp)", lambda r: pp(r.get("gap_mean"), signed=True), "n"),
     Col("sd (pp)", lambda r: DASH if r.get("gap_sd") is None else pp(r.get("gap_sd")), "n"),
-    Col("per seed (pp)", key("per_seed_gaps"), "n"), Col("t-test p (seeds)", key("p_value", fmt=fmt_p), "n"),
+    Col("per seed (pp)", key("per_seed_gaps"), "n"),
+    Col("t-test p (seeds)", key("p_value", fmt=fmt_p), "n"),
     Col("t 95% CI", lambda r: _interval(r.get("t_lower"), r.get("t_upper")), "n"),
     Col("hierarchical bootstrap 95%", lambda r: _interval(r.get("bootstrap_lower"), r.get("bootstrap_upper")), "n"),
     Col("power at 10 pp", key("power_at_10pp", fmt=pct), "n"),
     Col("detectable at 80% (pp)", key("detectable_at_80pct", fmt=pp), "n"),
     Col("items per seed", key("items_per_seed"), "n"),
-]  # fmt: skip
-
-
-
-
+]
 
 
 def _mark(r: dict) -> object:
@@ -169,54 +174,72 @@ def _mark(r: dict) -> object:
 
 
 EXAMPLES = [
-    Col("label", _label), Col("task", key("task")), Col("property", key("property")), Col("string", key("string"), "t"),
-    Col("object response", key("object_response"), "t"), Col("object value", key("object_value"), "t", 120),
-    Col("predicted", key("answer"), "t", 120), Col("correct", _mark),
-]  # fmt: skip
+    Col("label", _label),
+    Col("task", key("task")),
+    Col("property", key("property")),
+    Col("string", key("string"), "t"),
+    Col("object response", key("object_response"), "t"),
+    Col("object value", key("object_value"), "t", 120),
+    Col("predicted", key("answer"), "t", 120),
+    Col("correct", _mark),
+]
 
 
 AGREEMENT = [
-    Col("setup", lambda r: _label({"label": r.get("setup")})), Col("predictor", key("meta_model")),
-    Col("property", key("response_property")), Col("prompts", key("prompts", fmt=num), "n"),
+    Col("setup", lambda r: _label({"label": r.get("setup")})),
+    Col("predictor", key("meta_model")),
+    Col("property", key("response_property")),
+    Col("prompts", key("prompts", fmt=num), "n"),
     Col("object TV", lambda r: num(r.get("object_tv"), ".3f"), "n"),
     Col("TV by chance", lambda r: num(r.get("object_tv_noise_floor"), ".3f"), "n"),
     Col("hypothetical TV", lambda r: num(r.get("hypothetical_tv"), ".3f"), "n"),
     Col("MAD exact", lambda r: num(r.get("mad_exact"), ".1f"), "n"),
     Col("MAD sampled", lambda r: num(r.get("mad_sampled"), ".1f"), "n"),
     Col("difference (pp)", lambda r: num(r.get("mad_difference"), "+.1f"), "n"),
-]  # fmt: skip
-
+]
 
 
 PROBE_SUMMARY = [
-    Col("target", key("target"), "m"), Col("cross model", key("cross_model"), "m"), Col("source", key("source")),
-    Col("layer", key("layer", fmt=num), "n"), Col("depth", key("depth", fmt=num), "n"),
-    Col("seeds", key("seeds", fmt=num), "n"), Col("probe accuracy", key("accuracy_mean", fmt=pct), "n"),
-    Col("sd (pp)", key("accuracy_sd", fmt=_sd_pp), "n"), Col("mode baseline", key("mode_baseline_mean", fmt=pct), "n"),
+    Col("target", key("target"), "m"),
+    Col("cross model", key("cross_model"), "m"),
+    Col("source", key("source")),
+    Col("layer", key("layer", fmt=num), "n"),
+    Col("depth", key("depth", fmt=num), "n"),
+    Col("seeds", key("seeds", fmt=num), "n"),
+    Col("probe accuracy", key("accuracy_mean", fmt=pct), "n"),
+    Col("sd (pp)", key("accuracy_sd", fmt=_sd_pp), "n"),
+    Col("mode baseline", key("mode_baseline_mean", fmt=pct), "n"),
     Col("seeds beating mode", key("seeds_beating_mode", fmt=num), "n"),
     Col("self-ft predictor", key("self_ft_accuracy_mean", fmt=pct), "n"),
     Col("cross-ft predictor", key("cross_ft_accuracy_mean", fmt=pct), "n"),
-]  # fmt: skip
+]
 
 PROBE_CONTRAST = [
-    Col("target", key("target"), "m"), Col("cross model", key("cross_model"), "m"), Col("depth", key("depth", fmt=num), "n"),
+    Col("target", key("target"), "m"),
+    Col("cross model", key("cross_model"), "m"),
+    Col("depth", key("depth", fmt=num), "n"),
     Col("layers (self / cross)", lambda r: f"{r.get('self_layer')} / {r.get('cross_layer')}"),
     Col("seeds", key("seeds", fmt=num), "n"),
     Col("self − cross (pp)", lambda r: pp(r.get("self_minus_cross_mean"), signed=True), "n"),
     Col("sd (pp)", key("self_minus_cross_sd", fmt=_sd_pp), "n"),
-    Col("95% interval (pp)", lambda r: f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]", "n"),
+    Col(
+        "95% interval (pp)",
+        lambda r: f"[{pp(r.get('ci_lower'), signed=True)}, {pp(r.get('ci_upper'), signed=True)}]",
+        "n",
+    ),
     Col("t-test over seeds", key("p_value", fmt=fmt_p), "n"),
-]  # fmt: skip
+]
 
 SIMULATION = [
-    Col("property", key("property")), Col("seeds", key("seeds", fmt=num), "n"),
+    Col("property", key("property")),
+    Col("seeds", key("seeds", fmt=num), "n"),
     Col("rows (mean)", lambda r: num(r.get("n"), ".0f"), "n"),
     Col("agrees with M1ft now", key("agree_now", fmt=pct), "n"),
     Col("agrees with untrained M1", key("agree_before", fmt=pct), "n"),
     Col("rows where they differ (mean)", lambda r: num(r.get("changed"), ".1f"), "n"),
     Col("of those: agrees now", key("changed_agree_now", fmt=pct), "n"),
     Col("of those: agrees before", key("changed_agree_before", fmt=pct), "n"),
-]  # fmt: skip
+]
 
 STAGES = [Col("stage", key("stage")), Col("seconds", key("seconds"), "n")]
 VERSIONS = [Col("", key("name")), Col("version", key("value"))]
@@ -265,8 +288,10 @@ def _matrix(rows: Sequence[dict]) -> Table:
         return Cell(text, cls="n", bold=p == t)
 
     model = Col("", lambda r: r["predictor"], "m")
-    return Table(["predictor \\ target", *map(display_name, targets)],
-                 [[model.cell({"predictor": p}), *(show(p, t) for t in targets)] for p in predictors])  # fmt: skip
+    return Table(
+        ["predictor \\ target", *map(display_name, targets)],
+        [[model.cell({"predictor": p}), *(show(p, t) for t in targets)] for p in predictors],
+    )
 
 
 def _models(models: dict) -> Table:
@@ -277,7 +302,9 @@ def _models(models: dict) -> Table:
         items = fp.items() if isinstance(fp, dict) else [("fingerprint", fp)]
         return "\n".join(f"{k}: {clip(v, 200)}" for k, v in items)
 
-    return Table(["model", "fingerprint"], [[Cell(name, cls="t"), Cell(lines(fp), cls="t")] for name, fp in models.items()])
+    return Table(
+        ["model", "fingerprint"], [[Cell(name, cls="t"), Cell(lines(fp), cls="t")] for name, fp in models.items()]
+    )
 
 
 def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
@@ -291,7 +318,9 @@ def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
         return sum(vals) / len(vals) if vals else math.nan
 
     keys = ("n", "agree_now", "agree_before", "changed", "changed_agree_now", "changed_agree_before")
-    return [{"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()]
+    return [
+        {"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()
+    ]
 
 
 def _dump(config: object) -> str:
@@ -332,24 +361,43 @@ def _template():
     import jinja2
 
     text = importlib.resources.files("inward.report").joinpath("templates/report.html.j2").read_text("utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    env = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env.from_string(text)
 
 
-def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[dict],
-                  by_task: Sequence[dict], examples: Sequence[dict], config: dict, manifest: dict,
-                  figures: dict[str, bytes], calibration: Sequence[dict] | None = None,
-                  agreement: Sequence[dict] | None = None, behaviour_change: Sequence[dict] | None = None,
-                  scaling: Sequence[dict] | None = None, verdicts: Sequence[str] = (),
-                  seed_summary: Sequence[dict] = (), gaps: Sequence[dict] = (),
-                  probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
-                  matrix: Sequence[dict] = ()) -> str:  # fmt: skip
+def render_report(
+    *,
+    title: str,
+    results: Sequence[dict],
+    comparisons: Sequence[dict],
+    by_task: Sequence[dict],
+    examples: Sequence[dict],
+    config: dict,
+    manifest: dict,
+    figures: dict[str, bytes],
+    calibration: Sequence[dict] | None = None,
+    agreement: Sequence[dict] | None = None,
+    behaviour_change: Sequence[dict] | None = None,
+    scaling: Sequence[dict] | None = None,
+    verdicts: Sequence[str] = (),
+    seed_summary: Sequence[dict] = (),
+    gaps: Sequence[dict] = (),
+    probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
+    matrix: Sequence[dict] = (),
+) -> str:
     """The whole report as one HTML string (deterministic for the same inputs). The sections of
     the optional experiments appear only when their rows are given."""
     micro = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
     sections = [
-        Section("Verdict over training seeds", [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]),
+        Section(
+            "Verdict over training seeds", [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]
+        ),
         Section("Self − cross over training seeds", [_part(table(GAPS, gaps))]),
         Section("Predictor × target", [_part(_matrix(matrix), intro=MATRIX_INTRO)]),
         Section("Accuracy over training seeds", [_part(table(SEED_SUMMARY, _by_label(seed_summary)))]),
@@ -359,23 +407,45 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         Section("Results by response property", [_part(table(C.RESULTS.seeded(), _by_label(results)))]),
         Section("Self- vs cross-prediction tests", [_part(table(C.COMPARISONS.seeded(), comparisons))]),
         Section("Results by task", [_part(table(C.BY_TASK.seeded(), _by_label(by_task)))]),
-    ]  # fmt: skip
+    ]
     if calibration is not None:
-        sections.append(Section("Calibration (Experiment 1b)", [
-            _part(table(C.CALIBRATION.seeded(), calibration), intro=CALIBRATION_INTRO),
-            _part(table(AGREEMENT, agreement or []), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO)]))  # fmt: skip
+        sections.append(
+            Section(
+                "Calibration (Experiment 1b)",
+                [
+                    _part(table(C.CALIBRATION.seeded(), calibration), intro=CALIBRATION_INTRO),
+                    _part(table(AGREEMENT, agreement or []), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO),
+                ],
+            )
+        )
     if behaviour_change is not None:
-        sections.append(Section("Behaviour change (Experiment 2)",
-                                [_part(table(C.STUDY_BEHAVIOUR_CHANGE, behaviour_change), intro=BEHAVIOUR_INTRO)]))  # fmt: skip
+        sections.append(
+            Section(
+                "Behaviour change (Experiment 2)",
+                [_part(table(C.STUDY_BEHAVIOUR_CHANGE, behaviour_change), intro=BEHAVIOUR_INTRO)],
+            )
+        )
     if scaling is not None:
         sections.append(Section("Cross-prediction data scaling", [_part(table(C.SCALING, scaling))]))
     if probes is not None:
         summary, contrast, simulation = probes
-        sections.append(Section("White-box probes", [
-            _part(table(PROBE_SUMMARY, summary), intro=PROBES_INTRO),
-            _part(table(PROBE_CONTRAST, contrast), sub="Own hypothetical-prompt state vs the cross model's, by depth"),
-            _part(table(SIMULATION, _simulation_rows(simulation)), sub="Self-simulation control",
-                  intro=SIMULATION_INTRO)]))  # fmt: skip
+        sections.append(
+            Section(
+                "White-box probes",
+                [
+                    _part(table(PROBE_SUMMARY, summary), intro=PROBES_INTRO),
+                    _part(
+                        table(PROBE_CONTRAST, contrast),
+                        sub="Own hypothetical-prompt state vs the cross model's, by depth",
+                    ),
+                    _part(
+                        table(SIMULATION, _simulation_rows(simulation)),
+                        sub="Self-simulation control",
+                        intro=SIMULATION_INTRO,
+                    ),
+                ],
+            )
+        )
     models = manifest.get("models") or {}
     sections += [
         Section("Sample outputs", [_part(table(EXAMPLES, _by_label(examples)))]),
@@ -384,7 +454,7 @@ def render_report(*, title: str, results: Sequence[dict], comparisons: Sequence[
         Section("Config", [_part(pre=_dump(config))]),
         Section("Versions", [_part(_versions(manifest))]),
         Section("Models", [_part(_models(models))]),
-    ]  # fmt: skip
+    ]
     return _template().render(title=title, intro=INTRO, css=CSS, sections=sections)
 
 

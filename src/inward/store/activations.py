@@ -37,8 +37,12 @@ def save(path: Path, acts: Activations) -> None:
     from safetensors.numpy import save_file
 
     tensors = {acts.tensor_name(layer): np.ascontiguousarray(acts.at(layer)) for layer in acts.layers}
-    meta = {"model": acts.model, "prompt": acts.prompt, "layers": json.dumps(list(acts.layers)),
-            "rows": json.dumps([list(r) for r in acts.rows])}  # fmt: skip
+    meta = {
+        "model": acts.model,
+        "prompt": acts.prompt,
+        "layers": json.dumps(list(acts.layers)),
+        "rows": json.dumps([list(r) for r in acts.rows]),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)

@@ -69,9 +69,7 @@ class ResponseCache:
         for i in range(0, len(keys), 500):
             chunk = list(keys[i : i + 500])
             marks = ",".join("?" * len(chunk))
-            for key, value in self._db.execute(
-                f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk
-            ):
+            for key, value in self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
                 found[key] = json.loads(value)
         return found
 
@@ -148,10 +146,7 @@ class CachedModel:
         self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
     ) -> list[list[str]]:
         cfg = config.to_json()
-        keys = [
-            [cache_key("generate", self.fingerprint(), p, cfg, i) for i in range(config.n)]
-            for p in prompts
-        ]
+        keys = [[cache_key("generate", self.fingerprint(), p, cfg, i) for i in range(config.n)] for p in prompts]
 
         def call(batch: list[Prompt]) -> list[list[str]]:
             return self.backend.generate(batch, config)

@@ -62,9 +62,7 @@ def _write_error(path: Path, e: OSError) -> InwardError:
 
 
 def dumps_jsonl(records: Iterable[Any]) -> str:
-    return "".join(
-        json.dumps(_to_jsonable(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records
-    )
+    return "".join(json.dumps(_to_jsonable(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -142,9 +140,7 @@ class RunDir:
         return self.file(name)
 
     def write_json(self, name: str, obj: Any) -> Path:
-        return self.write_text(
-            name, json.dumps(_to_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        )
+        return self.write_text(name, json.dumps(_to_jsonable(obj), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
     def write_jsonl(self, name: str, records: Iterable[Any]) -> Path:
         return self.write_text(name, dumps_jsonl(records))
@@ -175,13 +171,14 @@ def environment() -> dict[str, Any]:
 def _git_state() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[3]
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
-        )  # fmt: skip
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     if commit.returncode != 0:

@@ -168,6 +168,8 @@ class StageKeys:
         """Write ``rel``'s key after its output is safely on disk."""
         facts = {**facts, "environment": environment_facts()}
         self.digests[rel] = digest(facts)
-        atomic_write_text(self._key_file(rel), json.dumps({"digest": self.digests[rel], "facts": facts},
-                                                          sort_keys=True, indent=1, default=_default))
+        atomic_write_text(
+            self._key_file(rel),
+            json.dumps({"digest": self.digests[rel], "facts": facts}, sort_keys=True, indent=1, default=_default),
+        )
         self.log.setdefault(rel, {"reused": False, "reason": "not computed yet"})

@@ -16,7 +16,7 @@ from inward.tasks.release import RELEASE_PREFIX, load_release
 def resolve_tasks(name: str) -> list[Task]:
     """A registered task, or every dataset of a release file or folder given as ``release:PATH``."""
     if name.startswith(RELEASE_PREFIX):
-        return load_release(name[len(RELEASE_PREFIX):])
+        return load_release(name[len(RELEASE_PREFIX) :])
     return [get_task(name)]
 
 

@@ -49,9 +49,7 @@ class Task:
     version: int = 1
     description: str = ""
     notes: str = ""
-    release_prompts: Mapping[tuple[str, str, str], str] | None = field(
-        default=None, compare=False, repr=False
-    )
+    release_prompts: Mapping[tuple[str, str, str], str] | None = field(default=None, compare=False, repr=False)
     """For tasks imported from the paper's release: exact user contents by
     (kind, property, string), kind being "object" or "hypothetical" (property "" for object)."""
     release_samples: tuple[Sample, ...] = field(default=(), compare=False, repr=False)

@@ -14,9 +14,7 @@ from pathlib import Path
 from inward.errors import InwardError
 
 
-def read_jsonl_strings(
-    path: Path, *, task: str, need_target: bool = False
-) -> list[tuple[str, str | None]]:
+def read_jsonl_strings(path: Path, *, task: str, need_target: bool = False) -> list[tuple[str, str | None]]:
     """(string, target) per line of ``path``; a clear error names the file and line on bad input."""
     path = Path(path)
     if not path.is_file():
@@ -54,7 +52,7 @@ def _read(path: str, mtime_ns: int, size: int, task: str) -> tuple[tuple[str, st
     for lineno, obj in iter_jsonl(path):
         if not isinstance(obj, dict) or not isinstance(obj.get("string"), str):
             raise InwardError(
-                f"{path}, line {lineno}: missing the text field \"string\" (task {task!r}). "
+                f'{path}, line {lineno}: missing the text field "string" (task {task!r}). '
                 'Each line must be a JSON object with a "string" field holding text.'
             )
         target = obj.get("target")

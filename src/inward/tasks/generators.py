@@ -82,45 +82,85 @@ class Generator:
         count = math.perm if self.distinct else pow
         return sum(count(n, k) for k in range(self.min_items, self.max_items + 1))
 
-
     def target(self, string: str) -> str | None:
         return None
 
 
 _STORY_GENRES = (
-    "short", "funny", "sad", "hopeful", "mystery", "science fiction", "fantasy", "ghost",
-    "adventure", "bedtime", "cautionary", "heartwarming", "bittersweet", "suspenseful",
-)  # fmt: skip
+    "short",
+    "funny",
+    "sad",
+    "hopeful",
+    "mystery",
+    "science fiction",
+    "fantasy",
+    "ghost",
+    "adventure",
+    "bedtime",
+    "cautionary",
+    "heartwarming",
+    "bittersweet",
+    "suspenseful",
+)
 _STORY_SUBJECTS = (
-    "a lighthouse keeper who finds a message in a bottle", "two rival bakers",
-    "a robot learning to paint", "a girl who can talk to birds",
-    "an old fisherman caught in a storm", "a lost dog finding its way home",
-    "a detective who cannot remember faces", "a village whose river dries up",
-    "a musician who is losing her hearing", "a child's first day at a new school",
-    "a thief who steals only books", "twins separated at birth",
-    "a gardener whose plants grow overnight", "a soldier returning home",
-    "a baker who burns every cake", "an astronaut stranded alone",
-    "a cat that guards a library", "a king who gives away his crown",
-    "a student who fails an important exam", "a friendship between a giant and a mouse",
-    "a doctor in a small mountain town", "a family moving to a new country",
-    "a painter who is losing her sight", "a boy who builds a boat",
-    "a woman who inherits a haunted house", "a chess player facing her last match",
-    "a farmer during a long drought", "a mail carrier with a secret",
-    "an inventor whose machine goes wrong", "two strangers stuck in an elevator",
-)  # fmt: skip
+    "a lighthouse keeper who finds a message in a bottle",
+    "two rival bakers",
+    "a robot learning to paint",
+    "a girl who can talk to birds",
+    "an old fisherman caught in a storm",
+    "a lost dog finding its way home",
+    "a detective who cannot remember faces",
+    "a village whose river dries up",
+    "a musician who is losing her hearing",
+    "a child's first day at a new school",
+    "a thief who steals only books",
+    "twins separated at birth",
+    "a gardener whose plants grow overnight",
+    "a soldier returning home",
+    "a baker who burns every cake",
+    "an astronaut stranded alone",
+    "a cat that guards a library",
+    "a king who gives away his crown",
+    "a student who fails an important exam",
+    "a friendship between a giant and a mouse",
+    "a doctor in a small mountain town",
+    "a family moving to a new country",
+    "a painter who is losing her sight",
+    "a boy who builds a boat",
+    "a woman who inherits a haunted house",
+    "a chess player facing her last match",
+    "a farmer during a long drought",
+    "a mail carrier with a secret",
+    "an inventor whose machine goes wrong",
+    "two strangers stuck in an elevator",
+)
 _STORY_SETTINGS = (
-    "in a small coastal town", "in a city of the far future", "during a winter storm",
-    "on a long train journey", "in a forest at night", "in a busy market", "on a distant planet",
-    "in a quiet village", "during a summer festival", "in a crumbling castle", "on an island",
-    "in the desert", "at the bottom of the sea", "in a hospital", "in a mountain cabin",
-    "on the last day of school", "in an abandoned factory", "during a power cut",
-    "in a floating city", "at a wedding",
-)  # fmt: skip
+    "in a small coastal town",
+    "in a city of the far future",
+    "during a winter storm",
+    "on a long train journey",
+    "in a forest at night",
+    "in a busy market",
+    "on a distant planet",
+    "in a quiet village",
+    "during a summer festival",
+    "in a crumbling castle",
+    "on an island",
+    "in the desert",
+    "at the bottom of the sea",
+    "in a hospital",
+    "in a mountain cabin",
+    "on the last day of school",
+    "in an abandoned factory",
+    "during a power cut",
+    "in a floating city",
+    "at a wedding",
+)
 
 
 @dataclass(frozen=True)
 class StoryInstructions:
-    """"Write a <genre> story about <subject> <setting>." from three fixed lists.
+    """ "Write a <genre> story about <subject> <setting>." from three fixed lists.
 
     Genres mix happy and sad tones so that sentiment varies. inward's own wording, standing in
     for the paper's writing_stories instructions (hand-written and Claude 3 Opus-written).
@@ -240,9 +280,7 @@ def split_of(generator_name: str, string: str) -> str:
 def generate(generator_name: str, split: str, n: int, seed: int) -> list[str]:
     """``n`` distinct strings of ``split``, in the order a ``seed``-ed generator draws them."""
     if generator_name not in GENERATORS:
-        raise GenerationError(
-            f"Unknown generator {generator_name!r}; known: {', '.join(sorted(GENERATORS))}."
-        )
+        raise GenerationError(f"Unknown generator {generator_name!r}; known: {', '.join(sorted(GENERATORS))}.")
     if split not in SPLITS:
         raise GenerationError(f"Unknown split {split!r}; use 'train' or 'val'.")
     if n < 0:

@@ -20,9 +20,13 @@ from inward.tasks.registry import TASKS
 
 RELEASE_PREFIX = "release:"
 FIELDS = {
-    "original_question", "original_dataset", "object_level_prompt", "hypothetical_prompt",
-    "behavioral_property", "option_matching_ethical_stance",
-}  # fmt: skip
+    "original_question",
+    "original_dataset",
+    "object_level_prompt",
+    "hypothetical_prompt",
+    "behavioral_property",
+    "option_matching_ethical_stance",
+}
 
 
 def _user_content(messages: object, path: Path, lineno: int, key: str) -> str:
@@ -62,8 +66,7 @@ def load_release(path: str | Path) -> list[Task]:
             if not isinstance(row, dict) or set(row) != FIELDS:
                 got = sorted(row) if isinstance(row, dict) else type(row).__name__
                 raise InwardError(
-                    f"{file}, line {lineno}: a release row has exactly the fields "
-                    f"{sorted(FIELDS)}; got {got}."
+                    f"{file}, line {lineno}: a release row has exactly the fields {sorted(FIELDS)}; got {got}."
                 )
             dataset, string = row["original_dataset"], row["original_question"]
             if not isinstance(dataset, str) or not isinstance(string, str):
@@ -77,18 +80,22 @@ def load_release(path: str | Path) -> list[Task]:
             table[("hypothetical", prop, string)] = _user_content(
                 row["hypothetical_prompt"], file, lineno, "hypothetical_prompt"
             )
-            samples.setdefault(dataset, {}).setdefault(
-                string, Sample(dataset, "val", string, target)
-            )
+            samples.setdefault(dataset, {}).setdefault(string, Sample(dataset, "val", string, target))
             if prop not in props.setdefault(dataset, []):
                 props[dataset].append(prop)
     tasks = []
     for dataset, table in prompts.items():
         known = TASKS.get(dataset)
         base = known or Task(
-            dataset, "$string", dataset, ("default",), "release", (), 64,
+            dataset,
+            "$string",
+            dataset,
+            ("default",),
+            "release",
+            (),
+            64,
             description=f"released dataset {dataset} (unknown to inward's registry)",
-        )  # fmt: skip
+        )
         tasks.append(
             replace(
                 base,

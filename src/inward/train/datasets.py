@@ -24,10 +24,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 
-from inward.analysis.scoring import object_value
 from inward.errors import InwardError
 from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties.registry import Property
+from inward.properties.values import object_value
 from inward.records import ObjectRecord
 from inward.tasks.base import Task
 from inward.train.examples import TrainExample
@@ -75,9 +75,8 @@ def self_prediction_examples(
                     TrainExample(
                         prompt=hypothetical_prompt(task, prop, o.string),
                         completion=value,
-                        meta={"task": task_name, "property": prop.name, "string": o.string,
-                              "object_model": o.model},
-                    )  # fmt: skip
+                        meta={"task": task_name, "property": prop.name, "string": o.string, "object_model": o.model},
+                    )
                 )
     random.Random(f"{seed}:order").shuffle(examples)
     return examples
@@ -107,10 +106,14 @@ def same_item_examples(
         if not value or not value.strip():
             dropped.append({"task": task_name, "property": prop_name, "string": string})
             continue
-        examples.append(TrainExample(
-            prompt=hypothetical_prompt(tasks[task_name], prop, string), completion=value,
-            meta={"task": task_name, "property": prop_name, "string": string, "object_model": o.model},
-        ))  # fmt: skip
+        assert o is not None and prop is not None  # a value implies both were found
+        examples.append(
+            TrainExample(
+                prompt=hypothetical_prompt(tasks[task_name], prop, string),
+                completion=value,
+                meta={"task": task_name, "property": prop_name, "string": string, "object_model": o.model},
+            )
+        )
     return examples, dropped
 
 
@@ -143,8 +146,11 @@ def shift_examples(
         usable.append(o)
     random.Random(f"{seed}:shift").shuffle(usable)
     return [
-        TrainExample(prompt=object_prompt(tasks[o.task], o.string), completion=o.response,
-                     meta={"task": o.task, "string": o.string, "object_model": o.model})  # fmt: skip
+        TrainExample(
+            prompt=object_prompt(tasks[o.task], o.string),
+            completion=o.response,
+            meta={"task": o.task, "string": o.string, "object_model": o.model},
+        )
         for o in usable[:n]
     ]
 

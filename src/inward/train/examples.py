@@ -46,9 +46,7 @@ def check_example(example: TrainExample, where: str = "") -> None:
         raise InwardError(f"{at}the prompt must be a non-empty list of chat messages.")
     for k, m in enumerate(example.prompt):
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise InwardError(
-                f"{at}message {k} is {m!r}; expected {{'role': one of {ROLES}, 'content': str}}."
-            )
+            raise InwardError(f"{at}message {k} is {m!r}; expected {{'role': one of {ROLES}, 'content': str}}.")
     if example.prompt[-1]["role"] == "assistant":
         raise InwardError(f"{at}the prompt ends with an assistant turn; the completion is the assistant turn.")
     if not isinstance(example.completion, str) or not example.completion:
@@ -94,8 +92,12 @@ def from_openai_jsonl(text: str) -> list[TrainExample]:
             if not isinstance(row["meta"], dict):
                 raise InwardError(f'{where}: "meta" must be an object.')
             meta.update(row["meta"])
-        ex = TrainExample(prompt=[dict(m) if isinstance(m, dict) else m for m in messages[:-1]],
-                          completion=last.get("content"), meta=meta)
+        completion: Any = last.get("content")  # raw JSON; check_example rejects a non-string
+        ex = TrainExample(
+            prompt=[dict(m) if isinstance(m, dict) else m for m in messages[:-1]],
+            completion=completion,
+            meta=meta,
+        )
         check_example(ex, where)
         out.append(ex)
     return out

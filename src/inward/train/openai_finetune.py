@@ -84,7 +84,7 @@ class OpenAIFinetuneConfig:
                 or (kind is int and int(value) != value)
             ):
                 raise InwardError(
-                    f"{name}={value!r}: expected \"auto\" or a positive {'integer' if kind is int else 'number'}."
+                    f'{name}={value!r}: expected "auto" or a positive {"integer" if kind is int else "number"}.'
                 )
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -167,8 +167,10 @@ def validate_jsonl(path: Path | str, *, min_examples: int = MIN_EXAMPLES) -> lis
         messages = row["messages"]
         for k, m in enumerate(messages):
             if not isinstance(m, dict) or m.get("role") not in ROLES:
-                raise InwardError(f"{at}: message {k} has role {m.get('role') if isinstance(m, dict) else m!r}; "
-                                  f"expected one of {', '.join(ROLES)}.")  # fmt: skip
+                raise InwardError(
+                    f"{at}: message {k} has role {m.get('role') if isinstance(m, dict) else m!r}; "
+                    f"expected one of {', '.join(ROLES)}."
+                )
             if not isinstance(m.get("content"), str):
                 raise InwardError(f"{at}: message {k} ({m['role']}) needs string content.")
             if m["role"] != "system" and not m["content"].strip():
@@ -177,7 +179,7 @@ def validate_jsonl(path: Path | str, *, min_examples: int = MIN_EXAMPLES) -> lis
                 if m["role"] != "assistant":
                     raise InwardError(f'{at}: message {k} ({m["role"]}) has a "weight"; only assistant messages may.')
                 if m["weight"] not in (0, 1) or isinstance(m["weight"], bool):
-                    raise InwardError(f'{at}: message {k} has weight {m["weight"]!r}; OpenAI accepts 0 or 1.')
+                    raise InwardError(f"{at}: message {k} has weight {m['weight']!r}; OpenAI accepts 0 or 1.")
             extra = set(m) - {"role", "content", "weight", "name"}
             if extra:
                 raise InwardError(f"{at}: message {k} has unexpected keys {sorted(extra)}.")
@@ -196,8 +198,9 @@ def validate_jsonl(path: Path | str, *, min_examples: int = MIN_EXAMPLES) -> lis
     return rows
 
 
-def check_no_overlap(train: list[dict[str, Any]], train_path: Path | str,
-                     validation: list[dict[str, Any]], validation_path: Path | str) -> None:  # fmt: skip
+def check_no_overlap(
+    train: list[dict[str, Any]], train_path: Path | str, validation: list[dict[str, Any]], validation_path: Path | str
+) -> None:
     """Validation examples must not also be training examples (same messages)."""
     seen = {_canonical(r["messages"]): r["_line"] for r in train}
     for r in validation:
@@ -307,24 +310,38 @@ def _start(
     cfg = asdict(config)
     state = load_state(out_dir)
     if state is not None:
-        mismatch = [name for name, old, new in (
-            ("training file", state.training_sha256, train_sha),
-            ("validation file", state.validation_sha256, val_sha),
-            ("config", state.config, cfg),
-        ) if old != new]  # fmt: skip
+        mismatch = [
+            name
+            for name, old, new in (
+                ("training file", state.training_sha256, train_sha),
+                ("validation file", state.validation_sha256, val_sha),
+                ("config", state.config, cfg),
+            )
+            if old != new
+        ]
         if mismatch:
             raise InwardError(
                 f"{state_path(out_dir)} belongs to a job with a different {' and '.join(mismatch)}. "
                 "Use another --out directory for a new job, or rerun with the original inputs to resume."
             )
         return state
-    return FinetuneState(config=cfg, training_path=str(train_path), training_sha256=train_sha,
-                         validation_path=str(validation_path) if validation_path else None,
-                         validation_sha256=val_sha)  # fmt: skip
+    return FinetuneState(
+        config=cfg,
+        training_path=str(train_path),
+        training_sha256=train_sha,
+        validation_path=str(validation_path) if validation_path else None,
+        validation_sha256=val_sha,
+    )
 
 
-def submit(client: Any, train_path: Path | str, out_dir: Path | str, config: OpenAIFinetuneConfig,
-           *, validation_path: Path | str | None = None) -> FinetuneState:  # fmt: skip
+def submit(
+    client: Any,
+    train_path: Path | str,
+    out_dir: Path | str,
+    config: OpenAIFinetuneConfig,
+    *,
+    validation_path: Path | str | None = None,
+) -> FinetuneState:
     """Validate, upload (once) and create the job (once); returns the saved state."""
     out, train = Path(out_dir), Path(train_path)
     val = Path(validation_path) if validation_path else None
@@ -381,9 +398,16 @@ def _finish(state: FinetuneState, out_dir: Path) -> FinetuneState:
     return state
 
 
-def wait(client: Any, out_dir: Path | str, *, poll_seconds: float = 30.0, timeout: float | None = None,
-         sleep: Callable[[float], None] = time.sleep, on_status: Callable[[FinetuneState], None] | None = None,
-         max_transient_errors: int = 10) -> FinetuneState:  # fmt: skip
+def wait(
+    client: Any,
+    out_dir: Path | str,
+    *,
+    poll_seconds: float = 30.0,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_status: Callable[[FinetuneState], None] | None = None,
+    max_transient_errors: int = 10,
+) -> FinetuneState:
     """Poll the saved job until it ends; returns the state of a succeeded job, raises otherwise.
 
     ``timeout`` (seconds) stops waiting with an :class:`InwardError` that says how to resume.
@@ -424,10 +448,18 @@ def wait(client: Any, out_dir: Path | str, *, poll_seconds: float = 30.0, timeou
     return _finish(state, out)
 
 
-def run(client: Any, train_path: Path | str, out_dir: Path | str, config: OpenAIFinetuneConfig, *,
-        validation_path: Path | str | None = None, poll_seconds: float = 30.0, timeout: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        on_status: Callable[[FinetuneState], None] | None = None) -> FinetuneState:  # fmt: skip
+def run(
+    client: Any,
+    train_path: Path | str,
+    out_dir: Path | str,
+    config: OpenAIFinetuneConfig,
+    *,
+    validation_path: Path | str | None = None,
+    poll_seconds: float = 30.0,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_status: Callable[[FinetuneState], None] | None = None,
+) -> FinetuneState:
     """Submit (or resume) and wait: the whole job. Returns the state, ``state.model_string`` set."""
     state = submit(client, train_path, out_dir, config, validation_path=validation_path)
     if on_status:

@@ -41,8 +41,9 @@ class ReferenceResult:
     seconds: float
 
 
-def train_reference(model_string: str, examples: Sequence[TrainExample], config: TrainConfig,
-                    out_dir: Path | str) -> ReferenceResult:  # fmt: skip
+def train_reference(
+    model_string: str, examples: Sequence[TrainExample], config: TrainConfig, out_dir: Path | str
+) -> ReferenceResult:
     """Train a LoRA adapter with a textbook loop (see module doc); returns where it was saved.
 
     Uses ``config``'s rank, alpha, dropout, target modules, learning rate, schedule, warmup,
@@ -50,7 +51,6 @@ def train_reference(model_string: str, examples: Sequence[TrainExample], config:
     """
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     out_dir = Path(out_dir)
     done = out_dir / "reference_result.json"
@@ -61,14 +61,27 @@ def train_reference(model_string: str, examples: Sequence[TrainExample], config:
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    dtype = getattr(torch, resolve_dtype(config.dtype))
-    model = AutoModelForCausalLM.from_pretrained(str(base.checkpoint), dtype=dtype, use_safetensors=True)
+    model = base.backend.checkpoint.load_base(resolve_dtype(config.dtype, base.backend.checkpoint))
     target = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
-    model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                                             target_modules=target, bias="none", task_type="CAUSAL_LM"))  # fmt: skip
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=config.rank,
+            lora_alpha=config.alpha,
+            lora_dropout=config.dropout,
+            target_modules=target,
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
-                                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+    )
     per_epoch = -(-len(encoded) // config.batch_size)
     total = per_epoch * config.epochs
 

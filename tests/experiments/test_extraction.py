@@ -7,16 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inward.errors import InwardError
-from inward.models.base import BackendStats
-from inward.properties import PROPERTIES, resolve_property
-from inward.properties.extractors import changes_answer
-from inward.properties.llm import (
+from inward.experiments.extraction import (
     EXTRACTION_TOKENS,
     extract_llm_records,
     extract_llm_values,
     extraction_prompt,
     normalise_extraction,
 )
+from inward.models.base import BackendStats
+from inward.properties import PROPERTIES, resolve_property
+from inward.properties.extractors import changes_answer
 from inward.records import ObjectRecord
 from inward.store.cache import CachedModel, ResponseCache
 
@@ -55,8 +55,7 @@ def obj(task, string, response, compliant=True):
 def test_paper_prompts_are_exact():
     # spec §3, typo "classifiy" kept
     assert SENTIMENT.meta_level_prompt == (
-        "What is the sentiment of your response? Respond with either positive or negative. It "
-        "cannot be neutral."
+        "What is the sentiment of your response? Respond with either positive or negative. It cannot be neutral."
     )
     assert SENTIMENT.exclusion_rule_groups == ("sentiment",)
     assert NAME.exclusion_rule_groups == ("default",)
@@ -68,11 +67,14 @@ def test_paper_prompts_are_exact():
     msgs = extraction_prompt(SENTIMENT, "I love it.")
     assert msgs == [
         {"role": "system", "content": ""},
-        {"role": "user", "content": "Please classifiy the sentiment of the following string into "
-         "either positive or negative. It cannot be neutral. Respond only with positive or "
-         "negative and nothing else. The string is 'I love it.'. What was the sentiment of the "
-         "string?\n"},
-    ]  # fmt: skip
+        {
+            "role": "user",
+            "content": "Please classifiy the sentiment of the following string into "
+            "either positive or negative. It cannot be neutral. Respond only with positive or "
+            "negative and nothing else. The string is 'I love it.'. What was the sentiment of the "
+            "string?\n",
+        },
+    ]
     user = extraction_prompt(NAME, "Ada ran. $string $x")[1]["content"]
     assert user == (
         "What is the name of the main character in the following story? Respond only with that "
@@ -131,7 +133,7 @@ def test_extract_values_greedy_cached_and_skips_noncompliant(tmp_path):
         ("writing_stories", "sentiment", "s1"): "positive",
         ("writing_stories", "sentiment", "s2"): "negative",
     }
-    (prompts, config), = backend.calls
+    ((prompts, config),) = backend.calls
     assert len(prompts) == 2  # the non-compliant row and the Python property cost no calls
     assert config.temperature == 0.0 and config.max_tokens == EXTRACTION_TOKENS
     assert "'A happy day.'" in prompts[0][1]["content"]
@@ -144,8 +146,9 @@ def test_extract_values_greedy_cached_and_skips_noncompliant(tmp_path):
 
 def test_values_outside_the_space_are_none(tmp_path):
     backend = Scripted(lambda u: "It is mixed, so neutral")
-    values = extract_llm_values([obj("t", "s", "meh")], {"t": [SENTIMENT]},
-                                CachedModel(backend, ResponseCache(tmp_path / "c")))
+    values = extract_llm_values(
+        [obj("t", "s", "meh")], {"t": [SENTIMENT]}, CachedModel(backend, ResponseCache(tmp_path / "c"))
+    )
     assert values == {("t", "sentiment", "s"): None}
 
 

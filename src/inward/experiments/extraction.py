@@ -98,8 +98,11 @@ def extract_llm_records(
         with progress_bar(len(prompts), f"extract {name}") as bar:
             outputs = extractor.generate(prompts, config, progress=bar)
         for o, out in zip(objs, outputs, strict=True):
-            records.append(ExtractionRecord(o.task, name, o.string, extractor.model_string,
-                                            out[0], normalise_extraction(prop, out[0])))
+            records.append(
+                ExtractionRecord(
+                    o.task, name, o.string, extractor.model_string, out[0], normalise_extraction(prop, out[0])
+                )
+            )
     return records
 
 

@@ -37,15 +37,20 @@ def has_own_template(model_string: str) -> bool:
     """Whether a local model's tokenizer carries a chat template (then nothing is chosen)."""
     from inward.train.lora import load_base
 
-    return load_base(model_string).backend._format.source == "model"
+    return load_base(model_string).backend.chat_format.source == "model"
 
 
-def measure_formats(model_string: str, examples: Sequence[TrainExample], *, dtype: str = "float32",
-                    formats: Sequence[str] | None = None, batch_size: int = 8) -> list[FormatLoss]:  # fmt: skip
+def measure_formats(
+    model_string: str,
+    examples: Sequence[TrainExample],
+    *,
+    dtype: str = "float32",
+    formats: Sequence[str] | None = None,
+    batch_size: int = 8,
+) -> list[FormatLoss]:
     """The untrained loss of ``model_string`` on ``examples`` under each candidate chat format,
     lowest first, with ``chosen`` set on the first. Deterministic (no sampling, no training)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     from inward.models import chat
     from inward.train.lora import IGNORE, collate, encode_example, label_logits, load_base
@@ -54,8 +59,7 @@ def measure_formats(model_string: str, examples: Sequence[TrainExample], *, dtyp
         raise InwardError("Choosing a chat format needs at least one example.")
     first = load_base(model_string)
     names = list(formats or chat.candidates(first.tokenizer))
-    model = AutoModelForCausalLM.from_pretrained(str(first.checkpoint), dtype=getattr(torch, dtype),
-                                                 use_safetensors=True).eval()  # fmt: skip
+    model = first.backend.checkpoint.load_base(dtype).eval()
     rows = []
     for name in names:
         base = load_base(model_string, {"chat_format": name})
@@ -72,8 +76,11 @@ def measure_formats(model_string: str, examples: Sequence[TrainExample], *, dtyp
                 answer += nats[:-1]  # the last labelled token is the format's end token
                 end.append(nats[-1])
         total = answer + end
-        rows.append(FormatLoss(name, sum(total) / len(total), sum(answer) / max(1, len(answer)),
-                               sum(end) / len(end), len(examples)))  # fmt: skip
+        rows.append(
+            FormatLoss(
+                name, sum(total) / len(total), sum(answer) / max(1, len(answer)), sum(end) / len(end), len(examples)
+            )
+        )
     del model
     rows.sort(key=lambda r: r.label_loss)
     return [FormatLoss(**{**r.to_json(), "chosen": i == 0}) for i, r in enumerate(rows)]

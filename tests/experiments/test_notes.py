@@ -1,10 +1,10 @@
 """Notes computed from a study's rows (pure functions)."""
 
 from inward.analysis.scoring import score
+from inward.experiments.notes import unmatchable_notes
+from inward.experiments.rows import StudyRows, unmatchable_rows
 from inward.properties.registry import resolve_property
 from inward.records import HypotheticalRecord, ObjectRecord
-from inward.report.notes import unmatchable_notes
-from inward.report.outputs import StudyRows, unmatchable_rows
 
 
 def scored(responses, prop="first_word", scoring="paper", model="bundled/q+lora:seed0/a"):
@@ -40,22 +40,32 @@ def test_unmatchable_note_pools_setups_and_seeds_of_one_target_and_has_a_thresho
 
 
 def test_equal_evidence_notes_name_the_pair_when_a_study_has_several():
-    from inward.report.notes import evidence_notes
+    from inward.experiments.notes import evidence_notes
 
     def row(seed, target, cross, dropped):
-        return {"seed": seed, "target": f"{target}+lora:seed{seed}/self_ft/adapter", "cross_model": cross,
-                "task": "colors_long", "property": "second_word", "self_examples": 70,
-                "cross_examples": 70 - dropped, "dropped": dropped}
+        return {
+            "seed": seed,
+            "target": f"{target}+lora:seed{seed}/self_ft/adapter",
+            "cross_model": cross,
+            "task": "colors_long",
+            "property": "second_word",
+            "self_examples": 70,
+            "cross_examples": 70 - dropped,
+            "dropped": dropped,
+        }
 
     one = [row(0, "a", "b", 7)]
     assert evidence_notes(one) == [
         "Equal evidence, seed 0: the cross-predictor trained on the self-predictor's items except 7 of 70 "
         "(10%) where the self-trained model's own answer was not compliant (colors_long/second_word 7 of 70; "
-        "evidence.csv, and dropped_items.jsonl under seed*/models/*/cross_ft/)."]
+        "evidence.csv, and dropped_items.jsonl under seed*/models/*/cross_ft/)."
+    ]
     matrix = one + [row(0, "b", "a", 0), row(1, "a", "b", 70)]
     notes = evidence_notes(matrix)
     assert [n.split(":")[0] for n in notes] == [
-        "Equal evidence, seed 0, b cross-trained on a", "Equal evidence, seed 0, a cross-trained on b",
-        "Equal evidence, seed 1, b cross-trained on a"]
+        "Equal evidence, seed 0, b cross-trained on a",
+        "Equal evidence, seed 0, a cross-trained on b",
+        "Equal evidence, seed 1, b cross-trained on a",
+    ]
     assert "except 7 of 70" in notes[0] and "exactly the self-predictor's 70 items" in notes[1]
     assert "except 70 of 70 (100%)" in notes[2]

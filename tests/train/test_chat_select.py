@@ -5,12 +5,14 @@ import math
 import pytest
 
 from inward.errors import InwardError
-from inward.models.chat_select import has_own_template, measure_formats
 from inward.train import TrainExample
 from inward.train import lora as L
+from inward.train.chat_select import has_own_template, measure_formats
 
-EXAMPLES = [TrainExample([{"role": "system", "content": ""}, {"role": "user", "content": f"Say {w}."}], w)
-            for w in ("fox", "owl", "cat", "dog", "rat")]  # fmt: skip
+EXAMPLES = [
+    TrainExample([{"role": "system", "content": ""}, {"role": "user", "content": f"Say {w}."}], w)
+    for w in ("fox", "owl", "cat", "dog", "rat")
+]
 
 
 def test_formats_are_ranked_by_their_loss_on_the_trained_tokens(tiny_plain_dir):
@@ -23,8 +25,12 @@ def test_formats_are_ranked_by_their_loss_on_the_trained_tokens(tiny_plain_dir):
         assert r.n_examples == 5 and all(math.isfinite(x) and x > 0 for x in (r.label_loss, r.answer_loss, r.end_loss))
         # the label loss averages answer tokens and one end token per example
         base = L.load_base(model, {"chat_format": r.chat_format})
-        n_answer = sum(len(L.encode_example(base, e).labels) - len(base.tokenizer(base.backend.render(e.prompt),
-                       add_special_tokens=False)["input_ids"]) - 1 for e in EXAMPLES)  # fmt: skip
+        n_answer = sum(
+            len(L.encode_example(base, e).labels)
+            - len(base.tokenizer(base.backend.render(e.prompt), add_special_tokens=False)["input_ids"])
+            - 1
+            for e in EXAMPLES
+        )
         expected = (r.answer_loss * n_answer + r.end_loss * 5) / (n_answer + 5)
         assert r.label_loss == pytest.approx(expected, rel=1e-6)
         # the textbook computation: full logits of every position, one example at a time
