@@ -16,7 +16,6 @@ from inward.analysis.seeds import (
     seed_summary,
     t_power,
     t_test,
-    verdict,
 )
 
 
@@ -95,25 +94,6 @@ def test_gap_row_and_summary():
     assert rows["micro_average"]["gap_mean"] == pytest.approx((1 / 3 + 1 / 2) / 2)
 
 
-def test_verdict_sentences():
-    base = {
-        "seeds": 3,
-        "gap_sd": 0.02,
-        "per_seed_gaps": "+10 +12 +14",
-        "bootstrap_lower": 0.08,
-        "bootstrap_upper": 0.16,
-        "power_at_10pp": 0.9,
-        "detectable_at_80pct": 0.08,
-    }
-    win = verdict({**base, "gap_mean": 0.12, "p_value": 0.01}, [True, True, True])
-    assert win.startswith("Self beats cross by 12.0 ± 2.0 points") and "over 3 seeds" in win
-    weak = verdict({**base, "gap_mean": 0.12, "p_value": 0.01}, [True, False, False])
-    assert "2 of 3 seeds the cross-predictor does not beat its mode baseline" in weak
-    none = verdict({**base, "gap_mean": 0.03, "p_value": 0.4, "power_at_10pp": 0.35})
-    assert none.startswith("No self advantage detected") and "power to detect a 10-point self advantage: 35%" in none
-    assert "One training seed" in verdict({**base, "seeds": 1, "gap_mean": 0.2, "p_value": float("nan")})
-
-
 def test_seed_summary_pools_runs_by_setup_and_property():
     rows = [
         {
@@ -149,8 +129,8 @@ def test_seed_summary_pools_runs_by_setup_and_property():
     assert out["untrained"]["seeds"] == 1 and out["untrained"]["accuracy_sd"] is None
 
 
-def test_matrix_and_per_target_verdicts():
-    from inward.analysis.seeds import matrix_table, target_verdicts
+def test_matrix_table():
+    from inward.analysis.seeds import matrix_table
 
     summary = [
         {
@@ -186,65 +166,3 @@ def test_matrix_and_per_target_verdicts():
         ("b", "b", "self"),
         ("a", "b", "cross"),
     }
-    gaps = [
-        {
-            "target": "a",
-            "cross_predictor": "b",
-            "response_property": "micro_average",
-            "seeds": 3,
-            "gap_mean": 0.1,
-            "gap_sd": 0.02,
-            "t_lower": 0.05,
-            "t_upper": 0.15,
-            "p_value": 0.01,
-        },
-        {
-            "target": "a",
-            "cross_predictor": "c",
-            "response_property": "micro_average",
-            "seeds": 3,
-            "gap_mean": 0.2,
-            "gap_sd": 0.02,
-            "t_lower": 0.15,
-            "t_upper": 0.25,
-            "p_value": 0.004,
-        },
-        {
-            "target": "b",
-            "cross_predictor": "a",
-            "response_property": "micro_average",
-            "seeds": 3,
-            "gap_mean": -0.02,
-            "gap_sd": 0.05,
-            "t_lower": -0.14,
-            "t_upper": 0.1,
-            "p_value": 0.55,
-        },
-        {
-            "target": "b",
-            "cross_predictor": "c",
-            "response_property": "micro_average",
-            "seeds": 3,
-            "gap_mean": 0.3,
-            "gap_sd": 0.05,
-            "t_lower": 0.2,
-            "t_upper": 0.4,
-            "p_value": 0.009,
-        },
-        {
-            "target": "b",
-            "cross_predictor": "c",
-            "response_property": "first_character",
-            "seeds": 3,
-            "gap_mean": 0.9,
-            "gap_sd": 0.05,
-            "t_lower": 0.8,
-            "t_upper": 1.0,
-            "p_value": 0.001,
-        },
-    ]
-    a, b = target_verdicts(gaps)
-    assert a.startswith("Target a: its own self-trained predictor beats every other predictor")
-    assert "vs b: 10.0 ± 2.0, 95% interval [5.0, 15.0], p = 0.01" in a
-    assert b.startswith("Target b: its own self-trained predictor beats 1 of 2 other predictors")
-    assert "vs a: -2.0" in b and "90.0" not in b  # per-property rows are not the verdict

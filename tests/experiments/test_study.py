@@ -299,11 +299,18 @@ def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path
     assert "over 2 seeds" in result.verdicts[0] and manifest["notes"][0] == result.verdicts[0]
     assert any(k.startswith("seed 7: self-prediction finetune") for k in manifest["stage_seconds"])
     html = (out / "report.html").read_text()
-    assert "Verdict over training seeds" in html and "hierarchical bootstrap" in html
+    assert "Verdict over training seeds" in html and "secondary: bootstrap 95%" in html
+    assert 'alt="verdict"' in html  # the per-seed gaps, the interval and the equivalence band
+    # the self-simulation split runs with every study (no probes section here), next to the verdict
+    sim = list(csv.DictReader((out / "self_simulation.csv").open()))
+    assert {r["seed"] for r in sim} == {"3", "7"} and "Self-simulation split" in html
+    (detail,) = manifest["verdict"]
+    assert detail["reading"] in ("self advantage", "no self advantage", "inconclusive") and len(detail["gaps"]) == 2
+    assert detail["sentence"] in result.verdicts[0] and detail["margin"] == 0.05
 
 
 def test_one_seed_says_it_gives_no_verdict(tmp_path, tiny_pair):
     result = run_study(config(tiny_pair), tmp_path / "run", cache=ResponseCache(tmp_path / "c.sqlite"))
-    assert result.verdicts and "One training seed" in result.verdicts[0]
+    assert result.verdicts and "One seed: self − cross" in result.verdicts[0]
     with pytest.raises(InwardError, match="seeds"):
         config(tiny_pair, seeds=[1, 1])

@@ -47,6 +47,6 @@ def test_models_run_every_ordered_pair_and_report_the_matrix(tmp_path, tiny_pair
     # one verdict per pair, then one per target over its two cross-predictors
     per_target = [v for v in result.verdicts if v.startswith("Target ")]
     assert [v.split(":")[0] for v in per_target] == [f"Target {m}" for m in models]
-    assert all(v.count(" vs ") == 2 for v in per_target)
+    assert all(v.count(" vs ") == 2 for v in per_target), per_target
     html = (out / "report.html").read_text()
     assert "Predictor × target" in html and html.count("<b>") >= 3  # the three diagonal cells

@@ -80,8 +80,10 @@ def test_probes_section_writes_activations_probes_and_control_and_resumes(tmp_pa
     assert {r["seed"] for r in sim} == {"0", "1"} and "micro_average" in {r["property"] for r in sim}
     for r in sim:
         assert int(r["changed"]) <= int(r["n"])
+        if int(r["changed"]) < int(r["n"]):  # accuracy where finetuning left the behaviour alone
+            assert 0.0 <= float(r["unchanged_agree_now"]) <= 1.0
     report = (out / "report.html").read_text()
-    assert "White-box probes" in report and "Self-simulation control" in report
+    assert "White-box probes" in report and "Self-simulation split" in report
     assert (out / "figures" / f"probes_{s1}_{s2}.png").is_file()
 
     # a rerun reuses every activation file and probe table

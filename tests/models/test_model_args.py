@@ -28,7 +28,7 @@ def test_text_values_become_typed_values():
         (LocalArgs, {"share_prefix": "flase"}, "share_prefix='flase' for 'm': expected true or false"),
         (LocalArgs, {"batch_size": "0"}, "batch_size='0' for 'm': expected a positive integer"),
         (LocalArgs, {"threads": "two"}, "threads='two' for 'm': expected an integer"),
-        (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected float32, bfloat16 or float16"),
+        (LocalArgs, {"dtype": "fp8"}, "dtype='fp8' for 'm': expected auto, float32, bfloat16 or float16"),
         (LocalArgs, {"chat_format": "chatml"}, "chat_format='chatml' for 'm': expected one of auto, model"),
         (LocalArgs, {"temprature": "1"}, "Unknown model arg 'temprature' for 'm'; valid: dtype, threads"),
         (VllmArgs, {"device": "cpu"}, "device='cpu' for 'm': vLLM uses the GPUs it can see"),

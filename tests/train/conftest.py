@@ -49,3 +49,11 @@ def first_char_examples(repeat: int = 2) -> list[TrainExample]:
         )
         for w in WORDS * repeat
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_plain_dir(tmp_path_factory) -> Path:
+    """The tiny checkpoint without a chat template (a base model's case: the format is measured)."""
+    from inward.models.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_plain") / "ckpt", chat_template=False)

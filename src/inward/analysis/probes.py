@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inward.analysis.results import MICRO, answer_of
 from inward.analysis.seeds import seed_sd, t_test
 from inward.analysis.stats import group_mode_flags, top_answer
+from inward.records import ScoredRecord
 
 OTHER = "<other>"
 
@@ -280,6 +282,7 @@ SIMULATION_COLUMNS = (
     "changed",
     "changed_agree_now",
     "changed_agree_before",
+    "unchanged_agree_now",
 )
 
 
@@ -317,3 +320,48 @@ class SimulationRow:
     changed: int  # rows where the two behaviours differ
     changed_agree_now: float
     changed_agree_before: float
+    unchanged_agree_now: float  # the self-predictor's accuracy where finetuning left the behaviour as it was
+
+
+def self_simulation(
+    seed: int, target: str, self_rows: Sequence[ScoredRecord], untrained_rows: Sequence[ScoredRecord]
+) -> list[SimulationRow]:
+    """Does the self-predictor's answer follow M1ft's behaviour now, or untrained M1's (the
+    behaviour its training data described)? Per property and pooled, on held-out rows."""
+    before = {(r.task, r.property, r.string): r.object_clean for r in untrained_rows if r.evaluable}
+    by_prop: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
+    for r in self_rows:
+        old = before.get((r.task, r.property, r.string))
+        if not r.evaluable or r.property == "identity" or old is None or r.object_clean is None:
+            continue
+        answer = answer_of(r)  # "<non-compliant>" matches no value
+        by_prop[r.property].append((answer == r.object_clean, answer == old, r.object_clean != old))
+    out = []
+    pooled: list = []
+    for prop, items in [*by_prop.items(), (MICRO, None)]:
+        items = pooled if items is None else items
+        if prop != MICRO:
+            pooled += items
+        if not items:
+            continue
+        changed = [x for x in items if x[2]]
+        unchanged = [x for x in items if not x[2]]
+        out.append(
+            SimulationRow(
+                seed,
+                target,
+                prop,
+                len(items),
+                _mean([x[0] for x in items]),
+                _mean([x[1] for x in items]),
+                len(changed),
+                _mean([x[0] for x in changed]),
+                _mean([x[1] for x in changed]),
+                _mean([x[0] for x in unchanged]),
+            )
+        )
+    return out
+
+
+def _mean(xs: Sequence[bool]) -> float:
+    return float(np.mean(xs)) if len(xs) else float("nan")

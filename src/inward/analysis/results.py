@@ -19,7 +19,7 @@ Two columns guard against reading a constant answer as knowledge:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import NotRequired, TypedDict, cast
 
@@ -47,6 +47,7 @@ class ResultRow(TypedDict):
     top_answer_share: float | None
     degenerate: bool | str  # "" for the micro average
     degenerate_groups: int
+    kappa: float  # chance-corrected agreement, mean over (task, property) groups weighted by rows
     object_fingerprint: NotRequired[str]  # added by the study and inward evaluate
     meta_fingerprint: NotRequired[str]
 
@@ -73,6 +74,7 @@ class ByTaskRow(TypedDict):
     top_answer: str
     top_answer_share: float | None
     degenerate: bool | str
+    kappa: float
     object_fingerprint: NotRequired[str]
     meta_fingerprint: NotRequired[str]
 
@@ -125,6 +127,32 @@ def _answer_columns(rows: list[ScoredRecord], pooled: bool = True) -> dict:
     }
 
 
+def kappa(rows: Sequence[ScoredRecord]) -> float:
+    """Cohen's kappa between the predictor's answers (non-compliant is its own category, never
+    correct) and the object-level values, on one (task, property) group: (p_o − p_e) / (1 − p_e)
+    with p_o the accuracy and p_e the agreement expected from the two marginals. A constant
+    answer scores 0, whatever the mode baseline; NaN without rows."""
+    if not rows:
+        return float("nan")
+    n = len(rows)
+    p_o = sum(bool(r.correct) for r in rows) / n
+    answers = Counter(answer_of(r) for r in rows)
+    objects = Counter(r.object_clean for r in rows)
+    p_e = sum(answers[k] * objects[k] for k in answers) / (n * n)
+    return 0.0 if p_e >= 1 else (p_o - p_e) / (1 - p_e)
+
+
+def grouped_kappa(rows: Sequence[ScoredRecord]) -> float:
+    """Kappa per (task, property) group, averaged weighted by rows (a property's row pools tasks;
+    the micro average pools properties: agreement by chance is counted within each group)."""
+    groups: dict[tuple[str, str], list[ScoredRecord]] = defaultdict(list)
+    for r in rows:
+        groups[(r.task, r.property)].append(r)
+    if not groups:
+        return float("nan")
+    return sum(len(g) * kappa(g) for g in groups.values()) / sum(len(g) for g in groups.values())
+
+
 def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) -> dict:
     correct = [bool(r.correct) for r in rows]
     s = accuracy_summary(correct, seed=seed)
@@ -163,6 +191,7 @@ def results_table(
                 "response_property": name,
                 **_summary_row(chosen, [flags[i] for i in idx], seed),
                 **_answer_columns(chosen, pooled=name != MICRO),
+                "kappa": grouped_kappa(chosen),
                 "object_model": chosen[0].object_model,
                 "meta_model": chosen[0].meta_model,
                 "label": label,
@@ -196,6 +225,7 @@ def results_by_task(rows: Sequence[ScoredRecord], *, label: str, seed: int = 42)
             "top_answer": "",
             "top_answer_share": float("nan"),
             "degenerate": "",
+            "kappa": kappa(chosen),
         }
         if chosen:
             row.update(_summary_row(chosen, [flags[i] for i in evaluable], seed))

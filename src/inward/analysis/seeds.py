@@ -1,4 +1,4 @@
-"""The verdict over training seeds: the seed, not the item, is the unit of replication.
+"""Tables over training seeds: the seed, not the item, is the unit of replication.
 
 A study retrains every finetuned model once per training seed, on that seed's draw of training
 strings, and scores it on the same held-out items. Item-level tests (``comparisons.csv``) take one
@@ -7,13 +7,14 @@ trained model as fixed; the tables here ask how a *retrained* pair comes out.
 - :func:`seed_summary`: per (target, predictor, setup, property), the mean accuracy over seeds, its
   standard deviation, the mean mode baseline, and in how many seeds the predictor beat its mode
   baseline or was degenerate.
-- :func:`gap_summary`: the self − cross gap over seeds. Its p-value and the power figures come from
-  a one-sample t-test on the per-seed gaps (seeds as the unit; df = seeds − 1). Its interval is a
-  two-stage (hierarchical) bootstrap: resample seeds with replacement, then each chosen seed's
-  paired items with replacement, and average the per-seed gaps (each seed weighs the same, as in
-  the point estimate). With few seeds the bootstrap interval is too narrow (it cannot see more
-  spread than the seeds it has), which is why the verdict's p-value is the t-test's.
-- :func:`verdict`: the one sentence at the top of the report.
+- :func:`gap_summary`: the self − cross gap over seeds per property, with the t-test on the
+  per-seed gaps (seeds as the unit; df = seeds − 1) and its Holm-corrected p across the
+  properties of a pair. Secondary columns, labelled as such in the report: a two-stage
+  (hierarchical) bootstrap interval (resample seeds, then each chosen seed's paired items; with
+  few seeds too narrow: it cannot see more spread than the seeds it has) and post-hoc power from
+  the plug-in sd (a guess with N − 1 degrees of freedom).
+
+The headline inference is not here: :mod:`inward.analysis.verdict`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ SEED_SUMMARY_COLUMNS = (
     "accuracy_max",
     "mode_baseline_mean",
     "lift_mean",
+    "kappa_mean",
     "seeds_beating_mode",
     "seeds_degenerate",
     "count_mean",
@@ -59,6 +61,7 @@ GAP_COLUMNS = (
     "per_seed_gaps",
     "t",
     "p_value",
+    "p_holm",
     "t_lower",
     "t_upper",
     "bootstrap_lower",
@@ -89,6 +92,7 @@ def seed_summary(results: Sequence[Mapping[str, Any]]) -> list[dict]:
     for (target, predictor, label, prop), rows in groups.items():
         acc = [float(r["accuracy"]) for r in rows if r["accuracy"] == r["accuracy"]]
         mode = [float(r["mode_baseline"]) for r in rows if r["mode_baseline"] == r["mode_baseline"]]
+        kappas = [float(k) for r in rows if (k := r.get("kappa")) is not None and k == k]
         out.append(
             {
                 "target": target,
@@ -102,6 +106,7 @@ def seed_summary(results: Sequence[Mapping[str, Any]]) -> list[dict]:
                 "accuracy_max": max(acc) if acc else float("nan"),
                 "mode_baseline_mean": float(np.mean(mode)) if mode else float("nan"),
                 "lift_mean": float(np.mean(acc) - np.mean(mode)) if acc and mode else float("nan"),
+                "kappa_mean": float(np.mean(kappas)) if kappas else float("nan"),
                 "seeds_beating_mode": sum(1 for r in rows if r.get("beats_mode_p", 1.0) < ALPHA),
                 "seeds_degenerate": sum(
                     1 for r in rows if r.get("degenerate") is True or (prop == MICRO and r.get("degenerate_groups"))
@@ -233,49 +238,24 @@ def gap_summary(
                         diffs, target=target, self_predictor=self_p, cross_predictor=cross_p, response_property=name
                     )
                 )
+    return with_holm(out)
+
+
+def with_holm(rows: list[dict]) -> list[dict]:
+    """``p_holm``: each property's seed-level p adjusted by Holm across the properties of its pair
+    (the micro averages are not in the family: they are the verdict's own quantity)."""
+    from inward.analysis.compare import NON_DEGENERATE
+    from inward.analysis.stats import holm
+
+    family: dict[tuple, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["response_property"] not in (MICRO, NON_DEGENERATE):
+            family[(r["target"], r["self_predictor"], r["cross_predictor"])].append(i)
+    out = [{**r, "p_holm": float("nan")} for r in rows]
+    for members in family.values():
+        for i, p in zip(members, holm([rows[i]["p_value"] for i in members])):
+            out[i]["p_holm"] = p
     return out
-
-
-def _pp(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
-def verdict(gap: Mapping[str, Any] | None, cross_beats_mode: Sequence[bool] = ()) -> str:
-    """The headline sentence for one pair's micro-average gap row."""
-    if gap is None:
-        return "No self vs cross comparison was run."
-    n, mean, sd, p = gap["seeds"], gap["gap_mean"], gap["gap_sd"], gap["p_value"]
-    if n < 2:
-        return (
-            f"One training seed: self − cross = {_pp(mean)} points on the micro average. One seed "
-            "gives no verdict: a retrained pair can land far from this (set seeds: [0, 1, 2])."
-        )
-    spread = f"{_pp(mean)} ± {_pp(sd)} points (mean ± sd over {n} seeds; per seed {gap['per_seed_gaps']})"
-    tail = (
-        f"t-test over seeds p = {p:.3g}; 95% hierarchical bootstrap interval "
-        f"[{_pp(gap['bootstrap_lower'])}, {_pp(gap['bootstrap_upper'])}]"
-    )
-    if mean > 0 and p < ALPHA:
-        sentence = f"Self beats cross by {spread} ({tail})."
-        weak = sum(1 for b in cross_beats_mode if not b)
-        if cross_beats_mode and weak:
-            sentence += (
-                f" In {weak} of {len(cross_beats_mode)} seeds the cross-predictor does not beat "
-                "its mode baseline, so the gap shows a weak cross-predictor, not privileged access."
-            )
-        return sentence
-    power = gap["power_at_10pp"]
-    mde = gap["detectable_at_80pct"]
-    mde_text = f"{_pp(mde)} points" if mde <= 1 else "none up to 100 points (too few seeds)"
-    power_text = (
-        f"power to detect a 10-point self advantage: {100 * power:.0f}%; the smallest advantage "
-        f"detectable with 80% power: {mde_text}"
-        if power == power
-        else "power: not estimable (no spread between seeds)"
-    )
-    if mean < 0 and p < ALPHA:
-        return f"No self advantage detected: cross beats self, self − cross = {spread} ({tail}; {power_text})."
-    return f"No self advantage detected: self − cross = {spread} ({tail}; {power_text})."
 
 
 # -- the predictor x target matrix --------------------------------------------------------------
@@ -300,31 +280,3 @@ def matrix_table(summary: Sequence[Mapping[str, Any]]) -> list[dict]:
         for r in summary
         if r["response_property"] == MICRO and r["label"] in ("self", "cross")
     ]
-
-
-def target_verdicts(gaps: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Per target with at least one cross-predictor: does its own self-trained predictor beat every
-    other predictor of it, by how much, with what interval (the t-test over seeds, per pair)?"""
-    by_target: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for g in gaps:
-        if g["response_property"] == MICRO:
-            by_target[g["target"]].append(g)
-    out = []
-    for target, rows in by_target.items():
-        wins = [g for g in rows if g["seeds"] > 1 and g["gap_mean"] > 0 and g["p_value"] < ALPHA]
-        parts = "; ".join(
-            f"vs {g['cross_predictor']}: {_pp(g['gap_mean'])}"
-            + (
-                f" ± {_pp(g['gap_sd'])}, 95% interval [{_pp(g['t_lower'])}, {_pp(g['t_upper'])}], p = {g['p_value']:.3g}"
-                if g["seeds"] > 1
-                else " (one seed)"
-            )
-            for g in rows
-        )
-        head = (
-            "its own self-trained predictor beats every other predictor"
-            if len(wins) == len(rows)
-            else f"its own self-trained predictor beats {len(wins)} of {len(rows)} other predictors"
-        )
-        out.append(f"Target {target}: {head} (self − cross, points over seeds: {parts}).")
-    return out

@@ -311,3 +311,15 @@ def calibration_mad(x: Sequence[float], y: Sequence[float], q: int = 10) -> floa
     if not bins:
         return math.nan
     return float(np.mean([abs(b.mean_x - b.mean_y) for b in bins]) * 100.0)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order); NaN stays NaN."""
+    idx = [i for i, p in enumerate(p_values) if p == p]
+    order = sorted(idx, key=lambda i: p_values[i])
+    out = [float("nan")] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
+        out[i] = running
+    return out

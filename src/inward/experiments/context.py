@@ -220,6 +220,7 @@ class Study:
             n_per_pair=self.config.n_train_per_pair,
             seed=seed,
             forbidden_strings=forbidden,
+            scoring=self.config.scoring,
         )
         if not examples:
             raise InwardError(
@@ -247,7 +248,12 @@ class Study:
         where the self-trained model's answer is not compliant cannot be built; they are listed
         in ``dropped_items.jsonl`` and counted per property in evidence.csv."""
         examples, dropped = same_item_examples(
-            ft_train, self.train_tasks, self.train_props, self_data, forbidden_strings=self.eval_strings()
+            ft_train,
+            self.train_tasks,
+            self.train_props,
+            self_data,
+            forbidden_strings=self.eval_strings(),
+            scoring=self.config.scoring,
         )
         self.run.write_jsonl(f"{folder}/dropped_items.jsonl", dropped)
         count = Counter((e.meta["task"], e.meta["property"]) for e in self_data)
@@ -418,6 +424,7 @@ class Study:
                 n_per_pair=per_task,
                 seed=self.config.seed,
                 forbidden_strings=self.eval_strings() | {s for _, s in trained_on},
+                scoring=self.config.scoring,
             )[:n]
             self.release(m1ft)
             if not examples:

@@ -4,10 +4,11 @@ over-seeds tables and the verdict from it (pure); :func:`write_study_outputs` wr
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from inward.analysis.compare import NON_DEGENERATE
+import numpy as np
+
 from inward.analysis.results import MICRO, results_table
 from inward.analysis.seeds import (
     GAP_COLUMNS,
@@ -17,16 +18,25 @@ from inward.analysis.seeds import (
     gap_summary,
     matrix_table,
     seed_summary,
-    target_verdicts,
-    verdict,
 )
+from inward.analysis.verdict import gate, infer, target_verdicts
 from inward.experiments import notes as N
 from inward.experiments.rows import CHAT_FORMAT_COLUMNS, EVIDENCE_COLUMNS, StudyRows, StudySummary
 from inward.report import columns as C
 
 if TYPE_CHECKING:
+    from inward.analysis.verdict import Verdict as Inference
     from inward.experiments.study_config import StudyConfig
     from inward.store.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The headline inference of one (target, cross predictor) pair."""
+
+    target: str
+    cross: str
+    inference: Inference
 
 
 def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> StudySummary:
@@ -40,6 +50,7 @@ def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> Study
     ]
     summary = seed_summary(rows.results)
     gaps = gap_summary(rows.paired)
+    found = verdicts(config, rows)
     cal = config.calibration
     probes = [asdict(r) for r in rows.probes]
     return StudySummary(
@@ -47,7 +58,8 @@ def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> Study
         seed_summary=summary,
         gaps=gaps,
         matrix=matrix_table(summary),
-        verdicts=verdicts(config, rows, gaps),
+        verdicts=verdict_sentences(config, found),
+        verdict_details=[{"target": v.target, "cross_predictor": v.cross, **v.inference.to_json()} for v in found],
         calibration=seeded_calibration_table(rows.calibration, top=cal.top_behaviours, bins=cal.bins)
         if cal is not None
         else [],
@@ -61,30 +73,48 @@ def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> Study
     )
 
 
-def verdicts(config: StudyConfig, rows: StudyRows, gaps: list[dict]) -> list[str]:
-    """The headline: one sentence per pair over the training seeds (inward.analysis.seeds), and
-    for a matrix one per target over all its predictors."""
-    sentences = []
-    for target, _, cross in rows.paired:
-        mine = {g["response_property"]: g for g in gaps if g["target"] == target and g["cross_predictor"] == cross}
-        beats = [
-            r.get("beats_mode_p", 1.0) < 0.05
-            for r in rows.results
-            if r["label"] == "cross"
-            and r["response_property"] == MICRO
-            and base_model(r["meta_model"]) == cross
-            and base_model(r["object_model"]) == target
+def verdicts(config: StudyConfig, rows: StudyRows) -> list[Verdict]:
+    """The pre-registered headline (inward.analysis.verdict), one per (target, cross predictor):
+    the paired self − cross gap on the micro average per training seed, with each predictor's
+    learning gate."""
+    out = []
+    for (target, _, cross), by_seed in rows.paired.items():
+        gaps = [
+            float(np.mean(np.asarray(s, dtype=int) - np.asarray(c, dtype=int)))
+            for per_prop in by_seed.values()
+            if MICRO in per_prop
+            for s, c in [per_prop[MICRO]]
+            if len(s)
         ]
-        text = f"{target} self-trained vs {cross} cross-trained, micro average: " + verdict(mine.get(MICRO), beats)
-        nd = mine.get(NON_DEGENERATE)
-        if nd is not None and nd["seeds"] > 1:
-            text += (
-                f" Without degenerate groups: {100 * nd['gap_mean']:+.1f} ± {100 * (nd['gap_sd'] or 0):.1f} "
-                f"points (p = {nd['p_value']:.3g})."
-            )
-        sentences.append(text)
+        gates = [
+            gate(name, [r["accuracy"] for r in micro], [r["mode_baseline"] for r in micro])
+            for name, label, predictor in (("self-predictor", "self", target), ("cross-predictor", "cross", cross))
+            for micro in [
+                [
+                    r
+                    for r in rows.results
+                    if r["label"] == label
+                    and r["response_property"] == MICRO
+                    and base_model(r["meta_model"]) == predictor
+                    and base_model(r["object_model"]) == target
+                ]
+            ]
+            if micro
+        ]
+        out.append(Verdict(target, cross, infer(gaps, margin=config.verdict.margin, gates=gates)))
+    return out
+
+
+def verdict_sentences(config: StudyConfig, found: list[Verdict]) -> list[str]:
+    """One sentence per pair, and for a matrix one per target over all its predictors."""
+    scoring = config.verdict.scoring or config.scoring
+    sentences = [
+        f"{v.target} self-trained vs {v.cross} cross-trained ({config.verdict.metric.replace('_', ' ')}, "
+        f"{scoring} scoring): {v.inference.sentence()}"
+        for v in found
+    ]
     if len(config.pairs) > 1:
-        sentences += target_verdicts(gaps)
+        sentences += target_verdicts([(v.target, v.cross, v.inference) for v in found])
     return sentences
 
 
@@ -130,13 +160,15 @@ def write_tables(run: RunDir, config: StudyConfig, rows: StudyRows, summary: Stu
         run.write_csv("behaviour_change.csv", rows.behaviour_change, C.STUDY_BEHAVIOUR_CHANGE.csv())
     if config.scaling is not None:
         run.write_csv("scaling.csv", summary.scaling, C.SCALING.csv())
+    from inward.analysis.probes import SIMULATION_COLUMNS
+
+    run.write_csv("self_simulation.csv", rows.simulation, SIMULATION_COLUMNS)
     if config.probes is not None:
-        from inward.analysis.probes import CONTRAST_COLUMNS, PROBE_COLUMNS, SIMULATION_COLUMNS, SUMMARY_COLUMNS
+        from inward.analysis.probes import CONTRAST_COLUMNS, PROBE_COLUMNS, SUMMARY_COLUMNS
 
         run.write_csv("probes.csv", summary.probes, PROBE_COLUMNS)
         run.write_csv("probe_summary.csv", summary.probe_summary, SUMMARY_COLUMNS)
         run.write_csv("probe_contrast.csv", summary.probe_contrast, CONTRAST_COLUMNS)
-        run.write_csv("self_simulation.csv", rows.simulation, SIMULATION_COLUMNS)
     if rows.chat_formats:
         run.write_csv("chat_formats.csv", rows.chat_formats, CHAT_FORMAT_COLUMNS)
 
@@ -155,6 +187,8 @@ def study_figures(config: StudyConfig, rows: StudyRows, summary: StudySummary) -
             title=f"Predicting held-out behaviour of {m1} (and its self-trained versions): "
             f"mean over {len(c.seeds)} training seed(s)",
         )
+    if summary.verdict_details:
+        figures["verdict"] = fig.verdict_plot(summary.verdict_details)
     figures["compliance"] = fig.compliance_bars([r for r in rows.results if r["seed"] in (None, first)])
     targets = list(dict.fromkeys(p.self_model for p in c.pairs))
     if c.calibration is not None:
@@ -236,7 +270,8 @@ def study_report(
         agreement=summary.agreement,
         behaviour_change=rows.behaviour_change if c.behaviour_change is not None else None,
         scaling=summary.scaling if c.scaling is not None else None,
-        probes=(summary.probe_summary, summary.probe_contrast, rows.simulation) if c.probes is not None else None,
+        probes=(summary.probe_summary, summary.probe_contrast) if c.probes is not None else None,
+        simulation=rows.simulation,
     )
 
 

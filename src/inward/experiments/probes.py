@@ -1,4 +1,4 @@
-"""White-box probes and the self-simulation control, for one training seed of a study.
+"""White-box probes, for one training seed of a study.
 
 Rows:
 
@@ -16,10 +16,8 @@ Sources (activations at the last prompt token; see ``LocalBackend.hidden_states`
 - ``self/hypothetical``: M1ft on the hypothetical prompt;
 - ``cross/hypothetical``: M2ft (the cross-trained model) on the same hypothetical prompt.
 
-The self-simulation control compares the self-predictor's hypothetical answers with the
-property of M1ft's current object-level answer and with that of untrained M1's answer on the same
-held-out string (the behaviour its training data described), overall and on the rows where the
-two differ.
+The self-simulation split, once part of this section, runs with every study:
+:mod:`inward.experiments.self_simulation`.
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inward.analysis.probes import ProbeRow, ProbeSettings, SimulationRow, score_probe
-from inward.analysis.results import MICRO, answer_of
+from inward.analysis.probes import ProbeRow, ProbeSettings, score_probe
+from inward.analysis.results import MICRO
 from inward.analysis.scoring import object_value
 from inward.analysis.stats import DEGENERATE_SHARE, beats_mode_p
 from inward.errors import InwardError
@@ -246,44 +244,6 @@ def probe_table(
     return out
 
 
-def self_simulation(
-    seed: int, target: str, self_rows: Sequence[ScoredRecord], untrained_rows: Sequence[ScoredRecord]
-) -> list[SimulationRow]:
-    """Does the self-predictor's answer follow M1ft's behaviour now, or untrained M1's (the
-    behaviour its training data described)? Per property and pooled, on held-out rows."""
-    before = {(r.task, r.property, r.string): r.object_clean for r in untrained_rows if r.evaluable}
-    by_prop: dict[str, list[tuple[bool, bool, bool]]] = defaultdict(list)
-    for r in self_rows:
-        old = before.get((r.task, r.property, r.string))
-        if not r.evaluable or r.property == "identity" or old is None or r.object_clean is None:
-            continue
-        answer = answer_of(r)  # "<non-compliant>" matches no value
-        by_prop[r.property].append((answer == r.object_clean, answer == old, r.object_clean != old))
-    out = []
-    pooled: list = []
-    for prop, items in [*by_prop.items(), (MICRO, None)]:
-        items = pooled if items is None else items
-        if prop != MICRO:
-            pooled += items
-        if not items:
-            continue
-        changed = [x for x in items if x[2]]
-        out.append(
-            SimulationRow(
-                seed,
-                target,
-                prop,
-                len(items),
-                _mean([x[0] for x in items]),
-                _mean([x[1] for x in items]),
-                len(changed),
-                _mean([x[0] for x in changed]),
-                _mean([x[1] for x in changed]),
-            )
-        )
-    return out
-
-
 def _mean(xs: Sequence[bool]) -> float:
     return float(np.mean(xs)) if len(xs) else float("nan")
 
@@ -361,8 +321,8 @@ def run_probes(
 
 
 class ProbesExperiment:
-    """Probes as a study plugin (config section ``probes``): the self-simulation split of the
-    self-predictor, then linear probes for every cross-predictor of the target, every seed."""
+    """Probes as a study plugin (config section ``probes``): linear probes for every
+    cross-predictor of the target, every seed."""
 
     name = "probes"
 
@@ -376,11 +336,6 @@ class ProbesExperiment:
         pass
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
-        from dataclasses import asdict
-
-        ctx.rows.simulation += [
-            asdict(r) for r in self_simulation(out.seed, out.target, out.self_rows, out.untrained_rows)
-        ]
         for cross in out.cross:
             ctx.rows.probes += run_probes(
                 ctx,

@@ -8,8 +8,10 @@ from inward.experiments.calibration import CalibrationExperiment
 from inward.experiments.plugin import Experiment
 from inward.experiments.probes import ProbesExperiment
 from inward.experiments.scaling import ScalingExperiment
+from inward.experiments.self_simulation import SelfSimulationExperiment
 
 EXPERIMENTS: tuple[Experiment, ...] = (
+    SelfSimulationExperiment(),
     ProbesExperiment(),
     ScalingExperiment(),
     CalibrationExperiment(),

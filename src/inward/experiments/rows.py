@@ -91,6 +91,7 @@ class StudySummary:
     gaps: list[dict]
     matrix: list[dict]
     verdicts: list[str]
+    verdict_details: list[dict]  # inward.analysis.verdict.Verdict.to_json per pair, with target and cross predictor
     calibration: list[dict]
     agreement: list[dict]
     scaling: list[dict]

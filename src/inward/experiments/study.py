@@ -156,6 +156,7 @@ def write_outputs(ctx: Study) -> StudySummary:
         models=models,
         peak_rss_mb=_peak_rss_mb(),
         verdicts=summary.verdicts,
+        verdict=summary.verdict_details,
         seeds=ctx.config.seeds,
         stages=ctx.keys.log,
         notes=study_notes(ctx.config, rows, summary, ctx.other_scoring, models, ctx.keys.log),

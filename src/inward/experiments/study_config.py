@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -107,6 +107,22 @@ class Scaling(Strict):
         if any(s < 1 for s in v) or len(set(v)) != len(v):
             raise ValueError("must be distinct positive example counts, e.g. [100, 250, 500]")
         return sorted(v)
+
+
+class Verdict(Strict):
+    """The pre-registered headline (inward.analysis.verdict), declared before the run: the paired
+    self − cross gap per training seed on ``metric``, under ``scoring``; a self advantage of
+    ``margin`` (a fraction: 0.05 is 5 accuracy points) or more is what the equivalence test rules
+    out."""
+
+    metric: Literal["micro_average"] = "micro_average"
+    scoring: str | None = None
+    """Must equal the study's ``scoring`` (the verdict is computed on its scored rows); declared
+    here so the preset states its headline in one place. None: the study's."""
+    margin: float = Field(default=0.05, gt=0, lt=1)
+    secondary: list[Literal["kappa"]] = ["kappa"]
+    """Secondary outcomes reported beside accuracy: ``kappa``, Cohen's kappa per (task, property)
+    (a constant answer scores 0), in results*.csv and over seeds in seed_summary.csv."""
 
 
 TUNABLE = ("rank", "alpha", "dropout", "learning_rate", "lr_schedule", "warmup_steps", "epochs", "batch_size")
@@ -210,6 +226,8 @@ class StudyConfig(Strict):
     """White-box probes (needs local models); absent or null: off."""
     tune: Tune | None = None
     """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
+    verdict: Verdict = Verdict()
+    """The headline inference (metric, scoring, equivalence margin), pre-registered."""
 
     @model_validator(mode="before")
     @classmethod
@@ -251,6 +269,15 @@ class StudyConfig(Strict):
             raise ValueError(f"must be one of {SCORINGS}")
         return v
 
+    @model_validator(mode="after")
+    def _verdict_scoring(self) -> StudyConfig:
+        if self.verdict.scoring is not None and self.verdict.scoring != self.scoring:
+            raise ValueError(
+                f"verdict.scoring is {self.verdict.scoring!r} but the study scores with scoring: "
+                f"{self.scoring!r}; the verdict is computed on the study's scored rows, so set both alike."
+            )
+        return self
+
     @field_validator("source")
     @classmethod
     def _source(cls, v: str | None) -> str | None:
@@ -274,6 +301,7 @@ SECTIONS: dict[str, type] = {
     "scaling": Scaling,
     "probes": Probes,
     "tune": Tune,
+    "verdict": Verdict,
 }
 
 

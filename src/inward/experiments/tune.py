@@ -108,6 +108,7 @@ def run_tune(config: StudyConfig, out: str | Path, *, cache: ResponseCache | Non
             n_per_pair=config.n_train_per_pair,
             seed=config.seed,
             forbidden_strings={s for _, s in tune_strings},
+            scoring=config.scoring,
         )
         if not examples:
             raise InwardError(f"No finetuning examples could be built from {m1}'s train-split answers.")

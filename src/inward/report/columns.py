@@ -131,6 +131,7 @@ RESULTS = Columns(
         Column("top_answer_share", html=False),
         Column("degenerate", html=False),
         Column("degenerate_groups", html=False),
+        Column("kappa", "Cohen's κ", _key("kappa", lambda x: num(x, ".2f")), "n"),
         OBJECT_FP,
         META_FP,
     )
@@ -157,6 +158,7 @@ BY_TASK = Columns(
         Column("top_answer", html=False),
         Column("top_answer_share", html=False),
         Column("degenerate", html=False),
+        Column("kappa", "Cohen's κ", _key("kappa", lambda x: num(x, ".2f")), "n"),
         OBJECT_FP,
         META_FP,
     )

@@ -457,3 +457,44 @@ def probe_layers(summary: Sequence[dict], *, title: str) -> bytes:
         ax.grid(color="#e5e5e5", zorder=0)
         ax.set_title("\n".join(textwrap.wrap(_plain(title, 140), 70)))
         return _png(fig)
+
+
+def verdict_plot(verdicts: Sequence[dict]) -> bytes:
+    """The verdict beside its sentence: per pair, the per-seed gaps (dots), their mean, the 95%
+    t-interval (bar) and the equivalence band ±margin (shaded). ``verdicts``: rows of
+    inward.analysis.verdict.Verdict.to_json with ``target`` and ``cross_predictor``."""
+    with mpl.style.context("default"), mpl.rc_context(_RC):
+        n = max(len(verdicts), 1)
+        fig = Figure(figsize=(8.0, 1.4 + 0.6 * n), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for m in sorted({as_number(v.get("margin")) for v in verdicts}):
+            if m == m:
+                ax.axvspan(-100 * m, 100 * m, color="#dfe9f5", zorder=0, label=f"equivalence band ±{100 * m:.0f}")
+        ax.axvline(0, color="#888888", lw=1, zorder=1)
+        for i, v in enumerate(verdicts):
+            y = n - 1 - i
+            first = i == 0
+            gaps = [100 * g for g in v.get("gaps") or []]
+            ax.scatter(gaps, [y] * len(gaps), s=28, color="#1f77b4", zorder=3, label="per seed" if first else None)
+            lo, hi, mean = (as_number(v.get(k)) for k in ("lower95", "upper95", "mean"))
+            if lo == lo and hi == hi:
+                ax.plot(
+                    [100 * lo, 100 * hi], [y, y], color="black", lw=2, zorder=2, label="95% interval" if first else None
+                )
+            if mean == mean:
+                ax.scatter(
+                    [100 * mean], [y], marker="|", s=300, color="black", zorder=4, label="mean" if first else None
+                )
+        labels = [
+            f"{_base(v.get('target'))} vs {_base(v.get('cross_predictor'))}: {v.get('reading')}" for v in verdicts
+        ]
+        ax.set_yticks(range(n))
+        ax.set_yticklabels([_plain(s, 70) for s in labels][::-1] or [""])
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlabel("self − cross, accuracy points (micro average)")
+        ax.grid(axis="x", color="#e5e5e5", zorder=0)
+        handles, names = ax.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, names, loc="outside lower center", ncol=4, frameon=False)
+        return _png(fig)

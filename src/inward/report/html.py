@@ -148,6 +148,7 @@ SEED_SUMMARY = [
     Col("min–max", lambda r: f"{pct(r.get('accuracy_min'))}–{pct(r.get('accuracy_max'))}", "n"),
     Col("mean mode baseline", key("mode_baseline_mean", fmt=pct), "n"),
     Col("lift (pp)", lambda r: pp(r.get("lift_mean"), signed=True), "n"),
+    Col("mean κ", key("kappa_mean", fmt=lambda x: num(x, ".2f")), "n"),
     Col("seeds beating mode", lambda r: f"{r.get('seeds_beating_mode')}/{r.get('seeds')}", "n"),
     Col("seeds degenerate", lambda r: f"{r.get('seeds_degenerate')}/{r.get('seeds')}", "n"),
 ]
@@ -160,10 +161,15 @@ GAPS = [
     Col("sd (pp)", lambda r: DASH if r.get("gap_sd") is None else pp(r.get("gap_sd")), "n"),
     Col("per seed (pp)", key("per_seed_gaps"), "n"),
     Col("t-test p (seeds)", key("p_value", fmt=fmt_p), "n"),
+    Col("Holm p (properties)", key("p_holm", fmt=fmt_p), "n"),
     Col("t 95% CI", lambda r: _interval(r.get("t_lower"), r.get("t_upper")), "n"),
-    Col("hierarchical bootstrap 95%", lambda r: _interval(r.get("bootstrap_lower"), r.get("bootstrap_upper")), "n"),
-    Col("power at 10 pp", key("power_at_10pp", fmt=pct), "n"),
-    Col("detectable at 80% (pp)", key("detectable_at_80pct", fmt=pp), "n"),
+    Col(
+        "secondary: bootstrap 95% (too narrow with few seeds)",
+        lambda r: _interval(r.get("bootstrap_lower"), r.get("bootstrap_upper")),
+        "n",
+    ),
+    Col("secondary: post-hoc power at 10 pp", key("power_at_10pp", fmt=pct), "n"),
+    Col("secondary: detectable at 80% (pp)", key("detectable_at_80pct", fmt=pp), "n"),
     Col("items per seed", key("items_per_seed"), "n"),
 ]
 
@@ -239,6 +245,7 @@ SIMULATION = [
     Col("rows where they differ (mean)", lambda r: num(r.get("changed"), ".1f"), "n"),
     Col("of those: agrees now", key("changed_agree_now", fmt=pct), "n"),
     Col("of those: agrees before", key("changed_agree_before", fmt=pct), "n"),
+    Col("where they agree: agrees now", key("unchanged_agree_now", fmt=pct), "n"),
 ]
 
 STAGES = [Col("stage", key("stage")), Col("seconds", key("seconds"), "n")]
@@ -317,7 +324,15 @@ def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
         vals = [as_number(r.get(k)) for r in rows if not math.isnan(as_number(r.get(k)))]
         return sum(vals) / len(vals) if vals else math.nan
 
-    keys = ("n", "agree_now", "agree_before", "changed", "changed_agree_now", "changed_agree_before")
+    keys = (
+        "n",
+        "agree_now",
+        "agree_before",
+        "changed",
+        "changed_agree_now",
+        "changed_agree_before",
+        "unchanged_agree_now",
+    )
     return [
         {"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()
     ]
@@ -388,15 +403,31 @@ def render_report(
     verdicts: Sequence[str] = (),
     seed_summary: Sequence[dict] = (),
     gaps: Sequence[dict] = (),
-    probes: tuple[Sequence[dict], Sequence[dict], Sequence[dict]] | None = None,
+    probes: tuple[Sequence[dict], Sequence[dict]] | None = None,
+    simulation: Sequence[dict] = (),
     matrix: Sequence[dict] = (),
 ) -> str:
     """The whole report as one HTML string (deterministic for the same inputs). The sections of
     the optional experiments appear only when their rows are given."""
     micro = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
+    headline = {k: v for k, v in figures.items() if k == "verdict"}  # drawn beside the sentence
+    figures = {k: v for k, v in figures.items() if k not in headline}
     sections = [
         Section(
-            "Verdict over training seeds", [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]
+            "Verdict over training seeds",
+            [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]
+            + ([_part(figures=_figures(headline))] if headline else [])
+            + (
+                [
+                    _part(
+                        table(SIMULATION, _simulation_rows(simulation)),
+                        sub="Self-simulation split",
+                        intro=SIMULATION_INTRO,
+                    )
+                ]
+                if simulation
+                else []
+            ),
         ),
         Section("Self − cross over training seeds", [_part(table(GAPS, gaps))]),
         Section("Predictor × target", [_part(_matrix(matrix), intro=MATRIX_INTRO)]),
@@ -428,7 +459,7 @@ def render_report(
     if scaling is not None:
         sections.append(Section("Cross-prediction data scaling", [_part(table(C.SCALING, scaling))]))
     if probes is not None:
-        summary, contrast, simulation = probes
+        summary, contrast = probes
         sections.append(
             Section(
                 "White-box probes",
@@ -437,11 +468,6 @@ def render_report(
                     _part(
                         table(PROBE_CONTRAST, contrast),
                         sub="Own hypothetical-prompt state vs the cross model's, by depth",
-                    ),
-                    _part(
-                        table(SIMULATION, _simulation_rows(simulation)),
-                        sub="Self-simulation control",
-                        intro=SIMULATION_INTRO,
                     ),
                 ],
             )
@@ -476,19 +502,21 @@ PROBES_INTRO = (
     "baseline are scored on the same rows."
 )
 SIMULATION_INTRO = (
-    "On held-out rows: how often the self-trained model's hypothetical answer equals the property "
+    "A self-predictor can gain by changing its behaviour to fit its predictions instead of reading "
+    "it. On held-out rows: how often the self-trained model's hypothetical answer equals the property "
     "of its own object-level answer now, and of the untrained model's answer (the behaviour its "
-    "training data described). On rows where the two behaviours differ, a predictor that tracks its "
-    "current behaviour agrees with 'now'; one that learned the old behaviour's pattern agrees with "
-    "'before'. Mean over training seeds."
+    "training data described); then separately on the rows where finetuning changed that property "
+    "and on the rows where it did not. A gain that lives only on changed rows is self-simulation, "
+    "not introspection. Mean over training seeds."
 )
 VERDICT_INTRO = (
-    "Every finetuned model is retrained once per training seed, on that seed's draw of training "
-    "items, and scored on the same held-out items. The p-value is a two-sided one-sample t-test of "
-    "the per-seed gaps (seeds as the unit; df = seeds − 1); the interval beside it is a two-stage "
-    "bootstrap over seeds and then items within each seed (with few seeds it is too narrow: it "
-    "cannot see more spread than the seeds it has). Power is the t-test's chance of detecting a "
-    "10-point self advantage given the spread between seeds measured here."
+    "Declared before the run (the preset's verdict section): every finetuned model is retrained "
+    "once per training seed and scored on the same held-out items; the unit is the seed. Self "
+    "advantage: the two-sided t-test of the per-seed gaps (df = seeds − 1) rejects 0 with a positive "
+    "mean; 95% t-interval. No self advantage: the upper one-sided test of the equivalence test (TOST) "
+    "rejects a gap of +margin or more; 90% interval. Otherwise inconclusive. A predictor whose "
+    "accuracy does not exceed its mode baseline over the seeds fails the learning gate. The figure "
+    "shows each seed's gap, the 95% interval and the equivalence band."
 )
 CALIBRATION_INTRO = (
     "Experiment 1b: for each prompt, the top-3 object-level behaviours (second character, say) "

@@ -38,6 +38,7 @@ class RunManifest(BaseModel):
     models: dict[str, Any] | None = None  # full model string -> fingerprint
     peak_rss_mb: float | None = None
     verdicts: list[str] | None = None
+    verdict: list[dict[str, Any]] | None = None  # per pair: inward.analysis.verdict.Verdict.to_json
     seeds: list[int] | None = None
     stages: dict[str, dict[str, Any]] | None = None  # stage output -> reused?, why (inward.store.stages)
     notes: list[str] | None = None

@@ -15,6 +15,11 @@ Choices, against the paper's two code paths:
   properties, which also dropped different properties of one string that happen to share a
   value; inward drops only true duplicates.
 - **Whitespace-only values are skipped**: they cannot be trained as an assistant turn.
+- **Labels follow the scoring** (``scoring``): ``paper`` trains on the raw property value, as
+  the paper did (a comma-separated response's first word is "goat,"); ``symmetric`` trains on
+  the value cleaned as answers are (``clean_answer``: "goat"), so a label can be matched by the
+  answer it teaches; a value that cleans to nothing (the second character "," of "A, B") is
+  skipped like a whitespace-only one.
 - **No val strings, ever.** Every object record must come from the train split, and a set of
   forbidden strings (the evaluation strings) is checked; any overlap is an error, not a filter.
 """
@@ -26,11 +31,20 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from inward.errors import InwardError
 from inward.prompts import hypothetical_prompt, object_prompt
+from inward.properties.normalise import clean_answer
 from inward.properties.registry import Property
 from inward.properties.values import object_value
 from inward.records import ObjectRecord
 from inward.tasks.base import Task
 from inward.train.examples import TrainExample
+
+
+def label(value: str | None, scoring: str) -> str | None:
+    """The training label of a property value under ``scoring`` (None: not trainable)."""
+    if value is None:
+        return None
+    out = clean_answer(value) if scoring == "symmetric" else value
+    return out if out.strip() else None
 
 
 def _refuse_leaks(objects: Sequence[ObjectRecord], forbidden_strings: Iterable[str], purpose: str) -> None:
@@ -54,6 +68,7 @@ def self_prediction_examples(
     n_per_pair: int,
     seed: int = 0,
     forbidden_strings: Iterable[str] = (),
+    scoring: str = "paper",
 ) -> list[TrainExample]:
     """Hypothetical-prompt → property-value examples from ``objects`` (see module doc)."""
     _refuse_leaks(objects, forbidden_strings, "for training")
@@ -64,7 +79,7 @@ def self_prediction_examples(
         rows = [o for o in objects if o.task == task_name]
         for prop in task_props:
             # whitespace-only values (the first character of " fox") cannot be an answer turn
-            usable = [(o, v) for o in rows if (v := object_value(o, prop)) and v.strip()]
+            usable = [(o, v) for o in rows if (v := label(object_value(o, prop), scoring))]
             random.Random(f"{seed}:{task_name}:{prop.name}").shuffle(usable)
             for o, value in usable[:n_per_pair]:
                 key = (task_name, prop.name, o.string)
@@ -89,6 +104,7 @@ def same_item_examples(
     items: Sequence[TrainExample],
     *,
     forbidden_strings: Iterable[str] = (),
+    scoring: str = "paper",
 ) -> tuple[list[TrainExample], list[dict]]:
     """Equal evidence: examples about ``objects``' model on exactly the (task, property, string)
     items of ``items`` (another predictor's data), in the same order. An item whose response here
@@ -102,8 +118,8 @@ def same_item_examples(
     for item in items:
         task_name, prop_name, string = item.meta["task"], item.meta["property"], item.meta["string"]
         o, prop = by_key.get((task_name, string)), prop_of.get((task_name, prop_name))
-        value = object_value(o, prop) if o is not None and prop is not None else None
-        if not value or not value.strip():
+        value = label(object_value(o, prop), scoring) if o is not None and prop is not None else None
+        if not value:
             dropped.append({"task": task_name, "property": prop_name, "string": string})
             continue
         assert o is not None and prop is not None  # a value implies both were found
