@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inward.analysis.positive_control import COLUMNS as CONTROL_COLUMNS
+from inward.analysis.positive_control import control_verdicts
 from inward.analysis.results import MICRO, results_table
 from inward.analysis.seeds import (
     GAP_COLUMNS,
@@ -58,7 +60,7 @@ def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> Study
         seed_summary=summary,
         gaps=gaps,
         matrix=matrix_table(summary),
-        verdicts=verdict_sentences(config, found),
+        verdicts=verdict_sentences(config, found) + control_verdicts(rows.positive_control, config.verdict.margin),
         verdict_details=[{"target": v.target, "cross_predictor": v.cross, **v.inference.to_json()} for v in found],
         calibration=seeded_calibration_table(rows.calibration, top=cal.top_behaviours, bins=cal.bins)
         if cal is not None
@@ -163,6 +165,8 @@ def write_tables(run: RunDir, config: StudyConfig, rows: StudyRows, summary: Stu
     from inward.analysis.probes import SIMULATION_COLUMNS
 
     run.write_csv("self_simulation.csv", rows.simulation, SIMULATION_COLUMNS)
+    if rows.positive_control:
+        run.write_csv("positive_control.csv", [asdict(r) for r in rows.positive_control], CONTROL_COLUMNS)
     if config.probes is not None:
         from inward.analysis.probes import CONTRAST_COLUMNS, PROBE_COLUMNS, SUMMARY_COLUMNS
 

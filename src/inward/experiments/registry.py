@@ -6,6 +6,7 @@ from __future__ import annotations
 from inward.experiments.behaviour_change import BehaviourChangeExperiment
 from inward.experiments.calibration import CalibrationExperiment
 from inward.experiments.plugin import Experiment
+from inward.experiments.positive_control import PositiveControlExperiment
 from inward.experiments.probes import ProbesExperiment
 from inward.experiments.scaling import ScalingExperiment
 from inward.experiments.self_simulation import SelfSimulationExperiment
@@ -16,4 +17,5 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     ScalingExperiment(),
     CalibrationExperiment(),
     BehaviourChangeExperiment(),
+    PositiveControlExperiment(),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inward.analysis.calibration import SeedRecords
+from inward.analysis.positive_control import ControlRow
 from inward.analysis.probes import ProbeRow
 from inward.analysis.results import results_by_task, results_table
 from inward.analysis.scaling import ScalingRow
@@ -41,6 +42,7 @@ class StudyRows:
     probes: list[ProbeRow] = field(default_factory=list)
     simulation: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    positive_control: list[ControlRow] = field(default_factory=list)
     # per setup and property: evaluable rows whose object value no cleaned answer can equal
     unmatchable: list[dict] = field(default_factory=list)
 

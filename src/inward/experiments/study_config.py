@@ -109,6 +109,15 @@ class Scaling(Strict):
         return sorted(v)
 
 
+class PositiveControl(Strict):
+    """A positive control (inward.experiments.positive_control): on a seeded ``share`` of the
+    held-out items each predictor is asked the hypothetical after its own object-level answer, so
+    the self-predictor sees the behaviour it is scored on and the cross-predictor does not."""
+
+    share: float = Field(default=0.5, gt=0, le=1)
+    seed: int = 0
+
+
 class Verdict(Strict):
     """The pre-registered headline (inward.analysis.verdict), declared before the run: the paired
     self − cross gap per training seed on ``metric``, under ``scoring``; a self advantage of
@@ -226,6 +235,8 @@ class StudyConfig(Strict):
     """White-box probes (needs local models); absent or null: off."""
     tune: Tune | None = None
     """Used by ``inward tune`` only (absent: its defaults); ``inward study`` ignores it."""
+    positive_control: PositiveControl | None = None
+    """Plant a self advantage of known size (no training) and read it with the verdict; absent: off."""
     verdict: Verdict = Verdict()
     """The headline inference (metric, scoring, equivalence margin), pre-registered."""
 
@@ -302,6 +313,7 @@ SECTIONS: dict[str, type] = {
     "probes": Probes,
     "tune": Tune,
     "verdict": Verdict,
+    "positive_control": PositiveControl,
 }
 
 
