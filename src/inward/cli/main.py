@@ -16,6 +16,7 @@ from inward import __version__
 from inward.cli.evaluate import evaluate
 from inward.cli.finetune import finetune
 from inward.cli.listing import cache, models, properties, tasks
+from inward.cli.plan import plan
 from inward.cli.study import study
 from inward.cli.tune import tune
 from inward.errors import InwardError
@@ -32,13 +33,14 @@ def cli() -> None:
     inward models                list bundled models and model-string forms
     inward evaluate ...          object-level + hypothetical run, scored
     inward study ...             self- vs cross-prediction finetuning study, with a report
+    inward plan ...              a study's wall time and verdict precision before it runs
     inward tune ...              choose finetuning settings on held-out train-task strings
     inward finetune openai ...   a hosted OpenAI fine-tuning job (resumable)
     inward cache stats|clear     the response cache
     """
 
 
-for command in (tasks, properties, models, evaluate, study, tune, finetune, cache):
+for command in (tasks, properties, models, evaluate, study, plan, tune, finetune, cache):
     cli.add_command(command)
 
 

@@ -14,6 +14,7 @@ Examples:
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
   inward study --preset default --set 'seeds=[0,1,2,3,4]' --out runs/five  # 5 training seeds
+  inward study --preset default --budget 60m --from runs/default --out runs/hour  # seeds that fit an hour
 Rerunning the same command resumes an interrupted study.
 """
 
@@ -70,7 +71,13 @@ def study_config_options(command):
 
 @click.command(epilog=EPILOG)
 @study_config_options
-def study(config, preset, out, overrides, data_dir):
+@click.option(
+    "--budget",
+    help="A wall-time budget (60m, 1.5h): run as many training seeds (0, 1, 2, ...) as the pilot "
+    "run given with --from predicts will fit (inward plan shows the arithmetic).",
+)
+@click.option("--from", "pilot", type=click.Path(file_okay=False), help="The pilot run folder for --budget.")
+def study(config, preset, out, overrides, data_dir, budget, pilot):
     """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
     compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and
     report.html to --out."""
@@ -78,6 +85,8 @@ def study(config, preset, out, overrides, data_dir):
     from inward.report.table import format_results
 
     cfg = load_study_config(config, preset, overrides, data_dir)
+    if budget or pilot:
+        cfg = seeds_within_budget(cfg, budget, pilot)
     result = run_study(cfg, out)
     for label in ("untrained", "self", "cross"):
         rows = [r for r in result.results if r["label"] == label and r["seed"] in (None, cfg.first_seed)]
@@ -103,3 +112,25 @@ def study(config, preset, out, overrides, data_dir):
     for v in result.verdicts:
         click.echo(v)
     click.echo(f"wrote {result.out}/report.html")
+
+
+def seeds_within_budget(cfg, budget: str | None, pilot: str | None):
+    """``cfg`` with as many training seeds as fit ``budget`` by the pilot run's measured times."""
+    from inward.analysis.plan import load_pilot, parse_duration, seeds_for_budget
+    from inward.errors import InwardError
+
+    if not (budget and pilot):
+        raise InwardError("--budget and --from go together: --budget 60m --from RUN (a pilot run of this config).")
+    try:
+        seconds = parse_duration(budget)
+    except ValueError as exc:
+        raise InwardError(f"--budget: {exc}") from exc
+    measured, _ = load_pilot(pilot)
+    n = seeds_for_budget(measured, seconds)
+    if n < 2:
+        raise InwardError(
+            f"--budget {budget}: the pilot {pilot} predicts {n} seed(s) fit, and a verdict needs 2 or more; "
+            "give more time or a smaller config (inward plan shows the times)."
+        )
+    click.echo(f"--budget {budget}: {n} training seeds fit by the pilot's times (seeds 0..{n - 1}).", err=True)
+    return cfg.model_copy(update={"seeds": list(range(n))})

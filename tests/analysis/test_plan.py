@@ -1,0 +1,62 @@
+"""Planning a study from a pilot run: wall time per seed count, expected interval, seeds for a budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from inward.analysis.plan import parse_duration, pilot_from, plan_lines, seeds_for_budget
+from inward.analysis.verdict import expected_half_width
+
+RUN = {
+    "command": "study",
+    "seeds": [0, 1, 2],
+    "stage_seconds": {
+        "object-level train, m": 60.0,
+        "untrained evaluation, m": 120.0,
+        "seed 0: self-prediction finetune, m": 600.0,
+        "seed 0: behaviour change: shift finetune": 300.0,  # first-seed-only section
+        "seed 1: self-prediction finetune, m": 620.0,
+        "seed 2: self-prediction finetune, m": 580.0,
+    },
+    "verdict": [{"gaps": [0.20, 0.05, 0.08]}, {"gaps": [0.01, -0.02, 0.04]}],
+}
+
+
+def test_the_pilot_splits_fixed_first_and_further_seeds():
+    p = pilot_from(RUN, "runs/x")
+    assert (p.fixed_seconds, p.first_seconds, p.further_seconds) == (180.0, 900.0, 600.0)
+    assert p.seconds(3) == 180 + 900 + 2 * 600 and p.seconds(1) == 1080
+    pooled = ((0.0063 + 0.0009) / 2) ** 0.5  # the two pairs' gap variances, averaged
+    assert p.gap_sd == pytest.approx(pooled, rel=0.02) and p.gap_seeds == 3
+    assert p.half_width(10) == pytest.approx(expected_half_width(10, p.gap_sd))
+
+
+def test_seeds_for_a_budget_and_durations():
+    p = pilot_from(RUN, "runs/x")
+    assert seeds_for_budget(p, 180 + 900 + 2 * 600) == 3 and seeds_for_budget(p, 1000) == 0
+    assert [parse_duration(x) for x in ("60m", "1.5h", "90s", "120")] == [3600, 5400, 90, 120]
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration("an hour")
+    lines = "\n".join(plan_lines(p, 3, 3600))
+    assert "predicted wall time 38 min" in lines and "Budget 60 min: 5 seed(s) fit" in lines
+    assert "±5 points needs about" in lines
+
+
+def test_inward_plan_and_study_budget_on_the_command_line(tmp_path):
+    from inward.cli.main import cli
+
+    run = tmp_path / "pilot"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps(RUN))
+    res = CliRunner().invoke(cli, ["plan", "--preset", "smoke", "--from", str(run), "--budget", "1h"])
+    assert res.exit_code == 0, res.output
+    assert "This config, 2 seed(s): predicted wall time 28 min" in res.output and "5 seed(s) fit" in res.output
+    res = CliRunner().invoke(cli, ["plan", "--preset", "smoke", "--from", str(tmp_path / "none")])
+    assert res.exit_code != 0 and "no readable run.json" in str(res.exception)
+    res = CliRunner().invoke(
+        cli, ["study", "--preset", "smoke", "--out", str(tmp_path / "o"), "--budget", "10m", "--from", str(run)]
+    )
+    assert "a verdict needs 2 or more" in str(res.exception)
