@@ -34,7 +34,7 @@ def test_planted_items_are_a_seeded_share():
 
 def test_the_control_reading_and_the_planted_size():
     rows = [
-        ControlRow(s, "t", "c", 0.5, 50, 100, gap, gap + 0.2, 0.2, 0.4, 1.0, 0.4, 0.4)
+        ControlRow(s, "t", "c", 0.5, "context", 50, 100, gap, gap + 0.2, 0.2, 0.4, 1.0, 0.4, 0.4)
         for s, gap in enumerate([0.01, -0.02, 0.0, 0.02])
     ]
     (sentence,) = control_verdicts(rows, 0.05)
@@ -74,3 +74,13 @@ def test_a_study_with_the_control_writes_its_rows_and_verdict_and_reuses_them(tm
     assert again.verdicts == result.verdicts
     log = json.loads((out / "run.json").read_text())["stages"]
     assert all(v["reused"] for k, v in log.items() if "positive_control" in k)
+
+
+def test_the_oracle_construction_reports_the_property_of_the_own_answer():
+    from inward.experiments.positive_control import report_own
+    from inward.records import ObjectRecord, ScoredRecord
+
+    own = [ObjectRecord("animals_long", "val", "fox", None, "m2", "Duck cow", True, ())]
+    row = ScoredRecord("animals_long", "first_character", "fox", "m1", "m2", "Goat", "G", True, "x", True, False)
+    (h,) = report_own(own, [row], "m2")
+    assert (h.answer, h.compliant, h.model) == ("D", True, "m2")

@@ -1,4 +1,5 @@
-"""Report sections and figures of calibration, behaviour change and data scaling."""
+"""Report sections and figures of calibration, behaviour change and data scaling: each
+experiment builds its own section (its plugin's outputs) and the report only renders them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def _base(**over):
 
 CAL = [
     dict(
+        seed=0,
         setup="self",
         response_property="second_character",
         mad=12.34,
@@ -30,6 +32,7 @@ CAL = [
         mean_object_mass=0.93,
     ),
     dict(
+        seed=None,
         setup="untrained",
         response_property="second_character",
         mad=30.0,
@@ -43,6 +46,7 @@ CAL = [
 ]
 AGREE = [
     dict(
+        seed=0,
         setup="self",
         response_property="second_character",
         meta_model="qwen",
@@ -74,10 +78,15 @@ BC = [
         old_model="m",
         new_model="mc",
         meta_model="mc",
+        seed=0,
+        degenerate=False,
+        new_beats_mode_p=0.01,
+        old_beats_mode_p=0.5,
     )
 ]
 SCALE = [
     dict(
+        seed=0,
         n_train=n,
         accuracy=a,
         error=0.03,
@@ -91,6 +100,7 @@ SCALE = [
 ]
 SCALE.append(
     dict(
+        seed=0,
         n_train=1100,
         accuracy=0.5,
         error=0.03,
@@ -103,8 +113,36 @@ SCALE.append(
 )
 
 
+def _sections():
+    from inward.experiments.behaviour_change import BehaviourChangeExperiment
+    from inward.experiments.calibration import CalibrationExperiment
+    from inward.experiments.rows import StudyRows
+    from inward.experiments.scaling import ScalingExperiment
+    from inward.experiments.study_config import parse_config
+
+    config = parse_config(
+        {
+            "name": "t",
+            "pairs": [{"self": "mock/a", "cross": "mock/b"}],
+            "train_tasks": ["colors_long"],
+            "held_out_tasks": ["animals_long"],
+            "properties": ["first_character"],
+            "calibration": {},
+            "behaviour_change": {},
+            "scaling": {},
+        }
+    )
+    rows = StudyRows(example_seed=0, behaviour_change=BC)
+    tables = (
+        (CalibrationExperiment(), {"calibration": CAL, "agreement": AGREE}),
+        (BehaviourChangeExperiment(), {"behaviour_change": BC}),
+        (ScalingExperiment(), {"scaling": SCALE}),
+    )
+    return [s for e, tab in tables for s in e.outputs(config, rows, tab).sections]
+
+
 def test_sections_show_the_numbers_and_escape():
-    page = render_report(**_base(calibration=CAL, agreement=AGREE, behaviour_change=BC, scaling=SCALE))
+    page = render_report(**_base(experiment_sections=_sections()))
     for heading in (
         "Calibration (Experiment 1b)",
         "Behaviour change (Experiment 2)",

@@ -15,6 +15,7 @@ COLUMNS = (
     "target",
     "cross_model",
     "share",
+    "mode",
     "planted_rows",
     "rows",
     "gap_plain",
@@ -27,12 +28,19 @@ COLUMNS = (
 )
 
 
+HOW = {
+    "context": "asked after the predictor's own answer",
+    "oracle": "answered with the property of the predictor's own answer",
+}
+
+
 @dataclass(frozen=True)
 class ControlRow:
     seed: int
     target: str
     cross_model: str
     share: float
+    mode: str  # context | oracle
     planted_rows: int  # paired scored rows on planted items
     rows: int  # paired scored rows in all
     gap_plain: float  # self − cross, micro average, the study's hypotheticals
@@ -54,8 +62,8 @@ def control_verdicts(rows: list[ControlRow], margin: float) -> list[str]:
         lo, hi, conf = v.interval
         inside = "inside" if lo <= size <= hi else "outside"
         out.append(
-            f"Positive control ({target} vs {cross}, {100 * mine[0].share:.0f}% of held-out items asked after "
-            f"the predictor's own answer): {v.sentence()[:-1]}; planted advantage measured in this run "
+            f"Positive control ({target} vs {cross}, {100 * mine[0].share:.0f}% of held-out items "
+            f"{HOW[mine[0].mode]}): {v.sentence()[:-1]}; planted advantage measured in this run "
             f"{100 * size:+.1f} points ({inside} the {conf}% interval; {MICRO.replace('_', ' ')})."
         )
     return out

@@ -365,3 +365,19 @@ def self_simulation(
 
 def _mean(xs: Sequence[bool]) -> float:
     return float(np.mean(xs)) if len(xs) else float("nan")
+
+
+def simulation_summary(simulation: Sequence[dict]) -> list[dict]:
+    """Per property: the mean over seeds of each self-simulation column (NaN cells left out)."""
+    by_prop: dict[str, list[dict]] = {}
+    for r in simulation:
+        by_prop.setdefault(str(r.get("property")), []).append(r)
+
+    def mean(rows: list[dict], k: str) -> float:
+        vals = [float(r[k]) for r in rows if r.get(k) is not None and r[k] == r[k]]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    keys = SIMULATION_COLUMNS[3:]  # n onwards
+    return [
+        {"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()
+    ]

@@ -106,8 +106,9 @@ class Verdict:
         failed = [g for g in self.gates if not g.passed]
         if failed:
             who = " and ".join(f"the {g.name} ({_pts(g.lift)} points over its mode baseline)" for g in failed)
+            verb = "does not beat its" if len(failed) == 1 else "do not beat their"
             head += (
-                f"; {who} does not beat its mode baseline over the seeds, so the gap measures "
+                f"; {who} {verb} mode baseline over the seeds, so the gap measures "
                 "predictor weakness, not privileged access"
             )
         elif self.gates:

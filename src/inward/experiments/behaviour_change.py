@@ -28,6 +28,7 @@ from inward.tasks import Task
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
 
 MERGED_MARKER = "merged.json"
@@ -249,3 +250,46 @@ class BehaviourChangeExperiment:
         )
         ctx.rows.behaviour_change += outcome.rows
         ctx.rows.warnings += [outcome.warning] if outcome.warning else []
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        return {"behaviour_change": rows.behaviour_change}
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.experiments import notes as N
+        from inward.experiments.rows import Outputs
+        from inward.report import columns as C
+        from inward.report.html import Section, part, table
+
+        section = Section(
+            "Behaviour change (Experiment 2)",
+            [part(table(C.STUDY_BEHAVIOUR_CHANGE, rows.behaviour_change), intro=BEHAVIOUR_INTRO)],
+        )
+        return Outputs(
+            csvs=[("behaviour_change.csv", rows.behaviour_change, C.STUDY_BEHAVIOUR_CHANGE.csv())],
+            notes=N.behaviour_notes(rows.behaviour_change),
+            sections=[section],
+        )
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        from inward.experiments.calibration import of_target
+        from inward.experiments.context import slug
+        from inward.report import figures as fig
+
+        first, figures = config.first_seed, dict[str, bytes]()
+        for m1 in dict.fromkeys(p.self_model for p in config.pairs):
+            mine = [r for r in rows.behaviour_change if of_target(r["old_model"], m1) and r["seed"] == first]
+            shift = mine[0]["shift_model"] if mine else "?"
+            figures[f"behaviour_change_{slug(m1)}"] = fig.behaviour_change_bars(
+                mine,
+                title=f"Behaviour change: {m1} self-trained (seed {first}), then finetuned on "
+                f"{shift}'s answers; its hypotheticals on held-out items whose behaviour shifted",
+            )
+        return figures
+
+
+BEHAVIOUR_INTRO = (
+    "Experiment 2: the self-trained model M is finetuned further on another model's object-level "
+    "answers, giving M_C. On held-out items whose behaviour changed (both compliant, property values "
+    "differ), M_C's hypothetical answers are scored against M's old behaviour and against M_C's "
+    "new behaviour. Errors are 1.96·SEM; McNemar's exact test pairs the two scores of each item."
+)

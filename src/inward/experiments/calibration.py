@@ -25,6 +25,7 @@ from inward.tasks import Task
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
 
 
@@ -212,3 +213,78 @@ class CalibrationExperiment:
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         ctx.rows.calibration += run_calibration(ctx, out.target, out.self_trained, out.cross_models, out.seed)
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        from inward.analysis.calibration import seeded_agreement_table, seeded_calibration_table
+
+        cal = config.calibration
+        assert cal is not None
+        return {
+            "calibration": seeded_calibration_table(rows.calibration, top=cal.top_behaviours, bins=cal.bins),
+            "agreement": seeded_agreement_table(
+                rows.calibration, samples=cal.samples, top=cal.top_behaviours, bins=cal.bins
+            ),
+        }
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.analysis.calibration import AGREEMENT_COLUMNS
+        from inward.experiments import notes as N
+        from inward.experiments.rows import Outputs
+        from inward.report import columns as C
+        from inward.report.html import AGREEMENT, Section, part, table
+
+        section = Section(
+            "Calibration (Experiment 1b)",
+            [
+                part(table(C.CALIBRATION.seeded(), tables["calibration"]), intro=CALIBRATION_INTRO),
+                part(table(AGREEMENT, tables["agreement"]), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO),
+            ],
+        )
+        return Outputs(
+            csvs=[
+                ("calibration.csv", tables["calibration"], C.CALIBRATION.seeded().csv()),
+                ("calibration_agreement.csv", tables["agreement"], ("seed", *AGREEMENT_COLUMNS)),
+            ],
+            notes=N.calibration_notes(config, tables["agreement"], tables["calibration"]),
+            sections=[section],
+        )
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        from inward.analysis.calibration import calibration_curves
+        from inward.experiments.context import slug
+        from inward.report import figures as fig
+
+        cal, first = config.calibration, config.first_seed
+        assert cal is not None
+        drawn = [r for seed, records in rows.calibration if seed in (None, first) for r in records]
+        curves = calibration_curves(drawn, top=cal.top_behaviours, bins=cal.bins)
+        figures: dict[str, bytes] = {}
+        for m1 in dict.fromkeys(p.self_model for p in config.pairs):
+            for prop in cal.properties:
+                mine = [x for x in curves if x["response_property"] == prop and of_target(x["object_model"], m1)]
+                figures[f"calibration_{slug(m1)}_{prop}"] = fig.calibration_curves(
+                    mine,
+                    title=f"Calibration, {cal.task}/{prop}, {m1} (top {cal.top_behaviours}, "
+                    f"{cal.bins} bins; training seed {first})",
+                )
+        return figures
+
+
+def of_target(model: str, m1: str) -> bool:
+    """Whether ``model`` is M1 or one of its adapters (a finetuned version of it)."""
+    return model == m1 or model.startswith(m1 + "+lora:")
+
+
+CALIBRATION_INTRO = (
+    "Experiment 1b: for each prompt, the top-3 object-level behaviours (second character, say) "
+    "and their probabilities, against the probability the predictor's hypothetical answer puts on "
+    "each; pairs pooled per setup in 10 equal-frequency bins. MAD is the mean absolute deviation of "
+    "the bin means from the diagonal, in percentage points (lower is better calibrated). Exact: from "
+    "one forward pass (top-k next tokens; object side read off the first token, see notes); sampled: "
+    "from samples at temperature 1."
+)
+AGREEMENT_INTRO = (
+    "On prompts estimated both ways: mean total-variation distance between the two estimates of the "
+    "object-level and of the hypothetical distribution, and the distance a perfect sampler with the "
+    "same number of samples would show by chance alone."
+)

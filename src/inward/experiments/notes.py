@@ -4,56 +4,13 @@ experiments, determinism, reused stages). Pure functions of a study's rows."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from inward.analysis.results import MICRO
 from inward.analysis.seeds import base_model
 
 if TYPE_CHECKING:
-    from inward.experiments.rows import StudyRows
     from inward.experiments.study_config import StudyConfig
-
-
-def over_seeds_notes(behaviour: list[dict], calibration: list[dict]) -> list[str]:
-    """Behaviour change and calibration pooled over training seeds (mean ± sd, seeds as the unit)."""
-    import numpy as np
-
-    from inward.analysis.seeds import t_test
-
-    notes = []
-    micro = [r for r in behaviour if r["response_property"] == "micro_average" and r["adjustment"] == "none"]
-    for meta_base in dict.fromkeys(base_model(r["old_model"]) for r in micro):
-        rows = [r for r in micro if base_model(r["old_model"]) == meta_base]
-        if len(rows) < 2:
-            continue
-        diffs = [r["difference"] for r in rows if r["difference"] == r["difference"]]
-        if len(diffs) < 2:
-            continue
-        _, p, lo, hi = t_test(diffs)
-        new = sum(r["predicts_new_accuracy"] for r in rows) / len(rows)
-        old = sum(r["predicts_old_accuracy"] for r in rows) / len(rows)
-        mode = sum(r["mode_baseline"] for r in rows) / len(rows)
-        sd = float(np.std(diffs, ddof=1))
-        notes.append(
-            f"Behaviour change over {len(diffs)} seeds ({meta_base} self-trained, then shifted): predicts "
-            f"new {100 * new:.1f}% vs old {100 * old:.1f}% on average (new-behaviour mode baseline "
-            f"{100 * mode:.1f}%); new − old = {100 * sum(diffs) / len(diffs):+.1f} ± {100 * sd:.1f} "
-            f"points (mean ± sd; t-test over seeds p = {p:.3g}, 95% interval "
-            f"[{100 * lo:+.1f}, {100 * hi:+.1f}])."
-        )
-    by_setup: dict[tuple, list[float]] = {}
-    for r in calibration:
-        if r["seed"] is not None and r["mad"] == r["mad"] and r["mad"] is not None:
-            by_setup.setdefault((r["setup"], r["method"], r["response_property"]), []).append(float(r["mad"]))
-    parts = [
-        f"{setup} {method} {sum(v) / len(v):.1f} ± {float(np.std(v, ddof=1)):.1f}"
-        for (setup, method, _), v in by_setup.items()
-        if len(v) > 1
-    ]
-    if parts:
-        notes.append("Calibration MAD over training seeds (pp, mean ± sd): " + "; ".join(parts) + ".")
-    return notes
 
 
 def probe_notes(summary: list[dict], contrast: list[dict]) -> list[str]:
@@ -268,15 +225,9 @@ def first_seed_only_notes(c: StudyConfig) -> list[str]:
     ]
 
 
-def experiment_notes(
-    c: StudyConfig,
-    rows: StudyRows,
-    agreement: list[dict],
-    calibration: list[dict],
-    probe_summary: list[dict],
-    probe_contrast: list[dict],
-) -> list[str]:
-    """Notes of the optional experiments: calibration, behaviour change, probes, chat formats, scaling."""
+def calibration_notes(c: StudyConfig, agreement: list[dict], calibration: list[dict]) -> list[str]:
+    """Calibration: how far the two estimation methods agree, how the exact one reads the object
+    side, and MAD over seeds."""
     notes = []
     for a in agreement:
         assert c.calibration is not None  # agreement rows come only from a calibration run
@@ -289,14 +240,19 @@ def experiment_notes(
             f"distributions by {a['hypothetical_tv']:.3f}; MAD sampled {a['mad_sampled']:.1f} vs "
             f"exact {a['mad_exact']:.1f} pp (difference {a['mad_difference']:+.1f} pp)."
         )
-    if c.calibration is not None:
-        notes.append(
-            "Calibration, exact method: the object-level distribution is read off the "
-            "first answer token (its text stands for the whole response; tokens that "
-            "fix no property value are dropped and the rest renormalised; "
-            "mean_object_mass in calibration.csv is the share that fixed a value)."
-        )
-    for r in rows.behaviour_change:
+    notes.append(
+        "Calibration, exact method: the object-level distribution is read off the "
+        "first answer token (its text stands for the whole response; tokens that "
+        "fix no property value are dropped and the rest renormalised; "
+        "mean_object_mass in calibration.csv is the share that fixed a value)."
+    )
+    return notes + _calibration_over_seeds(calibration)
+
+
+def behaviour_notes(behaviour: list[dict]) -> list[str]:
+    """Behaviour change per seed, and over the seeds."""
+    notes = []
+    for r in behaviour:
         if r["response_property"] == "micro_average" and r["adjustment"] == "none":
             verdict = (
                 "predicts its new behaviour better than its old"
@@ -305,7 +261,7 @@ def experiment_notes(
             )
             degenerate = [
                 x["response_property"]
-                for x in rows.behaviour_change
+                for x in behaviour
                 if x["adjustment"] == "none"
                 and x["degenerate"] is True
                 and x["seed"] == r["seed"]
@@ -323,23 +279,78 @@ def experiment_notes(
                 + (f"; one answer in over 80% of rows for {', '.join(degenerate)}" if degenerate else "")
                 + "."
             )
-    notes += over_seeds_notes(rows.behaviour_change, calibration)
-    notes += first_seed_only_notes(c)
-    notes += rows.warnings
-    notes += probe_notes(probe_summary, probe_contrast)
-    for model in dict.fromkeys(r["model"] for r in rows.chat_formats):
-        mine = [r for r in rows.chat_formats if r["model"] == model]
-        parts = ", ".join(f"{r['chat_format']} {r['label_loss']:.2f}" for r in mine)
-        notes.append(
-            f"Chat format of {model} (no template of its own): {mine[0]['chat_format']}, the lowest "
-            f"untrained loss on the answer and end tokens of {mine[0]['n_examples']} held-out "
-            f"train-task examples (nats/token: {parts}); see chat_formats.csv."
-        )
-    scaling = [asdict(r) for r in rows.scaling]
+    return notes + _behaviour_over_seeds(behaviour)
+
+
+def scaling_notes(scaling: list[dict]) -> list[str]:
+    """Data scaling: cross-prediction accuracy by training examples, per seed."""
+    notes = []
     for seed in dict.fromkeys(r["seed"] for r in scaling):
         cross = [r for r in scaling if r["label"] == "cross" and r["seed"] == seed]
         parts = ", ".join(f"{r['n_train']}: {100 * r['accuracy']:.1f}%" for r in cross)
         selfs = [r for r in scaling if r["label"] == "self" and r["seed"] == seed]
         tail = f"; self-prediction {100 * selfs[0]['accuracy']:.1f}%" if selfs else ""
         notes.append(f"Data scaling, seed {seed}, cross-prediction accuracy by training examples: {parts}{tail}.")
+    return notes
+
+
+def chat_format_notes(chat_formats: list[dict]) -> list[str]:
+    notes = []
+    for model in dict.fromkeys(r["model"] for r in chat_formats):
+        mine = [r for r in chat_formats if r["model"] == model]
+        parts = ", ".join(f"{r['chat_format']} {r['label_loss']:.2f}" for r in mine)
+        notes.append(
+            f"Chat format of {model} (no template of its own): {mine[0]['chat_format']}, the lowest "
+            f"untrained loss on the answer and end tokens of {mine[0]['n_examples']} held-out "
+            f"train-task examples (nats/token: {parts}); see chat_formats.csv."
+        )
+    return notes
+
+
+def _behaviour_over_seeds(behaviour: list[dict]) -> list[str]:
+    """Behaviour change pooled over training seeds (mean ± sd, seeds as the unit)."""
+    import numpy as np
+
+    from inward.analysis.seeds import t_test
+
+    notes = []
+    micro = [r for r in behaviour if r["response_property"] == "micro_average" and r["adjustment"] == "none"]
+    for meta_base in dict.fromkeys(base_model(r["old_model"]) for r in micro):
+        rows = [r for r in micro if base_model(r["old_model"]) == meta_base]
+        if len(rows) < 2:
+            continue
+        diffs = [r["difference"] for r in rows if r["difference"] == r["difference"]]
+        if len(diffs) < 2:
+            continue
+        _, p, lo, hi = t_test(diffs)
+        new = sum(r["predicts_new_accuracy"] for r in rows) / len(rows)
+        old = sum(r["predicts_old_accuracy"] for r in rows) / len(rows)
+        mode = sum(r["mode_baseline"] for r in rows) / len(rows)
+        sd = float(np.std(diffs, ddof=1))
+        notes.append(
+            f"Behaviour change over {len(diffs)} seeds ({meta_base} self-trained, then shifted): predicts "
+            f"new {100 * new:.1f}% vs old {100 * old:.1f}% on average (new-behaviour mode baseline "
+            f"{100 * mode:.1f}%); new − old = {100 * sum(diffs) / len(diffs):+.1f} ± {100 * sd:.1f} "
+            f"points (mean ± sd; t-test over seeds p = {p:.3g}, 95% interval "
+            f"[{100 * lo:+.1f}, {100 * hi:+.1f}])."
+        )
+    return notes
+
+
+def _calibration_over_seeds(calibration: list[dict]) -> list[str]:
+    """Calibration MAD pooled over training seeds (mean ± sd, seeds as the unit)."""
+    import numpy as np
+
+    notes = []
+    by_setup: dict[tuple, list[float]] = {}
+    for r in calibration:
+        if r["seed"] is not None and r["mad"] == r["mad"] and r["mad"] is not None:
+            by_setup.setdefault((r["setup"], r["method"], r["response_property"]), []).append(float(r["mad"]))
+    parts = [
+        f"{setup} {method} {sum(v) / len(v):.1f} ± {float(np.std(v, ddof=1)):.1f}"
+        for (setup, method, _), v in by_setup.items()
+        if len(v) > 1
+    ]
+    if parts:
+        notes.append("Calibration MAD over training seeds (pp, mean ± sd): " + "; ".join(parts) + ".")
     return notes

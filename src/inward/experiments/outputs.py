@@ -4,13 +4,11 @@ over-seeds tables and the verdict from it (pure); :func:`write_study_outputs` wr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inward.analysis.positive_control import COLUMNS as CONTROL_COLUMNS
-from inward.analysis.positive_control import control_verdicts
 from inward.analysis.results import MICRO, results_table
 from inward.analysis.seeds import (
     GAP_COLUMNS,
@@ -23,6 +21,8 @@ from inward.analysis.seeds import (
 )
 from inward.analysis.verdict import gate, infer, target_verdicts
 from inward.experiments import notes as N
+from inward.experiments.plugin import Experiment
+from inward.experiments.registry import EXPERIMENTS
 from inward.experiments.rows import CHAT_FORMAT_COLUMNS, EVIDENCE_COLUMNS, StudyRows, StudySummary
 from inward.report import columns as C
 
@@ -42,37 +42,31 @@ class Verdict:
 
 
 def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> StudySummary:
-    from inward.analysis.calibration import seeded_agreement_table, seeded_calibration_table
-    from inward.analysis.probes import probe_contrast, probe_summary
-
+    """The over-seeds tables, the verdict and each experiment's tables and outputs (pure)."""
     other = [
         {"seed": seed, **row, "object_fingerprint": fps[0], "meta_fingerprint": fps[1]}
         for (setup, seed), (scored, fps) in rows.other.items()
         for row in results_table(scored, label=setup.split("-")[0])
     ]
     summary = seed_summary(rows.results)
-    gaps = gap_summary(rows.paired)
     found = verdicts(config, rows)
-    cal = config.calibration
-    probes = [asdict(r) for r in rows.probes]
+    tables = {e.name: e.summarise(config, rows) for e in enabled(config)}
+    outputs = {e.name: e.outputs(config, rows, tables[e.name]) for e in enabled(config)}
     return StudySummary(
         other_results=other,
         seed_summary=summary,
-        gaps=gaps,
+        gaps=gap_summary(rows.paired),
         matrix=matrix_table(summary),
-        verdicts=verdict_sentences(config, found) + control_verdicts(rows.positive_control, config.verdict.margin),
+        verdicts=verdict_sentences(config, found) + [v for o in outputs.values() for v in o.verdicts],
         verdict_details=[{"target": v.target, "cross_predictor": v.cross, **v.inference.to_json()} for v in found],
-        calibration=seeded_calibration_table(rows.calibration, top=cal.top_behaviours, bins=cal.bins)
-        if cal is not None
-        else [],
-        agreement=seeded_agreement_table(rows.calibration, samples=cal.samples, top=cal.top_behaviours, bins=cal.bins)
-        if cal is not None
-        else [],
-        scaling=[asdict(r) for r in rows.scaling],
-        probes=probes,
-        probe_summary=probe_summary(probes, MICRO) if config.probes is not None else [],
-        probe_contrast=probe_contrast(probes, MICRO) if config.probes is not None else [],
+        experiments=tables,
+        outputs=outputs,
     )
+
+
+def enabled(config: StudyConfig) -> list[Experiment]:
+    """The registered experiments the config switches on, in registry order."""
+    return [e for e in EXPERIMENTS if e.enabled(config)]
 
 
 def verdicts(config: StudyConfig, rows: StudyRows) -> list[Verdict]:
@@ -134,18 +128,17 @@ def study_notes(
         + N.evidence_notes(rows.evidence)
         + N.scoring_notes(summary.other_results, other_scoring)
         + N.unmatchable_notes(rows.unmatchable)
-        + N.experiment_notes(
-            config, rows, summary.agreement, summary.calibration, summary.probe_summary, summary.probe_contrast
-        )
+        + [n for o in summary.outputs.values() for n in o.notes]
+        + N.first_seed_only_notes(config)
+        + rows.warnings
+        + N.chat_format_notes(rows.chat_formats)
         + N.determinism_notes(models)
         + N.stage_notes(stages)
     )
 
 
 def write_tables(run: RunDir, config: StudyConfig, rows: StudyRows, summary: StudySummary, other_scoring: str) -> None:
-    """Every CSV of the study (the optional experiments' only when their section is on)."""
-    from inward.analysis.calibration import AGREEMENT_COLUMNS
-
+    """Every CSV of the study (each experiment's own from its outputs)."""
     results = C.RESULTS.seeded().csv()
     run.write_csv(f"results_{other_scoring}.csv", summary.other_results, results)
     run.write_csv("results.csv", rows.results, results)
@@ -155,31 +148,15 @@ def write_tables(run: RunDir, config: StudyConfig, rows: StudyRows, summary: Stu
     run.write_csv("seed_summary.csv", summary.seed_summary, SEED_SUMMARY_COLUMNS)
     run.write_csv("seed_comparisons.csv", summary.gaps, GAP_COLUMNS)
     run.write_csv("matrix.csv", summary.matrix, MATRIX_COLUMNS)
-    if config.calibration is not None:
-        run.write_csv("calibration.csv", summary.calibration, C.CALIBRATION.seeded().csv())
-        run.write_csv("calibration_agreement.csv", summary.agreement, ("seed", *AGREEMENT_COLUMNS))
-    if config.behaviour_change is not None:
-        run.write_csv("behaviour_change.csv", rows.behaviour_change, C.STUDY_BEHAVIOUR_CHANGE.csv())
-    if config.scaling is not None:
-        run.write_csv("scaling.csv", summary.scaling, C.SCALING.csv())
-    from inward.analysis.probes import SIMULATION_COLUMNS
-
-    run.write_csv("self_simulation.csv", rows.simulation, SIMULATION_COLUMNS)
-    if rows.positive_control:
-        run.write_csv("positive_control.csv", [asdict(r) for r in rows.positive_control], CONTROL_COLUMNS)
-    if config.probes is not None:
-        from inward.analysis.probes import CONTRAST_COLUMNS, PROBE_COLUMNS, SUMMARY_COLUMNS
-
-        run.write_csv("probes.csv", summary.probes, PROBE_COLUMNS)
-        run.write_csv("probe_summary.csv", summary.probe_summary, SUMMARY_COLUMNS)
-        run.write_csv("probe_contrast.csv", summary.probe_contrast, CONTRAST_COLUMNS)
+    for out in summary.outputs.values():
+        for name, table, columns in out.csvs:
+            run.write_csv(name, table, columns)
     if rows.chat_formats:
         run.write_csv("chat_formats.csv", rows.chat_formats, CHAT_FORMAT_COLUMNS)
 
 
 def study_figures(config: StudyConfig, rows: StudyRows, summary: StudySummary) -> dict[str, bytes]:
     """Every figure of the study, by file stem."""
-    from inward.analysis.calibration import calibration_curves
     from inward.experiments.context import slug
     from inward.report import figures as fig
 
@@ -194,54 +171,8 @@ def study_figures(config: StudyConfig, rows: StudyRows, summary: StudySummary) -
     if summary.verdict_details:
         figures["verdict"] = fig.verdict_plot(summary.verdict_details)
     figures["compliance"] = fig.compliance_bars([r for r in rows.results if r["seed"] in (None, first)])
-    targets = list(dict.fromkeys(p.self_model for p in c.pairs))
-    if c.calibration is not None:
-        cal = c.calibration
-        drawn = [r for seed, records in rows.calibration if seed in (None, first) for r in records]
-        all_curves = calibration_curves(drawn, top=cal.top_behaviours, bins=cal.bins)
-        for m1 in targets:
-            for prop in cal.properties:
-                mine = [x for x in all_curves if x["response_property"] == prop and _of_target(x["object_model"], m1)]
-                figures[f"calibration_{slug(m1)}_{prop}"] = fig.calibration_curves(
-                    mine,
-                    title=f"Calibration, {cal.task}/{prop}, {m1} (top {cal.top_behaviours}, "
-                    f"{cal.bins} bins; training seed {first})",
-                )
-    if c.behaviour_change is not None:
-        for m1 in targets:
-            mine = [r for r in rows.behaviour_change if _of_target(r["old_model"], m1) and r["seed"] == first]
-            shift = mine[0]["shift_model"] if mine else "?"
-            figures[f"behaviour_change_{slug(m1)}"] = fig.behaviour_change_bars(
-                mine,
-                title=f"Behaviour change: {m1} self-trained (seed {first}), then finetuned on "
-                f"{shift}'s answers; its hypotheticals on held-out items whose behaviour shifted",
-            )
-    if c.scaling is not None:
-        for pair in c.pairs:
-            mine = [
-                r
-                for r in summary.scaling
-                if _of_target(r["target"], pair.self_model)
-                and (r["label"] == "self" or r["predictor"].startswith(pair.cross_model))
-                and r["seed"] == first
-            ]
-            figures[f"scaling_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.scaling_curve(
-                mine,
-                title=f"Cross-prediction data scaling: {pair.cross_model} predicting "
-                f"{pair.self_model} self-trained (seed {first})",
-            )
-    if c.probes is not None:
-        for pair in c.pairs:
-            mine = [
-                r
-                for r in summary.probe_summary
-                if r["target"] == pair.self_model and r["cross_model"] == pair.cross_model
-            ]
-            figures[f"probes_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.probe_layers(
-                mine,
-                title=f"Linear probes for {pair.self_model} self-trained's behaviour, by depth: its own "
-                f"states vs {pair.cross_model} cross-trained ({len(c.seeds)} training seed(s))",
-            )
+    for e in enabled(config):
+        figures.update(e.figures(config, rows, summary.experiments[e.name]))
     return figures
 
 
@@ -270,15 +201,6 @@ def study_report(
         matrix=summary.matrix,
         manifest={**manifest, "versions": manifest["environment"]["versions"]},
         figures=figures,
-        calibration=summary.calibration if c.calibration is not None else None,
-        agreement=summary.agreement,
-        behaviour_change=rows.behaviour_change if c.behaviour_change is not None else None,
-        scaling=summary.scaling if c.scaling is not None else None,
-        probes=(summary.probe_summary, summary.probe_contrast) if c.probes is not None else None,
-        simulation=rows.simulation,
+        verdict_parts=[x for o in summary.outputs.values() for x in o.verdict_parts],
+        experiment_sections=[s for o in summary.outputs.values() for s in o.sections],
     )
-
-
-def _of_target(model: str, m1: str) -> bool:
-    """Whether ``model`` is M1 or one of its adapters (a finetuned version of it)."""
-    return model == m1 or model.startswith(m1 + "+lora:")

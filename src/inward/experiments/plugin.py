@@ -3,9 +3,12 @@
 The study (:mod:`inward.experiments.study`) trains and evaluates the self- and cross-predictors of
 each target and training seed, then hands the outputs of that seed, as one typed
 :class:`SeedOutputs`, to every registered experiment (:mod:`inward.experiments.registry`) that is
-switched on and applies to that seed. An experiment owns its config section (``section``), when it
-runs (``applies``), a check before any model runs (``check``) and its run (``run``), which adds its
-typed rows to the study's rows (:class:`inward.experiments.outputs.StudyRows`).
+switched on and applies to that seed. An experiment owns its config section (``enabled``), when it
+runs (``applies``), a check before any model runs (``check``), its run (``run``), which adds its
+typed rows to the study's rows (:class:`inward.experiments.rows.StudyRows`), the tables derived
+from them once every stage has run (``summarise``, pure) and what it adds to the study's outputs
+(``outputs``: CSVs, notes, verdict lines and report sections; ``figures``). The study's outputs
+(:mod:`inward.experiments.outputs`) loop over the experiments without knowing any of them.
 
 Adding an experiment is one module with a class that satisfies :class:`Experiment`, and one line
 in the registry.
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from inward.experiments.context import Study
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
     from inward.records import ObjectRecord, ScoredRecord
     from inward.train.examples import TrainExample
@@ -74,4 +78,16 @@ class Experiment(Protocol):
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         """Run on one target and training seed; add the rows to ``ctx.rows``."""
+        ...
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        """Tables derived from the rows once every stage has run (pure)."""
+        ...
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        """Its CSVs, notes, verdict lines and report sections."""
+        ...
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        """Its figures (PNG bytes), by file stem."""
         ...

@@ -11,6 +11,14 @@ The self-predictor M1ft then sees the very behaviour it is scored against (its o
 is M1ft's behaviour); the cross-predictor M2cross sees only its own answer, which says nothing
 about M1ft beyond what it already knew. The other items keep the study's ordinary hypotheticals.
 
+That construction plants only what the model can read back from its context: Qwen 0.5B, shown
+its own answer, was no better at naming its first character on the smoke preset (50% with and
+without it, 8 items a seed). ``mode: oracle`` plants the advantage without relying on that: on
+the planted items each predictor's hypothetical answer *is* the property of its own object-level
+answer, read exactly (:func:`report_own`), so the self-predictor is right wherever the property
+exists and the cross-predictor is right only where its own behaviour happens to match. It
+checks the scoring, pairing and verdict end to end on real behaviour, not the models' reading.
+
 Per training seed and pair the control records the gap (self − cross, micro average) with and
 without planting; their difference is the planted advantage measured in this run. Over the seeds
 the controlled gaps are read by the study's own verdict (:func:`inward.analysis.verdict.infer`):
@@ -32,12 +40,14 @@ from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties import compliance
 from inward.properties.registry import resolve_property
+from inward.properties.values import object_value
 from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
 from inward.store.stages import content_hash
 
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
     from inward.store.cache import CachedModel
     from inward.tasks import Task
@@ -83,6 +93,26 @@ def ask_with_context(
     return out
 
 
+def report_own(own: list[ObjectRecord], rows: list[ScoredRecord], predictor: str) -> list[HypotheticalRecord]:
+    """The oracle construction: on ``rows``' items the predictor's hypothetical answer is the
+    property of its own object-level answer, read exactly (no model call). The self-predictor's
+    own answer is the behaviour it is scored on, so it is right wherever that property exists;
+    the cross-predictor reports its own behaviour, which matches the target's only by chance."""
+    by_item = {(o.task, o.string): o for o in own}
+    out = []
+    for r in rows:
+        prop = resolve_property(r.property, r.task)
+        value = object_value(by_item[(r.task, r.string)], prop)
+        answer = value if value is not None else ""
+        failed = compliance(prop.name, answer)
+        out.append(HypotheticalRecord(r.task, r.property, r.string, predictor, answer, not failed, tuple(failed)))
+    return out
+
+
+def _suffix(mode: str) -> str:
+    return "" if mode == "context" else f"_{mode}"
+
+
 def _micro_gap(self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord]) -> tuple[float, int]:
     s = {(r.task, r.property, r.string): bool(r.correct) for r in self_rows if r.evaluable}
     c = {(r.task, r.property, r.string): bool(r.correct) for r in cross_rows if r.evaluable}
@@ -97,6 +127,23 @@ def _acc(rows: list[ScoredRecord]) -> float:
 
 class PositiveControlExperiment:
     name = "positive_control"
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        from dataclasses import asdict
+
+        return {"positive_control": [asdict(r) for r in rows.positive_control]}
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        return {}
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.analysis.positive_control import COLUMNS, control_verdicts
+        from inward.experiments.rows import Outputs
+
+        return Outputs(
+            csvs=[("positive_control.csv", tables["positive_control"], COLUMNS)],
+            verdicts=control_verdicts(rows.positive_control, config.verdict.margin),
+        )
 
     def enabled(self, config: StudyConfig) -> bool:
         return config.positive_control is not None
@@ -118,6 +165,8 @@ class PositiveControlExperiment:
         self_on = [r for r in out.self_rows if r.evaluable and (r.task, r.string) in chosen]
         folder = f"{prefix(out.seed)}positive_control/{slug(out.target)}"
         facts = {"share": section.share, "seed": section.seed, "items": content_hash(sorted(chosen))}
+        if section.mode == "oracle":
+            facts["mode"] = "oracle"  # (context-mode keys stay as they were)
 
         def scored(rows: list[ScoredRecord], hyps: list[HypotheticalRecord]) -> list[ScoredRecord]:
             index = {(h.task, h.property, h.string): h for h in hyps}
@@ -139,9 +188,13 @@ class PositiveControlExperiment:
         own_self = {k: objects[k].response for k in chosen}
         with ctx.stage(f"seed {out.seed}: positive control, {ctx.shown(out.self_trained)} with its own answers"):
             self_hyps = ctx.records(
-                f"{folder}/self_hypotheticals.jsonl",
+                f"{folder}/self_hypotheticals{_suffix(section.mode)}.jsonl",
                 HypotheticalRecord,
-                lambda: ask_with_context(ctx.model(out.self_trained), own_self, self_on, ctx.held_out),
+                lambda: (
+                    report_own(out.eval_objects, self_on, out.self_trained)
+                    if section.mode == "oracle"
+                    else ask_with_context(ctx.model(out.self_trained), own_self, self_on, ctx.held_out)
+                ),
                 {
                     "stage": "positive_control_self",
                     "model": ctx.model_id(out.self_trained),
@@ -163,10 +216,12 @@ class PositiveControlExperiment:
                 )
                 own_cross = {(o.task, o.string): o.response for o in own_objects}
                 cross_hyps = ctx.records(
-                    f"{sub}/cross_hypotheticals.jsonl",
+                    f"{sub}/cross_hypotheticals{_suffix(section.mode)}.jsonl",
                     HypotheticalRecord,
-                    lambda cross=cross, own_cross=own_cross, cross_on=cross_on: ask_with_context(
-                        ctx.model(cross.trained), own_cross, cross_on, ctx.held_out
+                    lambda cross=cross, own_cross=own_cross, cross_on=cross_on, own_objects=own_objects: (
+                        report_own(own_objects, cross_on, cross.trained)
+                        if section.mode == "oracle"
+                        else ask_with_context(ctx.model(cross.trained), own_cross, cross_on, ctx.held_out)
                     ),
                     {
                         "stage": "positive_control_cross",
@@ -191,6 +246,7 @@ class PositiveControlExperiment:
                     out.target,
                     cross.model,
                     section.share,
+                    section.mode,
                     n_planted,
                     n,
                     plain,

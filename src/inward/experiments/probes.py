@@ -47,6 +47,7 @@ from inward.train.examples import TrainExample
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
 
 SELF_OBJECT, SELF_HYPOTHETICAL, CROSS_HYPOTHETICAL = (
@@ -349,3 +350,67 @@ class ProbesExperiment:
                 cross.rows,
                 out.seed,
             )
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        from dataclasses import asdict
+
+        from inward.analysis.probes import probe_contrast, probe_summary
+
+        probes = [asdict(r) for r in rows.probes]
+        return {
+            "probes": probes,
+            "probe_summary": probe_summary(probes, MICRO),
+            "probe_contrast": probe_contrast(probes, MICRO),
+        }
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.analysis.probes import CONTRAST_COLUMNS, PROBE_COLUMNS, SUMMARY_COLUMNS
+        from inward.experiments import notes as N
+        from inward.experiments.rows import Outputs
+        from inward.report.html import PROBE_CONTRAST, PROBE_SUMMARY, Section, part, table
+
+        summary, contrast = tables["probe_summary"], tables["probe_contrast"]
+        section = Section(
+            "White-box probes",
+            [
+                part(table(PROBE_SUMMARY, summary), intro=PROBES_INTRO),
+                part(
+                    table(PROBE_CONTRAST, contrast), sub="Own hypothetical-prompt state vs the cross model's, by depth"
+                ),
+            ],
+        )
+        return Outputs(
+            csvs=[
+                ("probes.csv", tables["probes"], PROBE_COLUMNS),
+                ("probe_summary.csv", summary, SUMMARY_COLUMNS),
+                ("probe_contrast.csv", contrast, CONTRAST_COLUMNS),
+            ],
+            notes=N.probe_notes(summary, contrast),
+            sections=[section],
+        )
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        from inward.experiments.context import slug
+        from inward.report import figures as fig
+
+        summary, figures = tables["probe_summary"], dict[str, bytes]()
+        for pair in config.pairs:
+            mine = [r for r in summary if r["target"] == pair.self_model and r["cross_model"] == pair.cross_model]
+            figures[f"probes_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.probe_layers(
+                mine,
+                title=f"Linear probes for {pair.self_model} self-trained's behaviour, by depth: its own "
+                f"states vs {pair.cross_model} cross-trained ({len(config.seeds)} training seed(s))",
+            )
+        return figures
+
+
+PROBES_INTRO = (
+    "Linear probes (standardised features, logistic regression with cross-validated "
+    "regularisation) on the residual stream at the last prompt token, fitted on the train-task items "
+    "the predictors trained on and scored on the held-out rows against the self-trained model's "
+    "actual property values (exact values; the probe's 'other' class never counts as right). "
+    "Sources: the self-trained model on the object-level prompt (the state its answer is computed "
+    "from: a ceiling for what is linearly readable), and the self-trained and cross-trained models on "
+    "the same hypothetical prompt. Means over training seeds; the finetuned predictors and the mode "
+    "baseline are scored on the same rows."
+)

@@ -4,7 +4,9 @@ and its outputs (:mod:`inward.experiments.outputs`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from inward.analysis.calibration import SeedRecords
 from inward.analysis.positive_control import ControlRow
@@ -13,6 +15,9 @@ from inward.analysis.results import results_by_task, results_table
 from inward.analysis.scaling import ScalingRow
 from inward.properties.normalise import clean_answer
 from inward.records import ScoredRecord
+
+if TYPE_CHECKING:
+    from inward.report.html import Section
 
 EVIDENCE_COLUMNS = ("seed", "target", "cross_model", "task", "property", "self_examples", "cross_examples", "dropped")
 CHAT_FORMAT_COLUMNS = ("model", "about", "chat_format", "label_loss", "answer_loss", "end_loss", "n_examples", "chosen")
@@ -84,6 +89,21 @@ def unmatchable_rows(rows: list[ScoredRecord], label: str, seed: int | None) -> 
     return list(out.values())
 
 
+Tables = dict[str, list[dict[str, Any]]]
+"""An experiment's derived tables by name (run.json and the report read them)."""
+
+
+@dataclass
+class Outputs:
+    """What one experiment adds to a study's outputs."""
+
+    csvs: list[tuple[str, Sequence[dict[str, Any]], Sequence[str]]] = field(default_factory=list)  # file, rows, columns
+    notes: list[str] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # lines read beside the headline verdict
+    verdict_parts: list[dict[str, Any]] = field(default_factory=list)  # report parts under the verdict
+    sections: list[Section] = field(default_factory=list)  # report sections of its own
+
+
 @dataclass
 class StudySummary:
     """The tables derived from a study's rows once every stage has run."""
@@ -94,12 +114,8 @@ class StudySummary:
     matrix: list[dict]
     verdicts: list[str]
     verdict_details: list[dict]  # inward.analysis.verdict.Verdict.to_json per pair, with target and cross predictor
-    calibration: list[dict]
-    agreement: list[dict]
-    scaling: list[dict]
-    probes: list[dict]
-    probe_summary: list[dict]
-    probe_contrast: list[dict]
+    experiments: dict[str, dict[str, list[dict]]]  # each switched-on experiment's tables, by its name
+    outputs: dict[str, Outputs]  # each switched-on experiment's CSVs, notes, verdict lines and sections
 
 
 def _examples(rows: list[ScoredRecord], label: str, k: int = 8) -> list[dict]:

@@ -14,6 +14,7 @@ from inward.train.examples import TrainExample
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
 
 
@@ -87,3 +88,42 @@ class ScalingExperiment:
                 out.seed,
                 out.self_examples,
             )
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        from dataclasses import asdict
+
+        return {"scaling": [asdict(r) for r in rows.scaling]}
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.experiments import notes as N
+        from inward.experiments.rows import Outputs
+        from inward.report import columns as C
+        from inward.report.html import Section, part, table
+
+        scaling = tables["scaling"]
+        return Outputs(
+            csvs=[("scaling.csv", scaling, C.SCALING.csv())],
+            notes=N.scaling_notes(scaling),
+            sections=[Section("Cross-prediction data scaling", [part(table(C.SCALING, scaling))])],
+        )
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        from inward.experiments.calibration import of_target
+        from inward.experiments.context import slug
+        from inward.report import figures as fig
+
+        first, figures, scaling = config.first_seed, dict[str, bytes](), tables["scaling"]
+        for pair in config.pairs:
+            mine = [
+                r
+                for r in scaling
+                if of_target(r["target"], pair.self_model)
+                and (r["label"] == "self" or r["predictor"].startswith(pair.cross_model))
+                and r["seed"] == first
+            ]
+            figures[f"scaling_{slug(pair.self_model)}_{slug(pair.cross_model)}"] = fig.scaling_curve(
+                mine,
+                title=f"Cross-prediction data scaling: {pair.cross_model} predicting "
+                f"{pair.self_model} self-trained (seed {first})",
+            )
+        return figures

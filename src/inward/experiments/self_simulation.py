@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from inward.analysis.probes import self_simulation
+from inward.analysis.probes import self_simulation, simulation_summary
 
 if TYPE_CHECKING:
     from inward.experiments.context import Study
     from inward.experiments.plugin import SeedOutputs
+    from inward.experiments.rows import Outputs, StudyRows, Tables
     from inward.experiments.study_config import StudyConfig
 
 
@@ -36,3 +37,30 @@ class SelfSimulationExperiment:
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         rows = self_simulation(out.seed, out.target, out.self_rows, out.untrained_rows)
         ctx.rows.simulation += [asdict(r) for r in rows]
+
+    def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
+        return {"simulation": simulation_summary(rows.simulation)}
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        return {}
+
+    def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
+        from inward.analysis.probes import SIMULATION_COLUMNS
+        from inward.experiments.rows import Outputs
+        from inward.report.html import SIMULATION, part, table
+
+        parts = [part(table(SIMULATION, tables["simulation"]), sub="Self-simulation split", intro=SIMULATION_INTRO)]
+        return Outputs(
+            csvs=[("self_simulation.csv", rows.simulation, SIMULATION_COLUMNS)],
+            verdict_parts=parts if rows.simulation else [],
+        )
+
+
+SIMULATION_INTRO = (
+    "A self-predictor can gain by changing its behaviour to fit its predictions instead of reading "
+    "it. On held-out rows: how often the self-trained model's hypothetical answer equals the property "
+    "of its own object-level answer now, and of the untrained model's answer (the behaviour its "
+    "training data described); then separately on the rows where finetuning changed that property "
+    "and on the rows where it did not. A gain that lives only on changed rows is self-simulation, "
+    "not introspection. Mean over training seeds."
+)

@@ -60,8 +60,8 @@ class StudyResult:
     by_task = property(lambda self: self.rows.by_task)
     training = property(lambda self: self.rows.training)
     behaviour_change = property(lambda self: self.rows.behaviour_change)
-    calibration = property(lambda self: self.summary.calibration)
-    scaling = property(lambda self: self.summary.scaling)
+    calibration = property(lambda self: self.summary.experiments.get("calibration", {}).get("calibration", []))
+    scaling = property(lambda self: self.summary.experiments.get("scaling", {}).get("scaling", []))
     seed_summary = property(lambda self: self.summary.seed_summary)
     gaps = property(lambda self: self.summary.gaps)  # self − cross over training seeds
     verdicts = property(lambda self: self.summary.verdicts)

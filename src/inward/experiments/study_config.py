@@ -116,6 +116,9 @@ class PositiveControl(Strict):
 
     share: float = Field(default=0.5, gt=0, le=1)
     seed: int = 0
+    mode: Literal["context", "oracle"] = "context"
+    """context: the hypothetical asked after the predictor's own answer (the model must read it);
+    oracle: the predictor's answer on planted items is the property of its own answer, exactly."""
 
 
 class Verdict(Strict):

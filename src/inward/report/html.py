@@ -314,30 +314,6 @@ def _models(models: dict) -> Table:
     )
 
 
-def _simulation_rows(simulation: Sequence[dict]) -> list[dict]:
-    """Per property: the mean over seeds of each self-simulation column."""
-    by_prop: dict[str, list[dict]] = {}
-    for r in simulation:
-        by_prop.setdefault(str(r.get("property")), []).append(r)
-
-    def mean(rows: list[dict], k: str) -> float:
-        vals = [as_number(r.get(k)) for r in rows if not math.isnan(as_number(r.get(k)))]
-        return sum(vals) / len(vals) if vals else math.nan
-
-    keys = (
-        "n",
-        "agree_now",
-        "agree_before",
-        "changed",
-        "changed_agree_now",
-        "changed_agree_before",
-        "unchanged_agree_now",
-    )
-    return [
-        {"property": prop, "seeds": len(rows), **{k: mean(rows, k) for k in keys}} for prop, rows in by_prop.items()
-    ]
-
-
 def _dump(config: object) -> str:
     plain = json.loads(json.dumps(config, default=str))  # tuples -> lists, odd objects -> str
     try:
@@ -346,7 +322,7 @@ def _dump(config: object) -> str:
         return json.dumps(plain, indent=2, ensure_ascii=False)
 
 
-def _figures(figures: dict[str, bytes]) -> list[dict]:
+def figure_list(figures: dict[str, bytes]) -> list[dict]:
     """Each figure as a data URI, or (not a PNG) a note that it was left out."""
     out = []
     for name, data in figures.items():
@@ -365,7 +341,9 @@ class Section:
     parts: list[dict]
 
 
-def _part(tab: Table | None = None, *, sub: str = "", intro: str = "", **special) -> dict:
+def part(tab: Table | None = None, *, sub: str = "", intro: str = "", **special) -> dict:
+    """One part of a section: a table with an optional heading and paragraph, or a special body
+    (``verdicts=``, ``notes=``, ``figures=``, ``pre=``)."""
     return {"table": tab, "sub": sub, "intro": intro, **special}
 
 
@@ -396,90 +374,45 @@ def render_report(
     config: dict,
     manifest: dict,
     figures: dict[str, bytes],
-    calibration: Sequence[dict] | None = None,
-    agreement: Sequence[dict] | None = None,
-    behaviour_change: Sequence[dict] | None = None,
-    scaling: Sequence[dict] | None = None,
     verdicts: Sequence[str] = (),
     seed_summary: Sequence[dict] = (),
     gaps: Sequence[dict] = (),
-    probes: tuple[Sequence[dict], Sequence[dict]] | None = None,
-    simulation: Sequence[dict] = (),
     matrix: Sequence[dict] = (),
+    verdict_parts: Sequence[dict] = (),
+    experiment_sections: Sequence[Section] = (),
 ) -> str:
-    """The whole report as one HTML string (deterministic for the same inputs). The sections of
-    the optional experiments appear only when their rows are given."""
+    """The whole report as one HTML string (deterministic for the same inputs). The study's
+    experiments add parts under the verdict (``verdict_parts``) and sections of their own
+    (``experiment_sections``, after the results tables); the report knows none of them."""
     micro = [r for r in _by_label(results) if r.get("response_property") == "micro_average"]
     headline = {k: v for k, v in figures.items() if k == "verdict"}  # drawn beside the sentence
     figures = {k: v for k, v in figures.items() if k not in headline}
     sections = [
         Section(
             "Verdict over training seeds",
-            [_part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]
-            + ([_part(figures=_figures(headline))] if headline else [])
-            + (
-                [
-                    _part(
-                        table(SIMULATION, _simulation_rows(simulation)),
-                        sub="Self-simulation split",
-                        intro=SIMULATION_INTRO,
-                    )
-                ]
-                if simulation
-                else []
-            ),
+            [part(verdicts=list(verdicts), intro=VERDICT_INTRO if verdicts else "")]
+            + ([part(figures=figure_list(headline))] if headline else [])
+            + list(verdict_parts),
         ),
-        Section("Self − cross over training seeds", [_part(table(GAPS, gaps))]),
-        Section("Predictor × target", [_part(_matrix(matrix), intro=MATRIX_INTRO)]),
-        Section("Accuracy over training seeds", [_part(table(SEED_SUMMARY, _by_label(seed_summary)))]),
-        Section("Per run (micro average over held-out tasks)", [_part(table(HEADLINE, micro))]),
-        Section("Notes", [_part(notes=list(manifest.get("notes") or []))]),
-        Section("Figures", [_part(figures=_figures(figures))]),
-        Section("Results by response property", [_part(table(C.RESULTS.seeded(), _by_label(results)))]),
-        Section("Self- vs cross-prediction tests", [_part(table(C.COMPARISONS.seeded(), comparisons))]),
-        Section("Results by task", [_part(table(C.BY_TASK.seeded(), _by_label(by_task)))]),
+        Section("Self − cross over training seeds", [part(table(GAPS, gaps))]),
+        Section("Predictor × target", [part(_matrix(matrix), intro=MATRIX_INTRO)]),
+        Section("Accuracy over training seeds", [part(table(SEED_SUMMARY, _by_label(seed_summary)))]),
+        Section("Per run (micro average over held-out tasks)", [part(table(HEADLINE, micro))]),
+        Section("Notes", [part(notes=list(manifest.get("notes") or []))]),
+        Section("Figures", [part(figures=figure_list(figures))]),
+        Section("Results by response property", [part(table(C.RESULTS.seeded(), _by_label(results)))]),
+        Section("Self- vs cross-prediction tests", [part(table(C.COMPARISONS.seeded(), comparisons))]),
+        Section("Results by task", [part(table(C.BY_TASK.seeded(), _by_label(by_task)))]),
     ]
-    if calibration is not None:
-        sections.append(
-            Section(
-                "Calibration (Experiment 1b)",
-                [
-                    _part(table(C.CALIBRATION.seeded(), calibration), intro=CALIBRATION_INTRO),
-                    _part(table(AGREEMENT, agreement or []), sub="Sampled vs exact estimates", intro=AGREEMENT_INTRO),
-                ],
-            )
-        )
-    if behaviour_change is not None:
-        sections.append(
-            Section(
-                "Behaviour change (Experiment 2)",
-                [_part(table(C.STUDY_BEHAVIOUR_CHANGE, behaviour_change), intro=BEHAVIOUR_INTRO)],
-            )
-        )
-    if scaling is not None:
-        sections.append(Section("Cross-prediction data scaling", [_part(table(C.SCALING, scaling))]))
-    if probes is not None:
-        summary, contrast = probes
-        sections.append(
-            Section(
-                "White-box probes",
-                [
-                    _part(table(PROBE_SUMMARY, summary), intro=PROBES_INTRO),
-                    _part(
-                        table(PROBE_CONTRAST, contrast),
-                        sub="Own hypothetical-prompt state vs the cross model's, by depth",
-                    ),
-                ],
-            )
-        )
+    sections += experiment_sections
     models = manifest.get("models") or {}
     sections += [
-        Section("Sample outputs", [_part(table(EXAMPLES, _by_label(examples)))]),
-        Section("Training", [_part(_generic(manifest.get("training") or []))]),
-        Section("Stage wall times", [_part(_stages(manifest.get("stage_seconds") or {}))]),
-        Section("Config", [_part(pre=_dump(config))]),
-        Section("Versions", [_part(_versions(manifest))]),
-        Section("Models", [_part(_models(models))]),
+        Section("Sample outputs", [part(table(EXAMPLES, _by_label(examples)))]),
+        Section("Training", [part(_generic(manifest.get("training") or []))]),
+        Section("Stage wall times", [part(_stages(manifest.get("stage_seconds") or {}))]),
+        Section("Config", [part(pre=_dump(config))]),
+        Section("Versions", [part(_versions(manifest))]),
+        Section("Models", [part(_models(models))]),
     ]
     return _template().render(title=title, intro=INTRO, css=CSS, sections=sections)
 
@@ -491,24 +424,6 @@ MATRIX_INTRO = (
     "about that target. In brackets: the mean mode baseline, and in how many seeds the predictor "
     "beat it."
 )
-PROBES_INTRO = (
-    "Linear probes (standardised features, logistic regression with cross-validated "
-    "regularisation) on the residual stream at the last prompt token, fitted on the train-task items "
-    "the predictors trained on and scored on the held-out rows against the self-trained model's "
-    "actual property values (exact values; the probe's 'other' class never counts as right). "
-    "Sources: the self-trained model on the object-level prompt (the state its answer is computed "
-    "from: a ceiling for what is linearly readable), and the self-trained and cross-trained models on "
-    "the same hypothetical prompt. Means over training seeds; the finetuned predictors and the mode "
-    "baseline are scored on the same rows."
-)
-SIMULATION_INTRO = (
-    "A self-predictor can gain by changing its behaviour to fit its predictions instead of reading "
-    "it. On held-out rows: how often the self-trained model's hypothetical answer equals the property "
-    "of its own object-level answer now, and of the untrained model's answer (the behaviour its "
-    "training data described); then separately on the rows where finetuning changed that property "
-    "and on the rows where it did not. A gain that lives only on changed rows is self-simulation, "
-    "not introspection. Mean over training seeds."
-)
 VERDICT_INTRO = (
     "Declared before the run (the preset's verdict section): every finetuned model is retrained "
     "once per training seed and scored on the same held-out items; the unit is the seed. Self "
@@ -517,23 +432,4 @@ VERDICT_INTRO = (
     "rejects a gap of +margin or more; 90% interval. Otherwise inconclusive. A predictor whose "
     "accuracy does not exceed its mode baseline over the seeds fails the learning gate. The figure "
     "shows each seed's gap, the 95% interval and the equivalence band."
-)
-CALIBRATION_INTRO = (
-    "Experiment 1b: for each prompt, the top-3 object-level behaviours (second character, say) "
-    "and their probabilities, against the probability the predictor's hypothetical answer puts on "
-    "each; pairs pooled per setup in 10 equal-frequency bins. MAD is the mean absolute deviation of "
-    "the bin means from the diagonal, in percentage points (lower is better calibrated). Exact: from "
-    "one forward pass (top-k next tokens; object side read off the first token, see notes); sampled: "
-    "from samples at temperature 1."
-)
-AGREEMENT_INTRO = (
-    "On prompts estimated both ways: mean total-variation distance between the two estimates of the "
-    "object-level and of the hypothetical distribution, and the distance a perfect sampler with the "
-    "same number of samples would show by chance alone."
-)
-BEHAVIOUR_INTRO = (
-    "Experiment 2: the self-trained model M is finetuned further on another model's object-level "
-    "answers, giving M_C. On held-out items whose behaviour changed (both compliant, property values "
-    "differ), M_C's hypothetical answers are scored against M's old behaviour and against M_C's "
-    "new behaviour. Errors are 1.96·SEM; McNemar's exact test pairs the two scores of each item."
 )
