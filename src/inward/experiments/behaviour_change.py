@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from inward.analysis.behaviour_change import shift_status, shifted_keys
 from inward.errors import InwardError
 from inward.experiments.evaluate import collect_hypotheticals
+from inward.experiments.plugin import Plugin
 from inward.properties.registry import Property
 from inward.records import HypotheticalRecord, ObjectRecord, ScoredRecord
 from inward.store.cache import CachedModel
@@ -229,14 +230,11 @@ def shift_properties(config: StudyConfig) -> dict[str, list[Property]]:
     return task_properties(config, config.held_out_tasks, config.behaviour_change.properties)
 
 
-class BehaviourChangeExperiment:
+class BehaviourChangeExperiment(Plugin):
     """Experiment 2 as a study plugin (config section ``behaviour_change``): M_C is trained from
     M1ft, with the configured shift model's answers or else the first cross model's."""
 
     name = "behaviour_change"
-
-    def enabled(self, config: StudyConfig) -> bool:
-        return config.behaviour_change is not None
 
     def applies(self, config: StudyConfig, seed: int) -> bool:
         return config.behaviour_change is not None and config.runs_on(seed, config.behaviour_change.every_seed)

@@ -15,6 +15,7 @@ from inward.analysis.calibration import (
     object_dist_from_samples,
     object_dist_from_tokens,
 )
+from inward.experiments.plugin import Plugin
 from inward.models.base import DistributionConfig, GenerationConfig
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
@@ -186,13 +187,10 @@ def run_calibration(ctx: Study, m1: str, m1ft: str, cross_models: dict[str, str]
     return out
 
 
-class CalibrationExperiment:
+class CalibrationExperiment(Plugin):
     """Experiment 1b as a study plugin (config section ``calibration``)."""
 
     name = "calibration"
-
-    def enabled(self, config: StudyConfig) -> bool:
-        return config.calibration is not None
 
     def applies(self, config: StudyConfig, seed: int) -> bool:
         return config.calibration is not None and config.runs_on(seed, config.calibration.every_seed)

@@ -91,3 +91,22 @@ class Experiment(Protocol):
     def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
         """Its figures (PNG bytes), by file stem."""
         ...
+
+
+class Plugin:
+    """Defaults for an experiment whose config section has its own name: on when the section is
+    set, on every training seed, nothing to check, no figures. Subclasses override what differs."""
+
+    name: str
+
+    def enabled(self, config: StudyConfig) -> bool:
+        return getattr(config, self.name, None) is not None
+
+    def applies(self, config: StudyConfig, seed: int) -> bool:
+        return self.enabled(config)
+
+    def check(self, ctx: Study) -> None:
+        return None
+
+    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
+        return {}

@@ -35,6 +35,7 @@ import numpy as np
 
 from inward.analysis.positive_control import ControlRow
 from inward.analysis.scoring import score
+from inward.experiments.plugin import Plugin
 from inward.models.base import GenerationConfig
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
@@ -125,16 +126,13 @@ def _acc(rows: list[ScoredRecord]) -> float:
     return float(np.mean(ev)) if ev else float("nan")
 
 
-class PositiveControlExperiment:
+class PositiveControlExperiment(Plugin):
     name = "positive_control"
 
     def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
         from dataclasses import asdict
 
         return {"positive_control": [asdict(r) for r in rows.positive_control]}
-
-    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
-        return {}
 
     def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
         from inward.analysis.positive_control import COLUMNS, control_verdicts
@@ -144,15 +142,6 @@ class PositiveControlExperiment:
             csvs=[("positive_control.csv", tables["positive_control"], COLUMNS)],
             verdicts=control_verdicts(rows.positive_control, config.verdict.margin),
         )
-
-    def enabled(self, config: StudyConfig) -> bool:
-        return config.positive_control is not None
-
-    def applies(self, config: StudyConfig, seed: int) -> bool:
-        return config.positive_control is not None
-
-    def check(self, ctx: Study) -> None:
-        pass
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         from inward.experiments.context import prefix, slug

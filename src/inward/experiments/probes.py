@@ -35,6 +35,7 @@ from inward.analysis.results import MICRO
 from inward.analysis.scoring import object_value
 from inward.analysis.stats import DEGENERATE_SHARE, beats_mode_p
 from inward.errors import InwardError
+from inward.experiments.plugin import Plugin
 from inward.progress import progress_bar
 from inward.prompts import hypothetical_prompt, object_prompt
 from inward.properties import clean_object_value
@@ -321,20 +322,11 @@ def run_probes(
         )
 
 
-class ProbesExperiment:
+class ProbesExperiment(Plugin):
     """Probes as a study plugin (config section ``probes``): linear probes for every
     cross-predictor of the target, every seed."""
 
     name = "probes"
-
-    def enabled(self, config: StudyConfig) -> bool:
-        return config.probes is not None
-
-    def applies(self, config: StudyConfig, seed: int) -> bool:
-        return config.probes is not None
-
-    def check(self, ctx: Study) -> None:
-        pass
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         for cross in out.cross:

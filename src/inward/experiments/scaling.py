@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from inward.analysis.scaling import ScalingRow, _point
+from inward.experiments.plugin import Plugin
 from inward.records import ObjectRecord, ScoredRecord
 from inward.train.datasets import nested_slices
 from inward.train.examples import TrainExample
@@ -59,20 +60,11 @@ def run_scaling(
     return points
 
 
-class ScalingExperiment:
+class ScalingExperiment(Plugin):
     """Cross-prediction data scaling as a study plugin (config section ``scaling``), for every
     cross-predictor of the target and every training seed."""
 
     name = "scaling"
-
-    def enabled(self, config: StudyConfig) -> bool:
-        return config.scaling is not None
-
-    def applies(self, config: StudyConfig, seed: int) -> bool:
-        return config.scaling is not None
-
-    def check(self, ctx: Study) -> None:
-        pass
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         for cross in out.cross:

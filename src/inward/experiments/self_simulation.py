@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from inward.analysis.probes import self_simulation, simulation_summary
+from inward.experiments.plugin import Plugin
 
 if TYPE_CHECKING:
     from inward.experiments.context import Study
@@ -22,17 +23,11 @@ if TYPE_CHECKING:
     from inward.experiments.study_config import StudyConfig
 
 
-class SelfSimulationExperiment:
+class SelfSimulationExperiment(Plugin):
     name = "self_simulation"
 
     def enabled(self, config: StudyConfig) -> bool:
         return True
-
-    def applies(self, config: StudyConfig, seed: int) -> bool:
-        return True
-
-    def check(self, ctx: Study) -> None:
-        pass
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
         rows = self_simulation(out.seed, out.target, out.self_rows, out.untrained_rows)
@@ -40,9 +35,6 @@ class SelfSimulationExperiment:
 
     def summarise(self, config: StudyConfig, rows: StudyRows) -> Tables:
         return {"simulation": simulation_summary(rows.simulation)}
-
-    def figures(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> dict[str, bytes]:
-        return {}
 
     def outputs(self, config: StudyConfig, rows: StudyRows, tables: Tables) -> Outputs:
         from inward.analysis.probes import SIMULATION_COLUMNS
