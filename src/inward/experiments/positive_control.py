@@ -189,7 +189,7 @@ class PositiveControlExperiment(Plugin):
                     "model": ctx.model_id(out.self_trained),
                     **facts,
                     "objects": content_hash(out.eval_objects),
-                },  # fmt: skip
+                },
             )
             ctx.release(out.self_trained)
         self_planted = scored(self_on, self_hyps)
@@ -218,7 +218,7 @@ class PositiveControlExperiment(Plugin):
                         **facts,
                         "own": content_hash(own_objects),
                         "objects": content_hash(out.eval_objects),
-                    },  # fmt: skip
+                    },
                 )
                 ctx.release(cross.trained)
             cross_planted = scored(cross_on, cross_hyps)
@@ -245,7 +245,7 @@ class PositiveControlExperiment(Plugin):
                     _acc(self_planted),
                     _acc(cross_on),
                     _acc(cross_planted),
-                )  # fmt: skip
+                )
             )
 
 
