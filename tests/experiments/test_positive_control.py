@@ -40,7 +40,8 @@ def test_the_control_reading_and_the_planted_size():
     (sentence,) = control_verdicts(rows, 0.05)
     assert "Positive control (t vs c, 50% of held-out items" in sentence
     assert "Self advantage: +20.2 points, 95% interval" in sentence
-    assert "planted advantage measured in this run +20.0 points (inside the 95% interval" in sentence
+    assert "the study's own +0.2 points plus the planted advantage measured in this run, +20.0 points" in sentence
+    assert "on its own lies inside the 95% interval" in sentence
 
 
 def test_a_study_with_the_control_writes_its_rows_and_verdict_and_reuses_them(tmp_path, tiny_pair):

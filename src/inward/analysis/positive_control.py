@@ -59,11 +59,13 @@ def control_verdicts(rows: list[ControlRow], margin: float) -> list[str]:
         mine = [r for r in rows if r.target == target and r.cross_model == cross]
         v = infer([r.gap_controlled for r in mine], margin=margin)
         size = float(np.mean([r.planted_size for r in mine]))
+        plain = float(np.mean([r.gap_plain for r in mine]))
         lo, hi, conf = v.interval
         inside = "inside" if lo <= size <= hi else "outside"
         out.append(
             f"Positive control ({target} vs {cross}, {100 * mine[0].share:.0f}% of held-out items "
-            f"{HOW[mine[0].mode]}): {v.sentence()[:-1]}; planted advantage measured in this run "
-            f"{100 * size:+.1f} points ({inside} the {conf}% interval; {MICRO.replace('_', ' ')})."
+            f"{HOW[mine[0].mode]}): {v.sentence()[:-1]}; that gap is the study's own {100 * plain:+.1f} "
+            f"points plus the planted advantage measured in this run, {100 * size:+.1f} points, which "
+            f"on its own lies {inside} the {conf}% interval ({MICRO.replace('_', ' ')})."
         )
     return out
