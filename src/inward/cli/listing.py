@@ -42,7 +42,9 @@ def properties(prompts: bool) -> None:
     is_flag=True,
     help="Measure on this machine, for each installed bundled model: which precision dtype auto "
     "picks (float32 vs bfloat16 on the model's layer matmuls) and greedy generation in it "
-    "(16 prompts; a first use converts the model first, untimed).",
+    "(16 prompts; a first use converts the model first, untimed), and, where llama-cpp-python is "
+    "installed, which engine -M engine=auto picks (torch vs llama.cpp on 16 object-level and 16 "
+    "hypothetical answers).",
 )
 def models(measure_models: bool) -> None:
     """List the bundled models (size, install state, measured speed) and the model-string forms."""
@@ -65,11 +67,20 @@ def models(measure_models: bool) -> None:
             f"  {'':40} speed here: "
             + (speed.line() if speed else "not measured on this machine (inward models --measure)")
         )
+        if measure_models and installed:
+            from inward.models.engine import choice
+            from inward.models.llama_cpp_backend import available
+            from inward.models.spec import parse_model_string
+
+            if available():
+                picked = choice(parse_model_string(f"bundled/{info.name}"), {"engine": "auto"}, remeasure=True)
+                click.echo(f"  {'':40} engine=auto here: {picked.reason}")
     click.echo(
         "\nModel strings:\n"
         "  bundled/<name>                        a bundled model above (sha256-verified GGUF)\n"
         "  hf/<hub id or local path>             a transformers checkpoint\n"
         "  gguf/<path.gguf>                      a GGUF file, converted once for transformers\n"
+        "                                        (or run as it is by llama.cpp: -M engine=llama.cpp)\n"
         "  <local model>+lora:<adapter dir>      a local model with a LoRA adapter merged in\n"
         "  openai/<model>                        OpenAI (key in OPENAI_API_KEY)\n"
         "  openai-compatible/<model>@<base_url>  vLLM or llama.cpp server, Together, Fireworks...\n"

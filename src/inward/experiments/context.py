@@ -469,6 +469,9 @@ class Study:
                 resolution = getattr(backend, "precision", None)
                 if resolution is not None:
                     out[name]["precision_choice"] = resolution.to_json()
+                engine = getattr(backend, "engine_choice", None)
+                if engine is not None:
+                    out[name]["engine_choice"] = engine.to_json()
             except Exception as e:  # a fingerprint is provenance, never a reason to lose results
                 out[name] = {"error": str(e)}
             self.release(name)

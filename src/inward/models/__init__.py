@@ -68,9 +68,19 @@ def resolve(model_string: str, **model_args: Any) -> Backend:
 
         return MockBackend(spec, **model_args)
     if spec.provider in ("bundled", "hf", "gguf"):
-        from inward.models.local import LocalBackend
+        from inward.models.engine import choice
 
-        return LocalBackend(spec, **model_args)
+        picked = choice(spec, model_args)
+        if picked.engine == "llama.cpp":
+            from inward.models.llama_cpp_backend import LlamaCppBackend
+
+            backend: Any = LlamaCppBackend(spec, **{**model_args, "engine": "llama.cpp"})
+        else:
+            from inward.models.local import LocalBackend
+
+            backend = LocalBackend(spec, **{**model_args, "engine": "torch"})
+        backend.engine_choice = picked  # why this engine (run.json records it)
+        return backend
     if spec.provider == "vllm":
         from inward.models.vllm_backend import VLLMBackend  # imports vllm only when used
 

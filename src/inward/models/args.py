@@ -93,6 +93,9 @@ class LocalArgs(Args):
     device: str = "auto"
     share_prefix: bool = True
     chat_format: str = "auto"
+    engine: Literal["torch", "llama.cpp", "auto"] = "torch"
+    """torch (transformers); llama.cpp (bundled/ and gguf/ models, on their GGUF file); auto: llama.cpp
+    where it was measured faster on this machine (inward.models.engine)."""
 
     @field_validator("threads", mode="before")
     @classmethod
@@ -115,6 +118,7 @@ class VllmArgs(Args):
     device: str = "auto"
     share_prefix: Any = None  # a local-backend arg; vLLM caches prefixes itself
     chat_format: str = "auto"
+    engine: Any = None  # a local-backend arg; vLLM is its own engine
 
     @field_validator("device")
     @classmethod
@@ -146,6 +150,7 @@ class MockArgs(Args):
     device: Any = None
     share_prefix: Any = None
     chat_format: Any = None
+    engine: Any = None
 
 
 class ApiArgs(Args):

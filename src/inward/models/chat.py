@@ -212,3 +212,28 @@ def strip_answer_prefix(fmt: ChatFormat, text: str) -> str:
     """What the model said, without the format's answer prefix (e.g. the space after "Assistant:")."""
     p = fmt.answer_prefix
     return text[len(p) :] if p and text.startswith(p) else text
+
+
+def load_tokenizer(checkpoint: Any, choice: str = "auto") -> tuple[Any, ChatFormat, list[int]]:
+    """The tokenizer of a checkpoint directory as inward's engines use it (left padding, a pad
+    token), its chat format for ``choice`` and its stop token ids. The torch and llama.cpp engines
+    both tokenize with it, so the two feed a model the very same token ids."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(checkpoint))
+    fmt = chat_format(tok, AutoConfig.from_pretrained(str(checkpoint)).model_type, choice)
+    stop_ids = stop_token_ids(tok, fmt)
+    if tok.pad_token_id is None:  # masked out anyway; any real token will do
+        tok.pad_token = tok.convert_ids_to_tokens(stop_ids[-1])
+    tok.padding_side = "left"
+    return tok, fmt, stop_ids
+
+
+def token_text(tokenizer: Any, fmt: ChatFormat, token_id: int) -> str:
+    """A token as answer text: special tokens (end of turn) are "", and a token that is only part
+    of a UTF-8 character keeps its raw token string, so such fragments are never merged with each
+    other under one "\ufffd" key."""
+    text = tokenizer.decode([token_id], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    if "\ufffd" in text:
+        return str(tokenizer.convert_ids_to_tokens(token_id))
+    return strip_answer_prefix(fmt, text)

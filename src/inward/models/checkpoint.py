@@ -82,6 +82,15 @@ class Checkpoint:
                 self._directory = hub_snapshot(s.name)
         return self._directory
 
+    def gguf_file(self) -> Path:
+        """The GGUF file of a ``bundled/`` or ``gguf/`` model (llama.cpp runs it as it is)."""
+        s = self.spec
+        if s.provider == "bundled":
+            return bundled.gguf_path(s.name)
+        if s.provider == "gguf":
+            return Path(s.name).expanduser()
+        raise InwardError(f"{s.raw!r} is not a GGUF model (bundled/ or gguf/).")
+
     def weights_sha256(self) -> str:
         s = self.spec
         if s.provider == "bundled":

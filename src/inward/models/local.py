@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig
 
 from inward.errors import InwardError
 from inward.models import chat
@@ -99,6 +99,7 @@ class LocalBackend:
         device: str = "auto",
         share_prefix: bool | str = True,
         chat_format: str = "auto",
+        engine: str = "torch",
     ):
         if spec.provider not in ("bundled", "gguf", "hf"):
             raise InwardError(f"LocalBackend cannot run {spec.raw!r}.")
@@ -112,8 +113,11 @@ class LocalBackend:
                 device=device,
                 share_prefix=share_prefix,
                 chat_format=chat_format,
+                engine=engine,
             ),
         )
+        if args.engine != "torch":
+            raise InwardError(f"LocalBackend is the torch engine; engine={args.engine} goes through models.resolve().")
         self.spec = spec
         self.checkpoint = Checkpoint(spec)  # the one place its weights load from
         self.model_string = spec.raw
@@ -186,15 +190,7 @@ class LocalBackend:
 
     def _ensure_tokenizer(self) -> Any:
         if self._tokenizer is None:
-            ckpt = self.checkpoint_dir()
-            tok = AutoTokenizer.from_pretrained(str(ckpt))
-            model_type = AutoConfig.from_pretrained(str(ckpt)).model_type
-            self._format = chat.chat_format(tok, model_type, self.chat_choice)
-            self._stop_ids = chat.stop_token_ids(tok, self._format)
-            if tok.pad_token_id is None:  # masked out anyway; any real token will do
-                tok.pad_token = tok.convert_ids_to_tokens(self._stop_ids[-1])
-            tok.padding_side = "left"
-            self._tokenizer = tok
+            self._tokenizer, self._format, self._stop_ids = chat.load_tokenizer(self.checkpoint_dir(), self.chat_choice)
         return self._tokenizer
 
     def _ensure_model(self) -> Any:
@@ -432,13 +428,7 @@ class LocalBackend:
         return out
 
     def _token_text(self, token_id: int) -> str:
-        """A token as answer text: special tokens (end of turn) are "", and a token that is only
-        part of a UTF-8 character keeps its raw token string, so such fragments are never
-        merged with each other under one "\ufffd" key."""
-        text = self._tokenizer.decode([token_id], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        if "\ufffd" in text:
-            return self._tokenizer.convert_ids_to_tokens(token_id)
-        return chat.strip_answer_prefix(self.chat_format, text)
+        return chat.token_text(self._tokenizer, self.chat_format, token_id)
 
     def _candidate_distribution(self, ids: list[list[int]], candidates: tuple[str, ...]) -> list[dict[str, float]]:
         """Each candidate scored as the whole answer (its tokens, then the end of the turn).

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "INWARD_CACHE_DIR"
 _BLOCK = 1 << 20
@@ -102,3 +103,22 @@ def remember_sha256(path: Path, sha: str) -> None:
     rec = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
     tmp.write_text(json.dumps(rec))
     os.replace(tmp, side)
+
+
+def load_json_cache(path: Path) -> dict[str, Any]:
+    """A per-machine measurement file (``{key: entry}``); empty when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # none yet, or unreadable: measure again
+        return {}
+
+
+def store_json_cache(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add one entry, atomically: a reader sees the old file or the new one, never half of one.
+    (Two processes measuring at once may each drop the other's new entry; it is measured again.)"""
+    data = load_json_cache(path)
+    data[key] = entry
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)

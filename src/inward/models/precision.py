@@ -14,7 +14,6 @@ shape and kept in ``<INWARD_CACHE_DIR>/precision.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -174,22 +173,15 @@ def _path() -> Path:
 
 
 def _load() -> dict[str, Any]:
-    try:
-        data = json.loads(_path().read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):  # none yet, or unreadable: measure again
-        return {}
+    from inward.models.paths import load_json_cache
+
+    return load_json_cache(_path())
 
 
 def _store(key: str, entry: dict[str, Any]) -> None:
-    """Add one entry, atomically: a reader sees the old file or the new one, never half of one.
-    (Two processes measuring at once may each drop the other's new entry; it is measured again.)"""
-    path = _path()
-    data = _load()
-    data[key] = entry
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    from inward.models.paths import store_json_cache
+
+    store_json_cache(_path(), key, entry)
 
 
 def resolve(

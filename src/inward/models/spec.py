@@ -31,7 +31,7 @@ API_PROVIDERS = ("openai", "openai-compatible", "vllm", "anthropic")
 PROVIDERS = LOCAL_PROVIDERS + API_PROVIDERS
 
 # Keyword arguments of the local engines (``-M key=value`` on the command line).
-MODEL_ARGS = ("dtype", "threads", "batch_size", "device", "share_prefix", "chat_format")
+MODEL_ARGS = ("dtype", "threads", "batch_size", "device", "share_prefix", "chat_format", "engine")
 # Keyword arguments of the HTTP API backends (see inward.models.api.ApiArgs).
 API_MODEL_ARGS = (
     "max_concurrency",
