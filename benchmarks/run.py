@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from inward.experiments.study import task_properties  # noqa: E402
+from inward.experiments.context import task_properties  # noqa: E402
 from inward.experiments.study_config import preset  # noqa: E402
 from inward.models import (
     parse_model_string,  # noqa: E402
@@ -494,6 +494,47 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
     return out
 
 
+def seed_seconds(run_dir: Path) -> tuple[dict[int, float], float]:
+    """Per training seed, the seconds of its core stages (finetunes, object level, evaluations;
+    calibration and behaviour change excluded, since the default preset runs them on one seed
+    only), and the seconds of the stages no seed owns (object-level train answers, the untrained
+    evaluation, the chat-format measurement), from a finished run's run.json."""
+    import re
+
+    stages = json.loads((run_dir / "run.json").read_text()).get("stage_seconds") or {}
+    seeds: dict[int, float] = {}
+    shared = 0.0
+    for name, sec in stages.items():
+        m = re.match(r"seed (\d+): (.*)", name)
+        if m is None:
+            if not name.startswith(("calibration", "behaviour change")):
+                shared += sec
+        elif not m.group(2).startswith(("calibration", "behaviour change")):
+            seeds[int(m.group(1))] = seeds.get(int(m.group(1)), 0.0) + sec
+    return seeds, shared
+
+
+def compare_runs(native: Path, other: Path) -> dict[str, Any]:
+    """Seed and shared-stage seconds of two runs of one preset (say native kernels vs forced AVX2),
+    and their ratios over the seeds both ran."""
+    a_seeds, a_shared = seed_seconds(native)
+    b_seeds, b_shared = seed_seconds(other)
+    both = sorted(set(a_seeds) & set(b_seeds))
+    out: dict[str, Any] = {
+        "native_run": str(native),
+        "other_run": str(other),
+        "native_seed_seconds": a_seeds,
+        "other_seed_seconds": b_seeds,
+        "native_shared_seconds": a_shared,
+        "other_shared_seconds": b_shared,
+        "shared_ratio": b_shared / a_shared if a_shared else None,
+    }
+    if both:
+        out["seed_ratio"] = sum(b_seeds[s] for s in both) / sum(a_seeds[s] for s in both)
+        out["seeds_compared"] = both
+    return out
+
+
 # ---- main ----------------------------------------------------------------------------------------
 
 
@@ -503,6 +544,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="bundled/qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--study-run", default=str(ROOT / "runs" / "default"), help="run dir of a finished default study")
     ap.add_argument("--smoke-study", action="store_true", help="also run the smoke preset and measure its peak RSS")
+    ap.add_argument(
+        "--compare-run",
+        default=None,
+        help="a finished run of the same preset made another way (e.g. with ATEN_CPU_CAPABILITY=avx2 "
+        "ONEDNN_MAX_CPU_ISA=AVX2): seed and shared-stage seconds of both and their ratios (key study_compare)",
+    )
     ap.add_argument("--out", default=None, help="also write the JSON here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dev", action="store_true", help="tiny sizes to check the script runs (numbers meaningless)")
@@ -565,6 +612,11 @@ def main(argv: list[str] | None = None) -> int:
     # (same stages and models at tiny sizes), so every key gets a measured value.
     no_study = study_run is None or not (study_run / "run.json").is_file()
     study_res = study_numbers(study_run, args.smoke_study or no_study)
+    if study_run is not None and not no_study:
+        seeds, shared = seed_seconds(study_run)
+        study_res["study_seed_seconds"], study_res["study_shared_seconds"] = seeds, shared
+        if args.compare_run:
+            study_res["study_compare"] = compare_runs(study_run, Path(args.compare_run))
     result: dict[str, Any] = {
         "generation_speedup": gen["generation_speedup"],
         "scoring_speedup": score["scoring_speedup"],
