@@ -51,6 +51,7 @@ from inward.models.checkpoint import Checkpoint
 from inward.models.spec import ModelSpec
 
 LAYOUT = "llama.cpp-stream-per-sequence-no-repack-no-fa-v1"
+CHUNK = 512  # prompt tokens per decode call, fixed
 _INITIALISED = False
 
 
@@ -259,10 +260,10 @@ class LlamaCppBackend:
         p = lib.llama_context_default_params()
         p.n_ctx = n_seq * per_seq
         p.n_seq_max = n_seq
-        p.n_batch = p.n_ubatch = min(per_seq, 512)
+        p.n_batch = p.n_ubatch = min(CHUNK, p.n_ctx)  # a prompt up to CHUNK tokens is one call
         p.n_threads = p.n_threads_batch = self.threads
         p.kv_unified = False  # one KV stream per sequence: its attention never sees another's cells
-        p.swa_full = True  # sliding-window layers keep every cell, so prefix copies stay simple
+        p.swa_full = True  # sliding-window layers keep every cell: the same cells whatever the batch
         p.no_perf = True
         p.flash_attn_type = 0  # disabled: see the module doc (the flash-attention path is not batch-invariant)
         ctx = lib.llama_init_from_model(self._model, p)
@@ -325,9 +326,10 @@ class LlamaCppBackend:
             raise InwardError(f"llama.cpp decode failed (code {rc}) on {len(tokens)} tokens of {self.spec.raw!r}.")
 
     def _prefill(self, ids: Sequence[int], seq: int, start: int) -> np.ndarray:
-        """Evaluate ``ids[start:]`` in sequence ``seq`` (positions from ``start``), in chunks of
-        n_batch; returns the float32 logits after the last token."""
-        chunk = self._ctx_shape[1] if self._ctx_shape[1] < 512 else 512
+        """Evaluate ``ids[start:]`` in sequence ``seq`` (positions from ``start``), in calls of
+        :data:`CHUNK` tokens whatever the context's size (the split of a prompt changes its logits,
+        so it must not depend on the batch); returns the float32 logits after the last token."""
+        chunk = CHUNK
         rows = [(t, start + k, seq, False) for k, t in enumerate(ids[start:])]
         rows[-1] = rows[-1][:3] + (True,)
         for a in range(0, len(rows), chunk):
