@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from inward.experiments.speed import measure  # noqa: E402
 from inward.experiments.context import task_properties  # noqa: E402
+from inward.experiments.speed import measure  # noqa: E402
 from inward.experiments.study_config import preset  # noqa: E402
 from inward.models import list_bundled, resolve  # noqa: E402
 from inward.models.base import GenerationConfig  # noqa: E402
