@@ -235,8 +235,9 @@ def test_auto_keeps_torch_where_llama_cpp_cannot_run(tmp_path, monkeypatch):
 def test_auto_measures_both_engines_once_and_records_why(tmp_path, monkeypatch):
     _need(GEMMA)
     from inward.models import engine
+    from inward.models.paths import MeasurementFile
 
-    monkeypatch.setattr(engine, "_path", lambda: tmp_path / "engine.json")
+    monkeypatch.setattr(engine, "MEASUREMENTS", MeasurementFile("engine.json", tmp_path / "engine.json"))
     picked = engine.choice(parse_model_string(GEMMA), {"engine": "auto", "chat_format": "qa"})
     assert picked.torch_s and picked.llama_cpp_s and picked.engine in ("torch", "llama.cpp")
     expected = "llama.cpp" if picked.torch_s / picked.llama_cpp_s >= engine.MIN_SPEEDUP else "torch"

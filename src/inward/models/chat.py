@@ -237,3 +237,44 @@ def token_text(tokenizer: Any, fmt: ChatFormat, token_id: int) -> str:
     if "\ufffd" in text:
         return str(tokenizer.convert_ids_to_tokens(token_id))
     return strip_answer_prefix(fmt, text)
+
+
+class Tokenized:
+    """The text side of a local engine (the torch and llama.cpp backends share it): the tokenizer,
+    chat format and stop tokens of ``self.checkpoint``'s directory for ``self.chat_choice``,
+    loaded on first use, and the rendering of prompts with them."""
+
+    checkpoint: Any
+    chat_choice: str
+    _tokenizer: Any
+    _format: ChatFormat | None
+    _stop_ids: list[int]
+
+    def _ensure_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer, self._format, self._stop_ids = load_tokenizer(
+                self.checkpoint.directory(), self.chat_choice
+            )
+        return self._tokenizer
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer, set up as the engines use it (left padding, a pad token)."""
+        return self._ensure_tokenizer()
+
+    @property
+    def chat_format(self) -> ChatFormat:
+        """The chat format prompts are rendered with (the model's template or a fallback)."""
+        self._ensure_tokenizer()
+        assert self._format is not None
+        return self._format
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Token ids that end an answer (the chat format's end of turn first)."""
+        self._ensure_tokenizer()
+        return list(self._stop_ids)
+
+    def render(self, prompt: Sequence[Message]) -> str:
+        """The exact text the model sees for ``prompt`` (generation prompt included)."""
+        return render(self._ensure_tokenizer(), self.chat_format, prompt)

@@ -21,10 +21,10 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from inward.errors import InwardError
+from inward.models.paths import MeasurementFile
 from inward.models.spec import ModelSpec
 
 ENGINES = ("torch", "llama.cpp", "auto")
@@ -64,10 +64,10 @@ def choice(spec: ModelSpec, model_args: Mapping[str, Any], remeasure: bool = Fal
         return EngineChoice("torch", "torch: llama-cpp-python is not installed (make setup-server).")
     local = {k: v for k, v in model_args.items() if k != "engine"}
     key = _key(spec, local)
-    entry = None if remeasure else _load().get(key)
+    entry = None if remeasure else MEASUREMENTS.load().get(key)
     if entry is None:
         entry = _measure(spec, local)
-        _store(key, entry)
+        MEASUREMENTS.store(key, entry)
     else:
         entry = {**entry, "reason": entry["reason"] + " (cached)"}
     return EngineChoice(entry["engine"], entry["reason"], entry["torch_s"], entry["llama_cpp_s"])
@@ -142,19 +142,4 @@ def _measure(spec: ModelSpec, args: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _path() -> Path:
-    from inward.models.paths import cache_dir
-
-    return cache_dir() / FILE
-
-
-def _load() -> dict[str, Any]:
-    from inward.models.paths import load_json_cache
-
-    return load_json_cache(_path())
-
-
-def _store(key: str, entry: dict[str, Any]) -> None:
-    from inward.models.paths import store_json_cache
-
-    store_json_cache(_path(), key, entry)
+MEASUREMENTS = MeasurementFile(FILE)

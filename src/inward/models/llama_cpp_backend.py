@@ -101,7 +101,7 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(chat.Tokenized):
     """A GGUF model run by llama.cpp behind inward's :class:`~inward.models.base.Backend` protocol.
 
     Model args: ``engine=llama.cpp`` selects it; ``threads`` (default: all cores); ``batch_size``
@@ -174,21 +174,6 @@ class LlamaCppBackend:
         """The weights' own GGUF types, as a precision name (``gguf``)."""
         return "gguf"
 
-    @property
-    def tokenizer(self) -> Any:
-        return self._ensure_tokenizer()
-
-    @property
-    def chat_format(self) -> chat.ChatFormat:
-        self._ensure_tokenizer()
-        assert self._format is not None
-        return self._format
-
-    @property
-    def stop_ids(self) -> list[int]:
-        self._ensure_tokenizer()
-        return list(self._stop_ids)
-
     def gguf_file(self) -> Path:
         return self.checkpoint.gguf_file()
 
@@ -216,13 +201,6 @@ class LlamaCppBackend:
         return dict(self._fingerprint)
 
     # ---- loading -------------------------------------------------------------------------
-    def _ensure_tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer, self._format, self._stop_ids = chat.load_tokenizer(
-                self.checkpoint.directory(), self.chat_choice
-            )
-        return self._tokenizer
-
     def load(self) -> Any:
         """The llama.cpp model handle (loaded on first use, adapter attached)."""
         if self._model is None:
@@ -350,10 +328,6 @@ class LlamaCppBackend:
         tok = self._ensure_tokenizer()
         texts = [chat.render(tok, self.chat_format, p) for p in prompts]
         return texts, [list(x) for x in tok(texts, add_special_tokens=False)["input_ids"]]
-
-    def render(self, prompt: Prompt) -> str:
-        """The exact text the model sees for ``prompt`` (generation prompt included)."""
-        return chat.render(self._ensure_tokenizer(), self.chat_format, prompt)
 
     # ---- protocol ------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:

@@ -72,7 +72,7 @@ def release_memory() -> None:
         pass
 
 
-class LocalBackend:
+class LocalBackend(chat.Tokenized):
     """A transformers model behind inward's :class:`~inward.models.base.Backend` protocol.
 
     Model args (``-M key=value`` on the CLI; strings are accepted):
@@ -166,32 +166,9 @@ class LocalBackend:
         """The resolved precision's name: float32, bfloat16 or float16."""
         return self.precision.dtype
 
-    @property
-    def tokenizer(self) -> Any:
-        """The tokenizer, set up as the backend uses it (left padding, a pad token)."""
-        return self._ensure_tokenizer()
-
-    @property
-    def chat_format(self) -> chat.ChatFormat:
-        """The chat format prompts are rendered with (the model's template or a fallback)."""
-        self._ensure_tokenizer()
-        assert self._format is not None
-        return self._format
-
-    @property
-    def stop_ids(self) -> list[int]:
-        """Token ids that end an answer (the chat format's end of turn first)."""
-        self._ensure_tokenizer()
-        return list(self._stop_ids)
-
     def load(self) -> Any:
         """The model as this backend runs it (weights loaded on first use, adapter merged)."""
         return self._ensure_model()
-
-    def _ensure_tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer, self._format, self._stop_ids = chat.load_tokenizer(self.checkpoint_dir(), self.chat_choice)
-        return self._tokenizer
 
     def _ensure_model(self) -> Any:
         if self._model is None:
@@ -243,10 +220,6 @@ class LocalBackend:
                 # those responses get their own cache key. fp32 keys are unchanged.
                 self._fingerprint["generation_layout"] = "shared-prefix-kv-v1"
         return dict(self._fingerprint)
-
-    def render(self, prompt: Prompt) -> str:
-        """The exact text the model sees for ``prompt`` (generation prompt included)."""
-        return chat.render(self._ensure_tokenizer(), self.chat_format, prompt)
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
         if not prompts:

@@ -105,20 +105,31 @@ def remember_sha256(path: Path, sha: str) -> None:
     os.replace(tmp, side)
 
 
-def load_json_cache(path: Path) -> dict[str, Any]:
-    """A per-machine measurement file (``{key: entry}``); empty when missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):  # none yet, or unreadable: measure again
-        return {}
+class MeasurementFile:
+    """A per-machine measurement file in the cache (``{key: entry}``, JSON): ``precision.json``,
+    ``engine.json``. ``path`` overrides the location (tests)."""
 
+    def __init__(self, name: str, path: Path | None = None):
+        self.name, self._path = name, path
 
-def store_json_cache(path: Path, key: str, entry: dict[str, Any]) -> None:
-    """Add one entry, atomically: a reader sees the old file or the new one, never half of one.
-    (Two processes measuring at once may each drop the other's new entry; it is measured again.)"""
-    data = load_json_cache(path)
-    data[key] = entry
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    @property
+    def path(self) -> Path:
+        return self._path or cache_dir() / self.name
+
+    def load(self) -> dict[str, Any]:
+        """Every entry; empty when the file is missing or unreadable (then it is measured again)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def store(self, key: str, entry: dict[str, Any]) -> None:
+        """Add one entry, atomically: a reader sees the old file or the new one, never half of one.
+        (Two processes measuring at once may each drop the other's new entry; it is measured again.)"""
+        data = self.load()
+        data[key] = entry
+        path = self.path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)

@@ -19,10 +19,10 @@ import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from inward.errors import InvalidValueError
+from inward.models.paths import MeasurementFile
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 MIN_SPEEDUP = 1.3  # bf16 must beat float32 by this much: below it, rounding costs more than speed buys
@@ -166,22 +166,7 @@ def _key(hardware: str, hidden: int, intermediate: int, device: str) -> str:
     return "|".join(str(p) for p in parts)
 
 
-def _path() -> Path:
-    from inward.models.paths import cache_dir
-
-    return cache_dir() / FILE
-
-
-def _load() -> dict[str, Any]:
-    from inward.models.paths import load_json_cache
-
-    return load_json_cache(_path())
-
-
-def _store(key: str, entry: dict[str, Any]) -> None:
-    from inward.models.paths import store_json_cache
-
-    store_json_cache(_path(), key, entry)
+MEASUREMENTS = MeasurementFile(FILE)
 
 
 def resolve(
@@ -211,7 +196,7 @@ def resolve(
             hardware,
         )
     key = _key(hardware, hidden, intermediate, device)
-    entry = None if remeasure else _load().get(key)
+    entry = None if remeasure else MEASUREMENTS.load().get(key)
     if entry:
         return Resolution(
             entry["dtype"],
@@ -233,7 +218,7 @@ def resolve(
         f"{dtype}: bfloat16 ran this model's layer matmuls {speedup:.2f}x as fast as float32 on "
         f"{hardware} (bfloat16 needs {MIN_SPEEDUP}x)."
     )
-    _store(
+    MEASUREMENTS.store(
         key,
         {
             "dtype": dtype,
