@@ -278,3 +278,9 @@ class Tokenized:
     def render(self, prompt: Sequence[Message]) -> str:
         """The exact text the model sees for ``prompt`` (generation prompt included)."""
         return render(self._ensure_tokenizer(), self.chat_format, prompt)
+
+    def answer_text(self, ids: Sequence[int]) -> str:
+        """Generated token ids (stop token cut) as the answer: special tokens dropped, nothing
+        stripped but the format's answer prefix."""
+        text = self._ensure_tokenizer().decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return strip_answer_prefix(self.chat_format, text)

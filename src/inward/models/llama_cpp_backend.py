@@ -109,36 +109,14 @@ class LlamaCppBackend(chat.Tokenized):
     must be ``auto``: llama.cpp runs the GGUF file's own weight types.
     """
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        *,
-        dtype: str = "auto",
-        threads: int | str | None = None,
-        batch_size: int | str = 16,
-        device: str = "auto",
-        share_prefix: bool | str = True,
-        chat_format: str = "auto",
-        engine: str = "llama.cpp",
-    ):
+    def __init__(self, spec: ModelSpec, **model_args: Any):
         if spec.provider not in ("bundled", "gguf"):
             raise InwardError(
                 f"engine=llama.cpp runs GGUF files: bundled/ or gguf/ models, not {spec.raw!r}. "
                 "Use engine=torch for hf/ checkpoints."
             )
-        args = parse_args(
-            LocalArgs,
-            spec.raw,
-            dict(
-                dtype=dtype,
-                threads=threads,
-                batch_size=batch_size,
-                device=device,
-                share_prefix=share_prefix,
-                chat_format=chat_format,
-                engine=engine,
-            ),
-        )
+        # The local engines' -M args (inward.models.args.LocalArgs); 16 sequences decode together.
+        args = parse_args(LocalArgs, spec.raw, {"batch_size": 16, **model_args, "engine": "llama.cpp"})
         if args.dtype != "auto":
             raise InwardError(
                 f"Model arg dtype={args.dtype} with engine=llama.cpp for {spec.raw!r}: llama.cpp runs the "
@@ -380,8 +358,7 @@ class LlamaCppBackend(chat.Tokenized):
                 active = nxt_active
             for (i, j, _), seq in zip(batch, out):
                 new_tokens += len(seq)
-                text = self._tokenizer.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                results[i][j] = chat.strip_answer_prefix(self.chat_format, text)
+                results[i][j] = self.answer_text(seq)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results

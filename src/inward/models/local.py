@@ -267,8 +267,7 @@ class LocalBackend(chat.Tokenized):
             for (i, j, _), seq in zip(batch, out[:, input_ids.shape[1] :].tolist()):
                 seq = _cut_at_stop(seq, self._stop_ids)
                 new_tokens += len(seq)
-                text = tok.decode(seq, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                results[i][j] = chat.strip_answer_prefix(self.chat_format, text)
+                results[i][j] = self.answer_text(seq)
             self._stats.extra["batches"] = self._stats.extra.get("batches", 0) + 1
         self._stats.add_generate(len(prompts), len(rows), time.perf_counter() - t0, tokens=new_tokens)
         return results
