@@ -90,6 +90,8 @@ def models(measure_models: bool) -> None:
         "  mock/<name>                           a deterministic test double (no model)\n"
         "Local model arguments: -M dtype=auto|float32|bfloat16 -M threads=N -M batch_size=N -M share_prefix=false\n"
         "  -M chat_format=auto|model|gemma|plain|qa (how a model without its own chat template is prompted)\n"
+        "  -M engine=torch|llama.cpp|auto (llama.cpp: bundled/ and gguf/ models on their GGUF file; auto: the\n"
+        "  engine measured faster here, torch unless llama.cpp is 1.2x faster)\n"
         "API model arguments: -M max_concurrency=N -M timeout=S -M max_retries=N -M api_key_env=NAME ..."
     )
 
