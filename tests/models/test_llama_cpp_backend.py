@@ -54,6 +54,9 @@ def test_llama_cpp_refuses_hf_checkpoints_and_a_forced_dtype(tmp_path):
         LlamaCppBackend(parse_model_string(f"hf/{tmp_path}"))
     with pytest.raises(InwardError, match="dtype=float32 with engine=llama.cpp"):
         LlamaCppBackend(parse_model_string(QWEN), dtype="float32")
+    # A step of more sequences than one llama.cpp call takes would abort the process, not raise.
+    with pytest.raises(InwardError, match="batch_size=65 with engine=llama.cpp"):
+        LlamaCppBackend(parse_model_string(QWEN), batch_size=65)
 
 
 def test_peft_keys_map_to_gguf_tensor_names():

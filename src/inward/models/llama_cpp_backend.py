@@ -18,7 +18,8 @@ are is measured by tests/models/test_llama_cpp_fidelity.py against bf16's own de
   ``flash_attn_type = disabled``), steps of 1 to 16 sequences gave bit-identical logits, and
   greedy generation was about 8% slower than with repacked weights (7.6 s vs 7.0 s for 16
   object-level prompts). Evaluating a prompt in two calls (a shared prefix, then the rest) still
-  moved its logits by up to 0.36, depending on the prompt and the split, so each prompt is
+  moved its logits by up to 0.36, depending on the prompt and the split, and so did evaluating 4
+  prompts together in one call (each in its own stream) instead of one by one; so each prompt is
   evaluated whole, in one call, in its own KV stream (``kv_unified = false``: attention never
   runs over another sequence's cells); only decoding steps are batched, one token per active
   sequence, and no prefix is shared (the torch engine shares one). Tests check that greedy
@@ -52,6 +53,7 @@ from inward.models.spec import ModelSpec
 
 LAYOUT = "llama.cpp-stream-per-sequence-no-repack-no-fa-v1"
 CHUNK = 512  # prompt tokens per decode call, fixed
+MAX_SEQUENCES = 64  # a decoding step (one token each) must fit one call of at most 256 tokens
 _INITIALISED = False
 
 
@@ -121,6 +123,11 @@ class LlamaCppBackend(chat.Tokenized):
             raise InwardError(
                 f"Model arg dtype={args.dtype} with engine=llama.cpp for {spec.raw!r}: llama.cpp runs the "
                 "GGUF file's own weight types. Drop dtype, or use engine=torch to pick a precision."
+            )
+        if args.batch_size > MAX_SEQUENCES:
+            raise InwardError(
+                f"Model arg batch_size={args.batch_size} with engine=llama.cpp for {spec.raw!r}: it decodes at "
+                f"most {MAX_SEQUENCES} sequences together (one KV stream each). Use batch_size={MAX_SEQUENCES} or less."
             )
         if args.device not in ("auto", "cpu"):
             raise InwardError(f"engine=llama.cpp runs on the CPU here; got device={args.device!r}.")
