@@ -36,14 +36,14 @@ def study_prompts(n: int = 8) -> list:
 
 # ---- arguments and engine choice (no llama.cpp needed) --------------------------------------------
 def test_engine_default_is_torch_and_bad_values_are_named():
-    from inward.models.engine import choose
+    from inward.models.engine import choice
     from inward.models.local import LocalBackend
 
     spec = parse_model_string(QWEN)
-    assert choose(spec, {}) == "torch"
-    assert choose(spec, {"engine": "llama.cpp"}) == "llama.cpp"
+    assert choice(spec, {}).engine == "torch"
+    assert choice(spec, {"engine": "llama.cpp"}).engine == "llama.cpp"
     with pytest.raises(InwardError, match="engine='vulkan'"):
-        choose(spec, {"engine": "vulkan"})
+        choice(spec, {"engine": "vulkan"})
     assert isinstance(resolve(QWEN), LocalBackend)
 
 

@@ -36,6 +36,16 @@ def check_base_url(url: str, where: str) -> None:
         )
 
 
+def cpu_count() -> int:
+    """The CPU cores this process may use (the default of the ``threads`` arg)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -279,6 +279,23 @@ class Tokenized:
         """The exact text the model sees for ``prompt`` (generation prompt included)."""
         return render(self._ensure_tokenizer(), self.chat_format, prompt)
 
+    def candidate_ids(self, candidates: Sequence[str]) -> list[list[int]]:
+        """Each candidate answer as the model would write it: the format's answer prefix, its
+        tokens, then the end of the turn."""
+        if len(set(candidates)) != len(candidates):
+            raise InwardError(f"Answer candidates must be distinct, got {list(candidates)}.")
+        tok, end, prefix = self._ensure_tokenizer(), self.stop_ids[0], self.chat_format.answer_prefix
+        return [list(tok(prefix + c, add_special_tokens=False)["input_ids"]) + [end] for c in candidates]
+
+    def answer_texts(self, tokens: Sequence[tuple[int, float]]) -> dict[str, float]:
+        """(token id, probability) pairs as a distribution over answer text, most likely first:
+        tokens that read the same are summed (:func:`token_text`)."""
+        dist: dict[str, float] = {}
+        for token_id, p in tokens:
+            text = token_text(self._ensure_tokenizer(), self.chat_format, token_id)
+            dist[text] = dist.get(text, 0.0) + p
+        return dict(sorted(dist.items(), key=lambda kv: -kv[1]))
+
     def answer_text(self, ids: Sequence[int]) -> str:
         """Generated token ids (stop token cut) as the answer: special tokens dropped, nothing
         stripped but the format's answer prefix."""

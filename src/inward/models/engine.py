@@ -17,7 +17,6 @@ hypothetical ones, so ``auto`` keeps torch there; llama.cpp can win where bf16 i
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -42,11 +41,6 @@ class EngineChoice:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def choose(spec: ModelSpec, model_args: Mapping[str, Any]) -> str:
-    """``torch`` or ``llama.cpp`` for this model and its ``engine`` arg."""
-    return choice(spec, model_args).engine
 
 
 def choice(spec: ModelSpec, model_args: Mapping[str, Any], remeasure: bool = False) -> EngineChoice:
@@ -74,25 +68,13 @@ def choice(spec: ModelSpec, model_args: Mapping[str, Any], remeasure: bool = Fal
 
 
 def _key(spec: ModelSpec, args: Mapping[str, Any]) -> str:
-    import platform
-
     import llama_cpp
-    import torch
 
-    from inward.models.precision import ENV_VARS, _cpuinfo, cpu_model, hardware_bf16
+    from inward.models.args import cpu_count
+    from inward.models.precision import hardware_bf16, machine_parts
 
-    env = ",".join(f"{v}={os.environ.get(v, '')}" for v in ENV_VARS)
-    threads = args.get("threads") or len(os.sched_getaffinity(0))
-    parts = (
-        cpu_model(_cpuinfo(), platform.machine()),
-        hardware_bf16(),
-        env,
-        threads,
-        spec.base,
-        str(args.get("dtype") or "auto"),
-        torch.__version__,
-        llama_cpp.__version__,
-    )
+    threads = args.get("threads") or cpu_count()
+    parts = (*machine_parts(hardware_bf16(), threads), spec.base, args.get("dtype") or "auto", llama_cpp.__version__)
     return "|".join(str(p) for p in parts)
 
 

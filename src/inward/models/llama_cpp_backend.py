@@ -45,7 +45,7 @@ import numpy as np
 
 from inward.errors import InwardError
 from inward.models import chat
-from inward.models.args import LocalArgs
+from inward.models.args import LocalArgs, cpu_count
 from inward.models.args import parse as parse_args
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.checkpoint import Checkpoint
@@ -96,13 +96,6 @@ def _silence(lib: Any) -> None:
     lib.llama_log_set(_log, ctypes.c_void_p(0))
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 class LlamaCppBackend(chat.Tokenized):
     """A GGUF model run by llama.cpp behind inward's :class:`~inward.models.base.Backend` protocol.
 
@@ -135,7 +128,7 @@ class LlamaCppBackend(chat.Tokenized):
         self.checkpoint = Checkpoint(spec)
         self.checkpoint.check()
         self.model_string = spec.raw
-        self.threads = args.threads or _cpu_count()
+        self.threads = args.threads or cpu_count()
         self.batch_size = args.batch_size
         self.chat_choice = args.chat_format
         self._stats = BackendStats()
@@ -316,19 +309,14 @@ class LlamaCppBackend(chat.Tokenized):
 
     # ---- protocol ------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[str]]:
-        from inward.models.sampling import SeededSampler, sample_seed
+        from inward.models.sampling import SeededSampler, completion_rows
 
         if not prompts:
             return []
         self.load()
         t0 = time.perf_counter()
         texts, ids = self._encode(prompts)
-        rows = [
-            (i, j, None if config.greedy else sample_seed(config.seed, texts[i], j))
-            for i in range(len(prompts))
-            for j in range(config.n)
-        ]
-        rows.sort(key=lambda r: -len(ids[r[0]]))
+        rows = completion_rows(texts, [len(x) for x in ids], config)
         results: list[list[str]] = [[""] * config.n for _ in prompts]
         stop = set(self._stop_ids)
         new_tokens = 0
@@ -376,15 +364,7 @@ class LlamaCppBackend(chat.Tokenized):
         self.load()
         t0 = time.perf_counter()
         _, ids = self._encode(prompts)
-        cand: list[list[int]] = []
-        if config.candidates:
-            if len(set(config.candidates)) != len(config.candidates):
-                raise InwardError(f"Answer candidates must be distinct, got {list(config.candidates)}.")
-            end, prefix = self._stop_ids[0], self.chat_format.answer_prefix
-            cand = [
-                list(self._tokenizer(prefix + c, add_special_tokens=False)["input_ids"]) + [end]
-                for c in config.candidates
-            ]
+        cand = self.candidate_ids(config.candidates) if config.candidates else []
         longest = max(len(s) for s in ids) + max((len(c) for c in cand), default=0) + 1
         self._context(1, longest)
         out: list[dict[str, float]] = []
@@ -414,11 +394,7 @@ class LlamaCppBackend(chat.Tokenized):
         k = min(top_k, logp.shape[-1])
         top = np.argpartition(-logp, k - 1)[:k]
         top = top[np.argsort(-logp[top], kind="stable")]
-        dist: dict[str, float] = {}
-        for t in top.tolist():
-            text = chat.token_text(self._tokenizer, self.chat_format, t)
-            dist[text] = dist.get(text, 0.0) + float(np.exp(logp[t]))
-        return dict(sorted(dist.items(), key=lambda kv: -kv[1]))
+        return self.answer_texts([(t, float(np.exp(logp[t]))) for t in top.tolist()])
 
 
 def _choose(logits: np.ndarray, sampler: Any) -> int:

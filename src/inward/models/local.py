@@ -27,7 +27,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import inspect
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,19 +40,13 @@ from transformers import AutoConfig
 from inward.errors import InwardError
 from inward.models import chat
 from inward.models.args import LocalArgs
+from inward.models.args import cpu_count as _cpu_count  # the name trainers and tests use
 from inward.models.args import parse as parse_args
 from inward.models.base import BackendStats, DistributionConfig, GenerationConfig, Prompt
 from inward.models.checkpoint import Checkpoint, merge_identity
 from inward.models.precision import Resolution
-from inward.models.sampling import SeededSampler, sample_seed
+from inward.models.sampling import SeededSampler, completion_rows
 from inward.models.spec import ModelSpec
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def release_memory() -> None:
@@ -229,12 +222,7 @@ class LocalBackend(chat.Tokenized):
         texts = [self.render(p) for p in prompts]
         ids = tok(texts, add_special_tokens=False)["input_ids"]
         # One row per completion: (prompt index, sample index, seed or None for greedy).
-        rows = [
-            (i, j, None if config.greedy else sample_seed(config.seed, texts[i], j))
-            for i in range(len(prompts))
-            for j in range(config.n)
-        ]
-        rows.sort(key=lambda r: -len(ids[r[0]]))  # longest first: less padding per batch
+        rows = completion_rows(texts, [len(x) for x in ids], config)
         results: list[list[str]] = [[""] * config.n for _ in prompts]
         new_tokens = 0
         for start in range(0, len(rows), self.batch_size):
@@ -392,15 +380,8 @@ class LocalBackend(chat.Tokenized):
             probs = torch.softmax(self._last_logits([ids[i] for i in batch]), dim=-1)
             top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
             for i, p_row, t_row in zip(batch, top.values.tolist(), top.indices.tolist()):
-                dist: dict[str, float] = {}
-                for p, t in zip(p_row, t_row):
-                    text = self._token_text(t)
-                    dist[text] = dist.get(text, 0.0) + p
-                out[i] = dict(sorted(dist.items(), key=lambda kv: -kv[1]))
+                out[i] = self.answer_texts(list(zip(t_row, p_row)))
         return out
-
-    def _token_text(self, token_id: int) -> str:
-        return chat.token_text(self._tokenizer, self.chat_format, token_id)
 
     def _candidate_distribution(self, ids: list[list[int]], candidates: tuple[str, ...]) -> list[dict[str, float]]:
         """Each candidate scored as the whole answer (its tokens, then the end of the turn).
@@ -408,11 +389,7 @@ class LocalBackend(chat.Tokenized):
         The prompt is run once and its KV cache shared by all candidates (scoring every
         prompt+candidate sequence from scratch costs a full prompt pass per candidate).
         """
-        if len(set(candidates)) != len(candidates):
-            raise InwardError(f"Answer candidates must be distinct, got {list(candidates)}.")
-        end = self._stop_ids[0]
-        prefix = self.chat_format.answer_prefix
-        cand = [self._tokenizer(prefix + c, add_special_tokens=False)["input_ids"] + [end] for c in candidates]
+        cand = self.candidate_ids(candidates)
         n_c, width = len(cand), max(len(c) for c in cand) - 1  # tokens fed after the prompt
         pad = self._tokenizer.pad_token_id
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))

@@ -156,13 +156,19 @@ class Resolution:
         return asdict(self)
 
 
-def _key(hardware: str, hidden: int, intermediate: int, device: str) -> str:
-    """What a measurement depends on: the CPU, its bf16 kernels, torch, threads and the env caps."""
+def machine_parts(hardware: str, threads: int) -> tuple[Any, ...]:
+    """What any speed measured here depends on: the CPU, its bf16 kernels, torch, the threads and
+    the ISA caps in the environment (the start of every precision.json and engine.json key)."""
     import torch
 
     env = ",".join(f"{v}={os.environ.get(v, '')}" for v in ENV_VARS)
-    cpu = cpu_model(_cpuinfo(), platform.machine())
-    parts = (cpu, hardware, torch.__version__, torch.get_num_threads(), env, hidden, intermediate, device)
+    return (cpu_model(_cpuinfo(), platform.machine()), hardware, torch.__version__, threads, env)
+
+
+def _key(hardware: str, hidden: int, intermediate: int, device: str) -> str:
+    import torch
+
+    parts = (*machine_parts(hardware, torch.get_num_threads()), hidden, intermediate, device)
     return "|".join(str(p) for p in parts)
 
 

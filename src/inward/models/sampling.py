@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import LogitsProcessor
@@ -20,6 +22,19 @@ def sample_seed(seed: int, prompt_text: str, index: int) -> int:
     """The RNG seed of sample ``index`` of a prompt: depends on nothing else (not on batching)."""
     key = json.dumps([seed, prompt_text, index]).encode("utf-8")
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+def completion_rows(texts: Sequence[str], lengths: Sequence[int], config: Any) -> list[tuple[int, int, int | None]]:
+    """One row per completion to generate: (prompt index, sample index, RNG seed, None when
+    greedy), longest prompt first (``lengths``: prompt lengths in tokens), as both local engines
+    batch them."""
+    rows = [
+        (i, j, None if config.greedy else sample_seed(config.seed, texts[i], j))
+        for i in range(len(texts))
+        for j in range(config.n)
+    ]
+    rows.sort(key=lambda r: -lengths[r[0]])  # longest first: less padding per batch
+    return rows
 
 
 class SeededSampler(LogitsProcessor):
