@@ -116,6 +116,28 @@ def test_batch_plan_covers_each_example_once_and_is_deterministic():
     assert plan != L.batch_plan(lengths, 3, seed=0, epoch=1)
 
 
+def test_batch_plan_groups_first_then_length():
+    lengths = [5, 9, 3, 7, 7, 1, 4, 8, 2, 6, 10, 3]
+    groups = ["b", "a", "b", "a", "b", "a", "b", "a", "b", "a", "b", "a"]
+    plan = L.batch_plan(lengths, 3, seed=0, epoch=0, groups=groups)
+    assert sorted(i for b in plan for i in b) == list(range(len(lengths)))
+    assert all(len({groups[i] for i in b}) == 1 for b in plan)  # 6 of each group, batches of 3
+    assert all([lengths[i] for i in b] == sorted(lengths[i] for i in b) for b in plan)
+    assert plan == L.batch_plan(lengths, 3, seed=0, epoch=0, groups=groups)
+
+
+def test_prompt_group_is_the_instruction_line():
+    def ex(user: str, system: str = "") -> TrainExample:
+        return TrainExample([{"role": "system", "content": system}, {"role": "user", "content": user}], "x")
+
+    colors = ex('Previously, you were asked: "What is the next 5 colors? Respond only.\nred blue" What is it?')
+    colors2 = ex('Previously, you were asked: "What is the next 5 colors? Respond only.\ntan oak" What is the first?')
+    animals = ex('Previously, you were asked: "What is the next 5 animals? Respond only.\nred blue" What is it?')
+    assert L.prompt_group(colors) == L.prompt_group(colors2) != L.prompt_group(animals)
+    assert L.prompt_group(colors) != L.prompt_group(ex(colors.prompt[1]["content"], system="Be brief."))
+    assert L.prompt_group(ex("one line")) == L.prompt_group(ex("another line"))  # no instruction line
+
+
 def test_config_validation_and_dtype():
     with pytest.raises(InwardError, match="lr_schedule"):
         TrainConfig(lr_schedule="cosine")
