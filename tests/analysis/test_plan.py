@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from inward.analysis.plan import parse_duration, pilot_from, plan_lines, seeds_for_budget
+from inward.analysis.plan import metric_gaps, parse_duration, pilot_from, plan_lines, seeds_for_budget, skipped_sections
 from inward.analysis.verdict import expected_half_width
 
 RUN = {
@@ -32,6 +32,18 @@ def test_the_pilot_splits_fixed_first_and_further_seeds():
     pooled = ((0.0063 + 0.0009) / 2) ** 0.5  # the two pairs' gap variances, averaged
     assert p.gap_sd == pytest.approx(pooled, rel=0.02) and p.gap_seeds == 3
     assert p.half_width(10) == pytest.approx(expected_half_width(10, p.gap_sd))
+
+
+def test_a_pilot_with_sections_plans_a_config_without_them():
+    from inward.experiments.study_config import preset
+
+    skip = skipped_sections(preset("default"))  # no calibration, behaviour change, scaling, probes
+    assert {"calibration", "behaviour change", "data scaling"} <= set(skip)
+    assert skipped_sections(preset("full")) == tuple(s for s in skip if s not in ("calibration", "behaviour change"))
+    run = {**RUN, "stage_seconds": {**RUN["stage_seconds"], "calibration, untrained: m predicting m": 400.0}}
+    p = pilot_from(run, "runs/x", skip)
+    assert (p.fixed_seconds, p.first_seconds, p.further_seconds) == (180.0, 600.0, 600.0)
+    assert pilot_from(run, "runs/x").fixed_seconds == 580.0
 
 
 def test_seeds_for_a_budget_and_durations():
@@ -60,3 +72,29 @@ def test_inward_plan_and_study_budget_on_the_command_line(tmp_path):
         cli, ["study", "--preset", "smoke", "--out", str(tmp_path / "o"), "--budget", "10m", "--from", str(run)]
     )
     assert "a verdict needs 2 or more" in str(res.exception)
+
+
+def test_the_pilot_spread_is_taken_on_the_planned_metric():
+    def row(label, seed, meta, acc, kappa, prop="micro_average"):
+        obj = "q+lora:seed/self" if label != "untrained" else "q"
+        return {
+            "label": label,
+            "seed": seed,
+            "object_model": obj,
+            "meta_model": meta,
+            "response_property": prop,
+            "accuracy": acc,
+            "kappa": kappa,
+        }
+
+    results = [row("untrained", "", "q", "0.3", "0.1")]
+    for seed, (sa, sk, ca, ck) in enumerate([(0.5, 0.3, 0.2, 0.0), (0.4, 0.2, 0.35, 0.05), (0.45, 0.25, 0.3, 0.1)]):
+        results += [
+            row("self", str(seed), "q+lora:s", str(sa), str(sk)),
+            row("cross", str(seed), "g+lora:c", str(ca), str(ck)),
+        ]
+        results.append(row("self", str(seed), "q+lora:s", "0.9", "0.9", prop="first_word"))  # not the micro row
+    assert metric_gaps(results, "kappa") == [pytest.approx([0.3, 0.15, 0.15])]
+    assert metric_gaps(results, "micro_average") == [pytest.approx([0.3, 0.05, 0.15])]
+    p = pilot_from(RUN, "runs/x", gap_lists=metric_gaps(results, "kappa"))
+    assert p.gap_sd == pytest.approx(0.0866, rel=0.01) and p.gap_seeds == 3

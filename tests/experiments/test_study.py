@@ -161,11 +161,18 @@ def test_presets_are_valid():
     from inward.experiments.context import task_properties
 
     task_properties(limits, limits.held_out_tasks)  # every held-out task gets a property
-    assert d.behaviour_change.shift_temperature == 1.0
-    # the probes preset is the default plus probes: its other stages reuse a default run's
+    # the full preset is the default with calibration and behaviour change, on three seeds
+    full = preset("full")
+    assert d.calibration is None and d.behaviour_change is None and len(d.seeds) == 8
+    assert full.calibration is not None and full.behaviour_change is not None
+    extras = {"calibration": full.calibration, "behaviour_change": full.behaviour_change}
+    assert d.model_copy(update={"name": "full", "seeds": [0, 1, 2], **extras}) == full
+    assert d.verdict.metric == "kappa" and d.verdict.secondary == ["micro_average"]
+    assert full.behaviour_change.shift_temperature == 1.0
+    # the probes preset is the full one plus probes: its other stages reuse a full run's
     with_probes = preset("probes")
-    assert d.probes is None and with_probes.probes is not None
-    assert d.model_copy(update={"name": "probes", "probes": with_probes.probes}) == with_probes
+    assert full.probes is None and with_probes.probes is not None
+    assert full.model_copy(update={"name": "probes", "probes": with_probes.probes}) == with_probes
     sym = preset("symmetric")  # both directions of the fair pair and a Gemma row, the default's data and settings
     small, large = "bundled/qwen2.5-coder-0.5b-instruct", "bundled/qwen2.5-coder-1.5b-instruct"
     gemma = d.pairs[0].cross_model
@@ -176,11 +183,12 @@ def test_presets_are_valid():
         (large, gemma),
     ]
     assert sym.chat_format_examples == d.chat_format_examples  # Gemma prompted as in the default study
-    assert (sym.n_train_per_pair, sym.n_eval, sym.seeds, sym.finetune) == (
+    assert (sym.n_train_per_pair, sym.n_eval, sym.seeds, sym.finetune, sym.verdict) == (
         d.n_train_per_pair,
         d.n_eval,
-        d.seeds,
+        full.seeds,
         d.finetune,
+        d.verdict,
     )
 
 
@@ -307,6 +315,21 @@ def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path
     (detail,) = manifest["verdict"]
     assert detail["reading"] in ("self advantage", "no self advantage", "inconclusive") and len(detail["gaps"]) == 2
     assert detail["sentence"] in result.verdicts[0] and detail["margin"] == 0.05
+    # the declared secondary (kappa, the default) follows with its own interval, not a reading
+    kappas = {(r["label"], r["seed"]): float(r["kappa"]) for r in rows if r["response_property"] == "micro_average"}
+    k_gaps = [kappas[("self", s)] - kappas[("cross", s)] for s in ("3", "7")]
+    (secondary,) = [v for v in result.verdicts if v.startswith("Secondary (declared")]
+    assert f"Cohen's kappa: {100 * sum(k_gaps) / 2:+.1f} points" in secondary and "over 2 seeds" in secondary
+
+    # kappa as the headline: the same stages; the verdict is on the kappa gaps, accuracy secondary
+    kappa_first = config(
+        tiny_pair, seeds=[3, 7], n_train_strings=10, verdict={"metric": "kappa", "secondary": ["micro_average"]}
+    )
+    again = run_study(kappa_first, out, cache=ResponseCache(tmp_path / "c.sqlite"))
+    (detail,) = json.loads((out / "run.json").read_text())["verdict"]
+    assert detail["gaps"] == pytest.approx(k_gaps)
+    assert "cross-trained (Cohen's kappa, " in again.verdicts[0]
+    assert any(v.startswith("Secondary (declared") and "micro-average accuracy" in v for v in again.verdicts)
 
 
 def test_one_seed_says_it_gives_no_verdict(tmp_path, tiny_pair):

@@ -166,7 +166,7 @@ def test_sections_off_by_default_and_errors_name_the_key(tiny_pair, tmp_path):
 
 
 def test_presets_enable_the_experiments():
-    for name in ("default", "smoke", "paper"):
+    for name in ("full", "smoke", "paper"):
         p = preset(name)
         assert p.calibration is not None and p.behaviour_change is not None
     # data scaling: in smoke (so CI runs it) and paper; the default's hour goes to seeds instead

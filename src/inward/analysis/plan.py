@@ -2,9 +2,12 @@
 training seeds, from a pilot (a finished or partial run of the same config on this machine).
 
 - Time: the pilot's stage seconds (run.json ``stage_seconds``) split into seed-independent stages,
-  the first seed (it also runs the first-seed-only sections) and each further seed.
+  the first seed (it also runs the first-seed-only sections) and each further seed. Stages of
+  sections the planned config switches off (``skip``: calibration, behaviour change, ...) are
+  left out, so a pilot with them plans a config without them.
 - Precision: the expected half-width of the verdict's 95% t-interval,
-  t(0.975, N − 1) · E[s] / sqrt(N), at the sd of the pilot's per-seed gaps (run.json ``verdict``).
+  t(0.975, N − 1) · E[s] / sqrt(N), at the sd of the pilot's per-seed gaps on the planned config's
+  verdict metric (from the pilot's results.csv; run.json ``verdict`` without one).
   That sd is itself an estimate with (pilot seeds − 1) degrees of freedom: with 3 pilot seeds the
   true spread may well be half or twice it, and the plan says so.
 """
@@ -51,12 +54,33 @@ class Pilot:
         return expected_half_width(seeds, self.gap_sd) if self.gap_sd else float("nan")
 
 
-def pilot_from(run_json: dict[str, Any], source: str) -> Pilot:
-    """The pilot measured by a run directory's run.json."""
+# config section -> the start of its stage names in run.json (after "seed N: ")
+SECTION_STAGES = {
+    "calibration": "calibration",
+    "behaviour_change": "behaviour change",
+    "scaling": "data scaling",
+    "probes": "probe",
+    "positive_control": "positive control",
+}
+
+
+def skipped_sections(config: Any) -> tuple[str, ...]:
+    """Stage-name starts of the sections ``config`` (a StudyConfig) switches off."""
+    return tuple(stage for section, stage in SECTION_STAGES.items() if getattr(config, section, None) is None)
+
+
+def pilot_from(
+    run_json: dict[str, Any], source: str, skip: tuple[str, ...] = (), gap_lists: list[list[float]] | None = None
+) -> Pilot:
+    """The pilot measured by a run directory's run.json, without the stages whose names start
+    with one of ``skip`` (sections the planned config does not run). ``gap_lists``: the per-seed
+    gaps of each pair on the planned metric (:func:`metric_gaps`); None: run.json's verdict's."""
     stages: dict[str, float] = run_json.get("stage_seconds") or {}
     fixed, by_seed = 0.0, dict[int, float]()
     for name, seconds in stages.items():
         m = _SEED.match(name)
+        if skip and name[m.end() if m else 0 :].startswith(skip):
+            continue
         if m:
             by_seed[int(m.group(1))] = by_seed.get(int(m.group(1)), 0.0) + float(seconds)
         else:
@@ -64,8 +88,9 @@ def pilot_from(run_json: dict[str, Any], source: str) -> Pilot:
     seeds = list(run_json.get("seeds") or by_seed)
     first = seeds[0] if seeds else 0
     variances, n = [], 0
-    for v in run_json.get("verdict") or []:
-        gaps = [g for g in v.get("gaps") or [] if g == g]
+    pairs = gap_lists if gap_lists is not None else [v.get("gaps") or [] for v in run_json.get("verdict") or []]
+    for found in pairs:
+        gaps = [g for g in found if g == g]
         if len(gaps) > 1:
             variances.append(float(np.var(gaps, ddof=1)))
             n = max(n, len(gaps))
@@ -125,8 +150,36 @@ def plan_lines(pilot: Pilot, seeds: int, budget_seconds: float | None = None) ->
     return lines
 
 
-def load_pilot(path: str) -> tuple[Pilot, dict[str, Any]]:
-    """The pilot measured by the run directory ``path`` (its run.json)."""
+def metric_gaps(results: list[dict[str, Any]], metric: str) -> list[list[float]]:
+    """Per (target, cross predictor), the per-seed self − cross gaps on ``metric`` (kappa or
+    micro_average) from results.csv's micro-average rows: what the verdict of a config declaring
+    that metric would be taken on. For micro_average, the difference of the two accuracies (the
+    verdict's paired mean difference when both scored the same rows)."""
+    from inward.analysis.results import MICRO
+    from inward.analysis.seeds import base_model
+
+    column = "kappa" if metric == "kappa" else "accuracy"
+    own: dict[tuple[str, str], float] = {}
+    other: dict[tuple[str, str], dict[str, float]] = {}
+    for r in results:
+        if r.get("response_property") != MICRO or r.get("seed") in (None, "") or r.get(column) in (None, ""):
+            continue
+        key = (base_model(r["object_model"]), str(r["seed"]))
+        if r["label"] == "self":
+            own[key] = float(r[column])
+        elif r["label"] == "cross":
+            other.setdefault(key, {})[base_model(r["meta_model"])] = float(r[column])
+    pairs: dict[tuple[str, str], list[float]] = {}
+    for key, crosses in other.items():
+        if key in own:
+            for cross, value in crosses.items():
+                pairs.setdefault((key[0], cross), []).append(own[key] - value)
+    return list(pairs.values())
+
+
+def load_pilot(path: str, skip: tuple[str, ...] = (), metric: str | None = None) -> tuple[Pilot, dict[str, Any]]:
+    """The pilot measured by the run directory ``path`` (its run.json), without ``skip``'s stages;
+    with ``metric``, its gap spread on that metric from its results.csv."""
     from inward.errors import InwardError
 
     manifest = Path(path) / "run.json"
@@ -139,4 +192,11 @@ def load_pilot(path: str) -> tuple[Pilot, dict[str, Any]]:
         ) from exc
     if data.get("command") != "study" or not data.get("stage_seconds"):
         raise InwardError(f"--from {path}: run.json is not from `inward study` with stage times; give a study run.")
-    return pilot_from(data, str(path)), data
+    gap_lists = None
+    table = Path(path) / "results.csv"
+    if metric and table.is_file():
+        import csv
+
+        with table.open(encoding="utf-8", newline="") as f:
+            gap_lists = metric_gaps(list(csv.DictReader(f)), metric)
+    return pilot_from(data, str(path), skip, gap_lists), data

@@ -24,17 +24,17 @@ def config_differences(planned: dict, pilot_config: dict) -> list[str]:
 
 @click.command(epilog=EPILOG)
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--preset", help="A built-in config: default, smoke, paper, limits, probes or symmetric.")
+@click.option("--preset", help="A built-in config: default, full, smoke, paper, limits, probes or symmetric.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, as in study.")
 @click.option("--data-dir", type=click.Path(), help="Folder with the paper's data files (or INWARD_DATA_DIR).")
 @click.option("--from", "pilot", required=True, type=click.Path(file_okay=False), help="A pilot study run folder.")
 @click.option("--budget", help="A wall-time budget (60m, 1.5h): how many seeds fit.")
 def plan(config, preset, overrides, data_dir, pilot, budget):
     """Predicted wall time and 95% interval half-width of a study config, before it runs."""
-    from inward.analysis.plan import load_pilot, parse_duration, plan_lines
+    from inward.analysis.plan import load_pilot, parse_duration, plan_lines, skipped_sections
 
     cfg = load_study_config(config, preset, overrides, data_dir)
-    measured, data = load_pilot(pilot)
+    measured, data = load_pilot(pilot, skipped_sections(cfg), cfg.verdict.metric)
     differ = config_differences(cfg.model_dump(mode="json", by_alias=True), data.get("config") or {})
     for line in plan_lines(measured, len(cfg.seeds), parse_duration(budget) if budget else None):
         click.echo(line)

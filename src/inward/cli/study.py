@@ -51,7 +51,9 @@ def study_config_options(command):
     for option in reversed(
         [
             click.argument("config", required=False, type=click.Path(dir_okay=False)),
-            click.option("--preset", help="A built-in config: default, smoke, paper, limits, probes or symmetric."),
+            click.option(
+                "--preset", help="A built-in config: default, full, smoke, paper, limits, probes or symmetric."
+            ),
             click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory."),
             click.option(
                 "--set",
@@ -116,7 +118,7 @@ def study(config, preset, out, overrides, data_dir, budget, pilot):
 
 def seeds_within_budget(cfg, budget: str | None, pilot: str | None):
     """``cfg`` with as many training seeds as fit ``budget`` by the pilot run's measured times."""
-    from inward.analysis.plan import load_pilot, parse_duration, seeds_for_budget
+    from inward.analysis.plan import load_pilot, parse_duration, seeds_for_budget, skipped_sections
     from inward.errors import InwardError
 
     if not (budget and pilot):
@@ -125,7 +127,7 @@ def seeds_within_budget(cfg, budget: str | None, pilot: str | None):
         seconds = parse_duration(budget)
     except ValueError as exc:
         raise InwardError(f"--budget: {exc}") from exc
-    measured, _ = load_pilot(pilot)
+    measured, _ = load_pilot(pilot, skipped_sections(cfg), cfg.verdict.metric)
     n = seeds_for_budget(measured, seconds)
     if n < 2:
         raise InwardError(

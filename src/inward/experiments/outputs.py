@@ -57,7 +57,7 @@ def summarise(config: StudyConfig, rows: StudyRows, other_scoring: str) -> Study
         seed_summary=summary,
         gaps=gap_summary(rows.paired),
         matrix=matrix_table(summary),
-        verdicts=verdict_sentences(config, found) + [v for o in outputs.values() for v in o.verdicts],
+        verdicts=verdict_sentences(config, found, rows) + [v for o in outputs.values() for v in o.verdicts],
         verdict_details=[{"target": v.target, "cross_predictor": v.cross, **v.inference.to_json()} for v in found],
         experiments=tables,
         outputs=outputs,
@@ -69,19 +69,41 @@ def enabled(config: StudyConfig) -> list[Experiment]:
     return [e for e in EXPERIMENTS if e.enabled(config)]
 
 
-def verdicts(config: StudyConfig, rows: StudyRows) -> list[Verdict]:
-    """The pre-registered headline (inward.analysis.verdict), one per (target, cross predictor):
-    the paired self − cross gap on the micro average per training seed, with each predictor's
-    learning gate."""
-    out = []
-    for (target, _, cross), by_seed in rows.paired.items():
-        gaps = [
+METRIC_NAMES = {"micro_average": "micro-average accuracy", "kappa": "Cohen's kappa"}
+
+
+def seed_gaps(metric: str, rows: StudyRows, target: str, cross: str, by_seed: dict[int, dict]) -> list[float]:
+    """The per-seed self − cross gaps of one pair on ``metric`` (seeds in order): the paired
+    micro-average accuracy difference, or the difference of the two predictors' kappa."""
+    if metric == "micro_average":
+        return [
             float(np.mean(np.asarray(s, dtype=int) - np.asarray(c, dtype=int)))
             for per_prop in by_seed.values()
             if MICRO in per_prop
             for s, c in [per_prop[MICRO]]
             if len(s)
         ]
+    kappas: dict[tuple[str, int], float] = {}
+    for r in rows.results:
+        if r["response_property"] != MICRO or r["seed"] is None or base_model(r["object_model"]) != target:
+            continue
+        if (r["label"], base_model(r["meta_model"])) in (("self", target), ("cross", cross)):
+            kappas[(r["label"], r["seed"])] = float(r["kappa"])
+    return [
+        kappas[("self", seed)] - kappas[("cross", seed)]
+        for seed in by_seed
+        if ("self", seed) in kappas and ("cross", seed) in kappas and kappas[("self", seed)] == kappas[("self", seed)]
+    ]
+
+
+def verdicts(config: StudyConfig, rows: StudyRows, metric: str | None = None) -> list[Verdict]:
+    """The pre-registered headline (inward.analysis.verdict), one per (target, cross predictor):
+    the paired self − cross gap on the declared metric (or ``metric``) per training seed, with
+    each predictor's learning gate (accuracy against its mode baseline)."""
+    metric = metric or config.verdict.metric
+    out = []
+    for (target, _, cross), by_seed in rows.paired.items():
+        gaps = seed_gaps(metric, rows, target, cross, by_seed)
         gates = [
             gate(name, [r["accuracy"] for r in micro], [r["mode_baseline"] for r in micro])
             for name, label, predictor in (("self-predictor", "self", target), ("cross-predictor", "cross", cross))
@@ -101,16 +123,30 @@ def verdicts(config: StudyConfig, rows: StudyRows) -> list[Verdict]:
     return out
 
 
-def verdict_sentences(config: StudyConfig, found: list[Verdict]) -> list[str]:
-    """One sentence per pair, and for a matrix one per target over all its predictors."""
+def verdict_sentences(config: StudyConfig, found: list[Verdict], rows: StudyRows | None = None) -> list[str]:
+    """One sentence per pair, and for a matrix one per target over all its predictors; then each
+    declared secondary outcome (``verdict.secondary``) per pair, with its own 95% interval."""
     scoring = config.verdict.scoring or config.scoring
+    metric = config.verdict.metric
     sentences = [
-        f"{v.target} self-trained vs {v.cross} cross-trained ({config.verdict.metric.replace('_', ' ')}, "
+        f"{v.target} self-trained vs {v.cross} cross-trained ({METRIC_NAMES[metric]}, "
         f"{scoring} scoring): {v.inference.sentence()}"
         for v in found
     ]
     if len(config.pairs) > 1:
         sentences += target_verdicts([(v.target, v.cross, v.inference) for v in found])
+    for other in config.verdict.secondary:
+        if other == metric or rows is None:
+            continue
+        for v in verdicts(config, rows, other):
+            i = v.inference
+            if i.seeds < 2:
+                continue
+            sentences.append(
+                f"Secondary (declared, not the verdict): {v.target} self − cross on {METRIC_NAMES[other]}: "
+                f"{100 * i.mean:+.1f} points, 95% interval [{100 * i.lower95:+.1f}, {100 * i.upper95:+.1f}] "
+                f"over {i.seeds} seeds."
+            )
     return sentences
 
 
@@ -169,7 +205,7 @@ def study_figures(config: StudyConfig, rows: StudyRows, summary: StudySummary) -
             f"mean over {len(c.seeds)} training seed(s)",
         )
     if summary.verdict_details:
-        figures["verdict"] = fig.verdict_plot(summary.verdict_details)
+        figures["verdict"] = fig.verdict_plot(summary.verdict_details, METRIC_NAMES[config.verdict.metric])
     figures["compliance"] = fig.compliance_bars([r for r in rows.results if r["seed"] in (None, first)])
     for e in enabled(config):
         figures.update(e.figures(config, rows, summary.experiments[e.name]))

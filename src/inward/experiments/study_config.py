@@ -18,7 +18,7 @@ from inward.errors import InwardError, UnknownNameError
 from inward.properties import SCORINGS
 from inward.train.lora import TrainConfig
 
-PRESETS = ("default", "smoke", "paper", "limits", "probes", "symmetric")
+PRESETS = ("default", "full", "smoke", "paper", "limits", "probes", "symmetric")
 
 
 class Strict(BaseModel):
@@ -127,14 +127,19 @@ class Verdict(Strict):
     ``margin`` (a fraction: 0.05 is 5 accuracy points) or more is what the equivalence test rules
     out."""
 
-    metric: Literal["micro_average"] = "micro_average"
+    metric: Literal["micro_average", "kappa"] = "micro_average"
+    """``micro_average``: accuracy over every scored row; ``kappa``: Cohen's kappa per (task,
+    property), averaged weighted by rows (a constant answer scores 0, so a predictor that
+    collapses onto one answer adds no gap whichever answer it picked). Gaps are in points
+    (0.01 of accuracy or of kappa)."""
     scoring: str | None = None
     """Must equal the study's ``scoring`` (the verdict is computed on its scored rows); declared
     here so the preset states its headline in one place. None: the study's."""
     margin: float = Field(default=0.05, gt=0, lt=1)
-    secondary: list[Literal["kappa"]] = ["kappa"]
-    """Secondary outcomes reported beside accuracy: ``kappa``, Cohen's kappa per (task, property)
-    (a constant answer scores 0), in results*.csv and over seeds in seed_summary.csv."""
+    secondary: list[Literal["kappa", "micro_average"]] = ["kappa"]
+    """Secondary outcomes, each reported after the verdict with its own 95% t-interval over the
+    seeds (no reading): ``kappa`` or ``micro_average`` (see ``metric``). Both are also in
+    results*.csv, and over seeds in seed_summary.csv."""
 
 
 TUNABLE = ("rank", "alpha", "dropout", "learning_rate", "lr_schedule", "warmup_steps", "epochs", "batch_size")

@@ -459,7 +459,7 @@ def probe_layers(summary: Sequence[dict], *, title: str) -> bytes:
         return _png(fig)
 
 
-def verdict_plot(verdicts: Sequence[dict]) -> bytes:
+def verdict_plot(verdicts: Sequence[dict], metric: str = "micro-average accuracy") -> bytes:
     """The verdict beside its sentence: per pair, the per-seed gaps (dots), their mean, the 95%
     t-interval (bar) and the equivalence band ±margin (shaded). ``verdicts``: rows of
     inward.analysis.verdict.Verdict.to_json with ``target`` and ``cross_predictor``."""
@@ -492,7 +492,7 @@ def verdict_plot(verdicts: Sequence[dict]) -> bytes:
         ax.set_yticks(range(n))
         ax.set_yticklabels([_plain(s, 70) for s in labels][::-1] or [""])
         ax.set_ylim(-0.7, n - 0.3)
-        ax.set_xlabel("self − cross, accuracy points (micro average)")
+        ax.set_xlabel(f"self − cross, points of {metric}")
         ax.grid(axis="x", color="#e5e5e5", zorder=0)
         handles, names = ax.get_legend_handles_labels()
         if handles:
