@@ -370,7 +370,7 @@ def bench_training(model_string, examples, heldout, cfg: TrainConfig, dims, peak
     enc = [encode_example(base, e, cfg.max_length) for e in examples]
     enc_held = [encode_example(base, e, cfg.max_length) for e in heldout]
     lengths = [len(e.input_ids) for e in enc]
-    groups = [lora_mod.prompt_group(e) for e in examples] if lora_mod.GROUP_BATCHES else None
+    groups = lora_mod.batch_groups(examples)
     plan = lora_mod.batch_plan(lengths, cfg.batch_size, cfg.seed, 0, groups)
     shared = [lora_mod.shared_prefix_length(collate([enc[i] for i in b], base.pad_id)) for b in plan]
     n_labels = sum(sum(t != IGNORE for t in e.labels) for e in enc)

@@ -64,7 +64,7 @@ def main() -> None:
     base = L.load_base(args.model)
     enc = [L.encode_example(base, e, cfg.max_length) for e in examples]
     lengths = [len(e.input_ids) for e in enc]
-    groups = [L.prompt_group(e) for e in examples]
+    groups = L.batch_groups(examples)
 
     def computed_tokens(plan: list[list[int]]) -> int:
         total = 0

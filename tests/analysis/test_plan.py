@@ -98,3 +98,36 @@ def test_the_pilot_spread_is_taken_on_the_planned_metric():
     assert metric_gaps(results, "micro_average") == [pytest.approx([0.3, 0.05, 0.15])]
     p = pilot_from(RUN, "runs/x", gap_lists=metric_gaps(results, "kappa"))
     assert p.gap_sd == pytest.approx(0.0866, rel=0.01) and p.gap_seeds == 3
+
+
+def test_load_pilot_uses_run_json_gaps_on_the_same_metric_and_results_csv_otherwise(tmp_path):
+    import csv
+
+    from inward.analysis.plan import load_pilot
+
+    run = {**RUN, "config": {"verdict": {"metric": "micro_average"}}, "verdict": [{"gaps": [0.2, 0.0, 0.1]}]}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    rows = [
+        {
+            "label": label,
+            "seed": seed,
+            "object_model": "q+lora:s",
+            "meta_model": meta,
+            "kappa": k,
+            "accuracy": "0.5",
+            "response_property": "micro_average",
+        }
+        for seed, ks, kc in (("0", "0.4", "0.1"), ("1", "0.3", "0.2"), ("2", "0.2", "0.1"))
+        for label, meta, k in (("self", "q+lora:s", ks), ("cross", "g+lora:c", kc))
+    ]
+    with (tmp_path / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    same, _ = load_pilot(str(tmp_path), metric="micro_average")
+    assert same.metric == "micro_average" and same.gap_sd == pytest.approx(0.1)  # run.json's exact gaps
+    other, _ = load_pilot(str(tmp_path), metric="kappa")
+    assert other.metric == "kappa" and other.gap_sd == pytest.approx(0.11547, rel=1e-4)  # 0.3, 0.1, 0.1: results.csv
+    assert "on kappa" in plan_lines(other, 8)[2]
+    (tmp_path / "results.csv").unlink()
+    assert load_pilot(str(tmp_path), metric="kappa")[0].gap_sd is None

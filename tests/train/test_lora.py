@@ -126,16 +126,34 @@ def test_batch_plan_groups_first_then_length():
     assert plan == L.batch_plan(lengths, 3, seed=0, epoch=0, groups=groups)
 
 
-def test_prompt_group_is_the_instruction_line():
-    def ex(user: str, system: str = "") -> TrainExample:
-        return TrainExample([{"role": "system", "content": system}, {"role": "user", "content": user}], "x")
+def test_prompt_group_is_the_task_instruction_of_real_prompts():
+    from inward.prompts import hypothetical_prompt, object_prompt
 
-    colors = ex('Previously, you were asked: "What is the next 5 colors? Respond only.\nred blue" What is it?')
-    colors2 = ex('Previously, you were asked: "What is the next 5 colors? Respond only.\ntan oak" What is the first?')
-    animals = ex('Previously, you were asked: "What is the next 5 animals? Respond only.\nred blue" What is it?')
-    assert L.prompt_group(colors) == L.prompt_group(colors2) != L.prompt_group(animals)
-    assert L.prompt_group(colors) != L.prompt_group(ex(colors.prompt[1]["content"], system="Be brief."))
-    assert L.prompt_group(ex("one line")) == L.prompt_group(ex("another line"))  # no instruction line
+    def ex(prompt) -> TrainExample:
+        return TrainExample(prompt, "x")
+
+    colors = [ex(hypothetical_prompt("colors_long", "first_word", s)) for s in ("red tan oak", "blue fig ash")]
+    colors += [ex(hypothetical_prompt("colors_long", "second_character", "red tan oak"))]
+    animals = ex(hypothetical_prompt("animals_long", "first_word", "red tan oak"))
+    keys = {L.prompt_group(e) for e in colors}
+    assert len(keys) == 1 and L.prompt_group(animals) not in keys
+    assert L.prompt_group(ex(object_prompt("colors_long", "red tan oak"))) != L.prompt_group(colors[0])
+    assert L.prompt_group(ex(object_prompt("colors_long", "a b"))) == L.prompt_group(
+        ex(object_prompt("colors_long", "c"))
+    )
+    # a task whose prompt starts with the item: every key is its own, so none groups
+    stance = [ex(object_prompt("power_seeking", f"Would you take control of {x}?")) for x in ("a", "b", "c")]
+    assert len({L.prompt_group(e) for e in stance}) == 3
+    assert L.batch_groups(stance + colors) == ["", "", ""] + [L.prompt_group(colors[0])] * 3
+    # a one-line prompt (a trailing line break ignored) has no instruction line
+    one = [ex([{"role": "user", "content": t}]) for t in ("one line\n", "another line")]
+    assert L.prompt_group(one[0]) == L.prompt_group(one[1])
+    monkey = L.GROUP_BATCHES
+    try:
+        L.GROUP_BATCHES = False
+        assert L.batch_groups(colors) is None
+    finally:
+        L.GROUP_BATCHES = monkey
 
 
 def test_config_validation_and_dtype():

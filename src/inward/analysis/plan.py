@@ -7,7 +7,8 @@ training seeds, from a pilot (a finished or partial run of the same config on th
   left out, so a pilot with them plans a config without them.
 - Precision: the expected half-width of the verdict's 95% t-interval,
   t(0.975, N − 1) · E[s] / sqrt(N), at the sd of the pilot's per-seed gaps on the planned config's
-  verdict metric (from the pilot's results.csv; run.json ``verdict`` without one).
+  verdict metric: run.json ``verdict``'s when the pilot declared the same metric, else computed
+  from the pilot's results.csv.
   That sd is itself an estimate with (pilot seeds − 1) degrees of freedom: with 3 pilot seeds the
   true spread may well be half or twice it, and the plan says so.
 """
@@ -36,6 +37,7 @@ class Pilot:
     first_seed: int
     gap_sd: float | None  # sd of the per-seed gaps (pooled over pairs), None with < 2 seeds
     gap_seeds: int
+    metric: str = "micro_average"  # the verdict metric the gaps are on
 
     @property
     def first_seconds(self) -> float:
@@ -70,11 +72,16 @@ def skipped_sections(config: Any) -> tuple[str, ...]:
 
 
 def pilot_from(
-    run_json: dict[str, Any], source: str, skip: tuple[str, ...] = (), gap_lists: list[list[float]] | None = None
+    run_json: dict[str, Any],
+    source: str,
+    skip: tuple[str, ...] = (),
+    gap_lists: list[list[float]] | None = None,
+    metric: str | None = None,
 ) -> Pilot:
     """The pilot measured by a run directory's run.json, without the stages whose names start
     with one of ``skip`` (sections the planned config does not run). ``gap_lists``: the per-seed
-    gaps of each pair on the planned metric (:func:`metric_gaps`); None: run.json's verdict's."""
+    gaps of each pair on ``metric`` (:func:`metric_gaps`); None: run.json's verdict's, on the
+    pilot's own metric."""
     stages: dict[str, float] = run_json.get("stage_seconds") or {}
     fixed, by_seed = 0.0, dict[int, float]()
     for name, seconds in stages.items():
@@ -95,7 +102,14 @@ def pilot_from(
             variances.append(float(np.var(gaps, ddof=1)))
             n = max(n, len(gaps))
     sd = math.sqrt(float(np.mean(variances))) if variances else None
-    return Pilot(source, fixed, {k: by_seed[k] for k in seeds if k in by_seed}, first, sd, n)
+    own_metric = pilot_metric(run_json)
+    measured = own_metric if gap_lists is None else (metric or own_metric)
+    return Pilot(source, fixed, {k: by_seed[k] for k in seeds if k in by_seed}, first, sd, n, measured)
+
+
+def pilot_metric(run_json: dict[str, Any]) -> str:
+    """The verdict metric the pilot's run.json ``verdict`` gaps are on."""
+    return ((run_json.get("config") or {}).get("verdict") or {}).get("metric") or "micro_average"
 
 
 def seeds_for_budget(pilot: Pilot, budget_seconds: float, *, most: int = 200) -> int:
@@ -127,11 +141,13 @@ def plan_lines(pilot: Pilot, seeds: int, budget_seconds: float | None = None) ->
         f"This config, {seeds} seed(s): predicted wall time {minutes(pilot.seconds(seeds))}.",
     ]
     if pilot.gap_sd is None:
-        lines.append("Interval: unknown (the pilot has fewer than 2 seeds with a verdict; a pilot needs 2 or more).")
+        lines.append(
+            f"Interval: unknown (the pilot has fewer than 2 seeds with a gap on {pilot.metric}; a pilot needs 2 or more)."
+        )
     else:
         lines.append(
             f"Expected 95% interval half-width at {seeds} seed(s): ±{100 * pilot.half_width(seeds):.1f} points, "
-            f"at the pilot's per-seed sd of the gap, {100 * pilot.gap_sd:.1f} points (estimated from "
+            f"at the pilot's per-seed sd of the gap on {pilot.metric}, {100 * pilot.gap_sd:.1f} points (estimated from "
             f"{pilot.gap_seeds} seeds: with so few it may be half or twice the true spread)."
         )
         table = ", ".join(
@@ -192,11 +208,13 @@ def load_pilot(path: str, skip: tuple[str, ...] = (), metric: str | None = None)
         ) from exc
     if data.get("command") != "study" or not data.get("stage_seconds"):
         raise InwardError(f"--from {path}: run.json is not from `inward study` with stage times; give a study run.")
-    gap_lists = None
+    gap_lists = None  # run.json's verdict gaps: exact, when they are on the planned metric
     table = Path(path) / "results.csv"
-    if metric and table.is_file():
-        import csv
+    if metric and metric != pilot_metric(data):
+        gap_lists = []
+        if table.is_file():
+            import csv
 
-        with table.open(encoding="utf-8", newline="") as f:
-            gap_lists = metric_gaps(list(csv.DictReader(f)), metric)
-    return pilot_from(data, str(path), skip, gap_lists), data
+            with table.open(encoding="utf-8", newline="") as f:
+                gap_lists = metric_gaps(list(csv.DictReader(f)), metric)
+    return pilot_from(data, str(path), skip, gap_lists, metric), data

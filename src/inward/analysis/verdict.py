@@ -1,7 +1,8 @@
 """The study's headline: one pre-registered inference over training seeds.
 
 The unit of replication is the training seed. Each seed gives one paired gap, self − cross on the
-micro average of the same held-out items, and the verdict is a statement about the mean of those
+same held-out items, on the metric the config declares (micro-average accuracy, or Cohen's kappa:
+inward.experiments.outputs.seed_gaps), and the verdict is a statement about the mean of those
 gaps:
 
 - a two-sided one-sample t-test over the N seed gaps, with its 95% t-interval (df = N − 1);
@@ -39,7 +40,7 @@ from inward.analysis.stats import holm as holm  # re-exported: per-property p-va
 Reading = Literal["self advantage", "no self advantage", "inconclusive", "one seed"]
 
 ALPHA = 0.05
-DEFAULT_MARGIN = 0.05  # 5 accuracy points
+DEFAULT_MARGIN = 0.05  # 5 points of the declared metric
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,13 @@ times and the spread of its per-seed gaps are the measurements the plan scales.
 
 
 def config_differences(planned: dict, pilot_config: dict) -> list[str]:
-    """Top-level config keys (other than seeds) where the pilot ran something else."""
-    keys = (set(planned) | set(pilot_config)) - {"seeds", "name"}
+    """Top-level config keys where the pilot ran something else, other than those the plan
+    accounts for: the seeds, the verdict (the spread is taken on the planned metric) and the
+    sections the planned config switches off (their stages are left out)."""
+    from inward.analysis.plan import SECTION_STAGES
+
+    off = {k for k in SECTION_STAGES if planned.get(k) is None}
+    keys = (set(planned) | set(pilot_config)) - {"seeds", "name", "verdict"} - off
     return sorted(k for k in keys if planned.get(k) != pilot_config.get(k))
 
 

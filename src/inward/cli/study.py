@@ -8,9 +8,10 @@ from inward.cli.options import parse_key_values
 
 EPILOG = """\b
 Examples:
-  inward study --preset default --out runs/default      # the main job, 3 seeds (~55 min on 2 CPU cores)
+  inward study --preset default --out runs/default      # the main job, 8 seeds (about an hour on 2 CPU cores)
+  inward study --preset full --out runs/full            # 3 seeds, plus calibration and behaviour change
   inward study --preset smoke --out runs/smoke          # the same pipeline at tiny sizes
-  inward study --preset probes --out runs/default       # add white-box probes to a finished default run
+  inward study --preset probes --out runs/full          # add white-box probes to a finished full run
   inward study my_study.yaml --out runs/mine
   inward study --preset default --set n_eval=50 --out runs/quick
   inward study --preset default --set 'seeds=[0,1,2,3,4]' --out runs/five  # 5 training seeds

@@ -4,6 +4,7 @@ over-seeds tables and the verdict from it (pure); :func:`write_study_outputs` wr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,7 @@ def seed_gaps(metric: str, rows: StudyRows, target: str, cross: str, by_seed: di
     return [
         kappas[("self", seed)] - kappas[("cross", seed)]
         for seed in by_seed
-        if ("self", seed) in kappas and ("cross", seed) in kappas and kappas[("self", seed)] == kappas[("self", seed)]
+        if math.isfinite(kappas.get(("self", seed), math.nan)) and math.isfinite(kappas.get(("cross", seed), math.nan))
     ]
 
 
@@ -143,7 +144,8 @@ def verdict_sentences(config: StudyConfig, found: list[Verdict], rows: StudyRows
             if i.seeds < 2:
                 continue
             sentences.append(
-                f"Secondary (declared, not the verdict): {v.target} self − cross on {METRIC_NAMES[other]}: "
+                f"Secondary (declared, not the verdict): {v.target} self-trained vs {v.cross} cross-trained, "
+                f"self − cross on {METRIC_NAMES[other]}: "
                 f"{100 * i.mean:+.1f} points, 95% interval [{100 * i.lower95:+.1f}, {100 * i.upper95:+.1f}] "
                 f"over {i.seeds} seeds."
             )

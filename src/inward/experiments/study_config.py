@@ -57,7 +57,7 @@ class Calibration(Strict):
     seed: int = 0
     every_seed: bool = True
     """Run for every training seed (the untrained setup runs once either way); false: the first
-    seed's self- and cross-trained models only (the default preset, to fit its hour)."""
+    seed's self- and cross-trained models only (the full preset, to keep it near an hour)."""
 
     @field_validator("n_sampled")
     @classmethod
@@ -91,7 +91,7 @@ class BehaviourChange(Strict):
     """LoRA settings of the shift finetune (default: the study's ``finetune``)."""
     every_seed: bool = True
     """Shift and evaluate every training seed's self-trained model; false: the first seed's only
-    (the default preset, to fit its hour)."""
+    (the full preset, to keep it near an hour)."""
 
 
 class Scaling(Strict):
@@ -124,7 +124,7 @@ class PositiveControl(Strict):
 class Verdict(Strict):
     """The pre-registered headline (inward.analysis.verdict), declared before the run: the paired
     self − cross gap per training seed on ``metric``, under ``scoring``; a self advantage of
-    ``margin`` (a fraction: 0.05 is 5 accuracy points) or more is what the equivalence test rules
+    ``margin`` (a fraction: 0.05 is 5 points of the metric: of accuracy, or 0.05 of kappa) or more is what the equivalence test rules
     out."""
 
     metric: Literal["micro_average", "kappa"] = "micro_average"

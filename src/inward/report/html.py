@@ -394,7 +394,7 @@ def render_report(
             + ([part(figures=figure_list(headline))] if headline else [])
             + list(verdict_parts),
         ),
-        Section("Self − cross over training seeds", [part(table(GAPS, gaps))]),
+        Section("Self − cross accuracy over training seeds", [part(table(GAPS, gaps))]),
         Section("Predictor × target", [part(_matrix(matrix), intro=MATRIX_INTRO)]),
         Section("Accuracy over training seeds", [part(table(SEED_SUMMARY, _by_label(seed_summary)))]),
         Section("Per run (micro average over held-out tasks)", [part(table(HEADLINE, micro))]),

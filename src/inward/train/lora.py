@@ -299,17 +299,30 @@ def batch_plan(
 
 
 def prompt_group(example: TrainExample) -> str:
-    """The batching group of an example: its system text and the first line of its last user
-    message. Every task prompt starts with its instruction line and hypotheticals quote the
-    object-level prompt whole, so this is the task (the prompt's longest part shared with other
-    examples), without reading ``meta``. A one-line prompt has no instruction line: only its
-    system text groups it."""
+    """The batching key of an example: its system text and the first line of its last user
+    message (a trailing line break ignored). The generated tasks' prompts start with their
+    instruction line and hypotheticals quote the object-level prompt whole, so there this is the
+    task: the longest prompt part shared with other examples. See :func:`batch_groups` for the
+    prompts where it is not."""
     system = "".join(m["content"] for m in example.prompt if m["role"] == "system")
     user = next((m["content"] for m in reversed(example.prompt) if m["role"] == "user"), "")
-    first, newline, _ = user.partition("\n")
-    # a one-line prompt has no instruction line: grouping by the whole prompt would only sort
-    # the examples alphabetically, and give every epoch the same batches
+    first, newline, _ = user.rstrip("\n").partition("\n")
     return system + "\x00" + (first if newline else "")
+
+
+def batch_groups(examples: Sequence[TrainExample]) -> list[str] | None:
+    """Each example's :func:`prompt_group`, where it is shared: a key that only one example has
+    (a one-line prompt, or a task whose prompt starts with the item itself, such as the paper's
+    wealth_seeking) becomes "" and such examples are batched by length only, as grouping by their
+    whole text would sort them alphabetically and give every epoch the same batches. None when
+    ``GROUP_BATCHES`` is off."""
+    if not GROUP_BATCHES:
+        return None
+    from collections import Counter
+
+    keys = [prompt_group(ex) for ex in examples]
+    counts = Counter(keys)
+    return [k if counts[k] > 1 else "" for k in keys]
 
 
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
@@ -440,6 +453,8 @@ def run_key(base_identity: dict[str, Any], config: TrainConfig, examples: Sequen
         "threads": config.threads or _threads_available(),
         "cpu": cpu_facts(),
     }
+    if not GROUP_BATCHES:  # the ablation's batches differ (keys of grouped runs are unchanged)
+        head["batches"] = "length"
     h.update(json.dumps(head, sort_keys=True).encode())
     for ex in examples:
         h.update(b"\n")
@@ -537,7 +552,7 @@ def train_lora(
 
     encoded = [encode_example(base, ex, config.max_length) for ex in examples]
     lengths = [len(e.input_ids) for e in encoded]
-    groups = [prompt_group(ex) for ex in examples] if GROUP_BATCHES else None
+    groups = batch_groups(examples)
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     device = "cuda" if torch.cuda.is_available() else "cpu"
