@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -42,6 +43,11 @@ def test_the_control_reading_and_the_planted_size():
     assert "Self advantage: +20.2 points, 95% interval" in sentence
     assert "the study's own +0.2 points plus the planted advantage measured in this run, +20.0 points" in sentence
     assert "on its own lies inside the 95% interval" in sentence
+    # under a kappa verdict the control reads its kappa gaps
+    kappa_rows = [replace(r, kappa_gap_plain=0.1, kappa_gap_controlled=0.4 + r.seed / 100) for r in rows]
+    (sentence,) = control_verdicts(kappa_rows, 0.05, "kappa")
+    assert "Self advantage: +41.5 points" in sentence and "the study's own +10.0 points" in sentence
+    assert "this run, +31.5 points" in sentence and "interval (kappa)" in sentence
 
 
 def test_a_study_with_the_control_writes_its_rows_and_verdict_and_reuses_them(tmp_path, tiny_pair):
@@ -68,6 +74,12 @@ def test_a_study_with_the_control_writes_its_rows_and_verdict_and_reuses_them(tm
         assert 0 < int(r["planted_rows"]) < int(r["rows"])
         size = float(r["gap_controlled"]) - float(r["gap_plain"])
         assert float(r["planted_size"]) == pytest.approx(size)
+    # the plain kappa gap is the verdict's: self − cross kappa of results.csv's micro rows
+    results = [r for r in csv.DictReader((out / "results.csv").open()) if r["response_property"] == "micro_average"]
+    kappas = {(r["label"], r["seed"]): float(r["kappa"]) for r in results}
+    for r in rows:
+        expected = kappas[("self", r["seed"])] - kappas[("cross", r["seed"])]
+        assert float(r["kappa_gap_plain"]) == pytest.approx(expected)
     assert any(v.startswith("Positive control (") for v in result.verdicts)
     log = json.loads((out / "run.json").read_text())["stages"]
     assert any("positive_control" in k for k in log)

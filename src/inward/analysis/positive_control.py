@@ -25,6 +25,8 @@ COLUMNS = (
     "self_planted",
     "cross_plain_on_planted",
     "cross_planted",
+    "kappa_gap_plain",
+    "kappa_gap_controlled",
 )
 
 
@@ -50,22 +52,32 @@ class ControlRow:
     self_planted: float
     cross_plain_on_planted: float
     cross_planted: float
+    kappa_gap_plain: float = float("nan")  # self − cross in kappa (grouped, as the verdict's)
+    kappa_gap_controlled: float = float("nan")
+
+    def gaps(self, metric: str) -> tuple[float, float]:
+        """(plain, controlled) self − cross gap on the verdict metric."""
+        if metric == "kappa":
+            return self.kappa_gap_plain, self.kappa_gap_controlled
+        return self.gap_plain, self.gap_controlled
 
 
-def control_verdicts(rows: list[ControlRow], margin: float) -> list[str]:
-    """Per pair: the controlled gaps read by the study's verdict, and the planted size."""
+def control_verdicts(rows: list[ControlRow], margin: float, metric: str = MICRO) -> list[str]:
+    """Per pair: the controlled gaps on the verdict's metric read by the study's verdict, and the
+    planted size (controlled − plain gap on that metric)."""
     out = []
     for target, cross in dict.fromkeys((r.target, r.cross_model) for r in rows):
         mine = [r for r in rows if r.target == target and r.cross_model == cross]
-        v = infer([r.gap_controlled for r in mine], margin=margin)
-        size = float(np.mean([r.planted_size for r in mine]))
-        plain = float(np.mean([r.gap_plain for r in mine]))
+        pairs = [r.gaps(metric) for r in mine]
+        v = infer([c for _, c in pairs], margin=margin)
+        size = float(np.mean([c - p for p, c in pairs]))
+        plain = float(np.mean([p for p, _ in pairs]))
         lo, hi, conf = v.interval
         inside = "inside" if lo <= size <= hi else "outside"
         out.append(
             f"Positive control ({target} vs {cross}, {100 * mine[0].share:.0f}% of held-out items "
             f"{HOW[mine[0].mode]}): {v.sentence()[:-1]}; that gap is the study's own {100 * plain:+.1f} "
             f"points plus the planted advantage measured in this run, {100 * size:+.1f} points, which "
-            f"on its own lies {inside} the {conf}% interval ({MICRO.replace('_', ' ')})."
+            f"on its own lies {inside} the {conf}% interval ({metric.replace('_', ' ')})."
         )
     return out

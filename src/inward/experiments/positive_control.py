@@ -121,6 +121,16 @@ def _micro_gap(self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord]) ->
     return (float(np.mean([s[k] - c[k] for k in shared])) if shared else float("nan")), len(shared)
 
 
+def _kappa_gap(self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord]) -> float:
+    """Self − cross in kappa over the rows results.csv's micro row pools (evaluable, no identity)."""
+    from inward.analysis.results import grouped_kappa
+
+    def pooled(rows: list[ScoredRecord]) -> float:
+        return grouped_kappa([r for r in rows if r.evaluable and r.property != "identity"])
+
+    return pooled(self_rows) - pooled(cross_rows)
+
+
 def _acc(rows: list[ScoredRecord]) -> float:
     ev = [bool(r.correct) for r in rows if r.evaluable]
     return float(np.mean(ev)) if ev else float("nan")
@@ -140,7 +150,7 @@ class PositiveControlExperiment(Plugin):
 
         return Outputs(
             csvs=[("positive_control.csv", tables["positive_control"], COLUMNS)],
-            verdicts=control_verdicts(rows.positive_control, config.verdict.margin),
+            verdicts=control_verdicts(rows.positive_control, config.verdict.margin, config.verdict.metric),
         )
 
     def run(self, ctx: Study, out: SeedOutputs) -> None:
@@ -245,6 +255,8 @@ class PositiveControlExperiment(Plugin):
                     _acc(self_planted),
                     _acc(cross_on),
                     _acc(cross_planted),
+                    _kappa_gap(out.self_rows, cross.rows),
+                    _kappa_gap(self_ctrl, cross_ctrl),
                 )
             )
 
