@@ -171,26 +171,10 @@ def metric_gaps(results: list[dict[str, Any]], metric: str) -> list[list[float]]
     micro_average) from results.csv's micro-average rows: what the verdict of a config declaring
     that metric would be taken on. For micro_average, the difference of the two accuracies (the
     verdict's paired mean difference when both scored the same rows)."""
-    from inward.analysis.results import MICRO
-    from inward.analysis.seeds import base_model
+    from inward.analysis.seeds import micro_pairs
 
     column = "kappa" if metric == "kappa" else "accuracy"
-    own: dict[tuple[str, str], float] = {}
-    other: dict[tuple[str, str], dict[str, float]] = {}
-    for r in results:
-        if r.get("response_property") != MICRO or r.get("seed") in (None, "") or r.get(column) in (None, ""):
-            continue
-        key = (base_model(r["object_model"]), str(r["seed"]))
-        if r["label"] == "self":
-            own[key] = float(r[column])
-        elif r["label"] == "cross":
-            other.setdefault(key, {})[base_model(r["meta_model"])] = float(r[column])
-    pairs: dict[tuple[str, str], list[float]] = {}
-    for key, crosses in other.items():
-        if key in own:
-            for cross, value in crosses.items():
-                pairs.setdefault((key[0], cross), []).append(own[key] - value)
-    return list(pairs.values())
+    return [[s - c for s, c in seeds.values()] for seeds in micro_pairs(results, column).values()]
 
 
 def load_pilot(path: str, skip: tuple[str, ...] = (), metric: str | None = None) -> tuple[Pilot, dict[str, Any]]:

@@ -78,6 +78,31 @@ def base_model(name: str) -> str:
     return str(name).split("+lora:")[0]
 
 
+def micro_pairs(
+    results: Sequence[Mapping[str, Any]], column: str
+) -> dict[tuple[str, str], dict[Any, tuple[float, float]]]:
+    """The micro-average rows of results.csv as (target, cross predictor) -> training seed ->
+    (self-predictor's, cross-predictor's) ``column`` (accuracy or kappa), seeds in row order.
+    Untrained rows and empty values are skipped; seeds keep their type (int in a study, str when
+    read back from the CSV)."""
+    own: dict[tuple[str, Any], float] = {}
+    other: dict[tuple[str, Any], dict[str, float]] = {}
+    for r in results:
+        if r.get("response_property") != MICRO or r.get("seed") in (None, "") or r.get(column) in (None, ""):
+            continue
+        key = (base_model(r["object_model"]), r["seed"])
+        if r["label"] == "self":
+            own[key] = float(r[column])
+        elif r["label"] == "cross":
+            other.setdefault(key, {})[base_model(r["meta_model"])] = float(r[column])
+    pairs: dict[tuple[str, str], dict[Any, tuple[float, float]]] = {}
+    for (target, seed), crosses in other.items():
+        if (target, seed) in own:
+            for cross, value in crosses.items():
+                pairs.setdefault((target, cross), {})[seed] = (own[(target, seed)], value)
+    return pairs
+
+
 def seed_sd(values: Sequence[float]) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
 

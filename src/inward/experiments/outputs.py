@@ -18,6 +18,7 @@ from inward.analysis.seeds import (
     base_model,
     gap_summary,
     matrix_table,
+    micro_pairs,
     seed_summary,
 )
 from inward.analysis.verdict import gate, infer, target_verdicts
@@ -84,16 +85,13 @@ def seed_gaps(metric: str, rows: StudyRows, target: str, cross: str, by_seed: di
             for s, c in [per_prop[MICRO]]
             if len(s)
         ]
-    kappas: dict[tuple[str, int], float] = {}
-    for r in rows.results:
-        if r["response_property"] != MICRO or r["seed"] is None or base_model(r["object_model"]) != target:
-            continue
-        if (r["label"], base_model(r["meta_model"])) in (("self", target), ("cross", cross)):
-            kappas[(r["label"], r["seed"])] = float(r["kappa"])
+    kappas = micro_pairs(rows.results, "kappa").get((target, cross), {})
     return [
-        kappas[("self", seed)] - kappas[("cross", seed)]
+        own - other
         for seed in by_seed
-        if math.isfinite(kappas.get(("self", seed), math.nan)) and math.isfinite(kappas.get(("cross", seed), math.nan))
+        if seed in kappas
+        for own, other in [kappas[seed]]
+        if math.isfinite(own) and math.isfinite(other)
     ]
 
 
