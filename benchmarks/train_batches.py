@@ -34,6 +34,12 @@ def main() -> None:
     ap.add_argument("--model", default="bundled/qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--n", type=int, default=0, help="train on a random subsample of this many examples (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--object-dtype",
+        default=None,
+        help="precision of the object-level answers the examples are labelled with (default: the preset's "
+        "auto); e.g. bfloat16 to reuse cached answers when timing under forced AVX2 kernels",
+    )
     args = ap.parse_args()
 
     import inward.train.lora as L
@@ -48,7 +54,7 @@ def main() -> None:
 
     study = preset("default")
     tasks = {n: get_task(n) for n in study.train_tasks}
-    backend = resolve(args.model, **study.model_args)
+    backend = resolve(args.model, **{**study.model_args, **({"dtype": args.object_dtype} if args.object_dtype else {})})
     cached = CachedModel(backend, ResponseCache())
     objects = collect_objects(cached, list(tasks.values()), "train", study.n_train_strings, seed=study.seed)
     backend.close()
