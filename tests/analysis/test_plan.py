@@ -7,7 +7,15 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from inward.analysis.plan import metric_gaps, parse_duration, pilot_from, plan_lines, seeds_for_budget, skipped_sections
+from inward.analysis.plan import (
+    metric_gaps,
+    parse_duration,
+    pilot_from,
+    plan_lines,
+    sd_interval,
+    seeds_for_budget,
+    skipped_sections,
+)
 from inward.analysis.verdict import expected_half_width
 
 RUN = {
@@ -44,6 +52,31 @@ def test_a_pilot_with_sections_plans_a_config_without_them():
     p = pilot_from(run, "runs/x", skip)
     assert (p.fixed_seconds, p.first_seconds, p.further_seconds) == (180.0, 600.0, 600.0)
     assert pilot_from(run, "runs/x").fixed_seconds == 580.0
+
+
+def test_the_sd_interval_covers_the_true_sd_90_percent_of_the_time():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for n in (3, 8):
+        hits = 0
+        for _ in range(4000):
+            sd = float(np.std(rng.normal(0.0, 0.1, n), ddof=1))
+            low, high = sd_interval(sd, n - 1)
+            hits += low <= 0.1 <= high
+        assert 0.88 <= hits / 4000 <= 0.92, (n, hits)
+    low, high = sd_interval(1.0, 2)
+    assert low == pytest.approx(0.58, abs=0.01) and high == pytest.approx(4.42, abs=0.01)
+    assert all(x != x for x in sd_interval(1.0, 0))
+
+
+def test_the_plan_prints_the_range_of_the_spread_and_its_half_widths():
+    p = pilot_from(RUN, "runs/x")
+    text = " ".join(plan_lines(p, 10))
+    low, high = sd_interval(p.gap_sd, 2)
+    hw = p.half_width(10)
+    assert f"[{100 * low:.1f}, {100 * high:.1f}] with 90% confidence" in text
+    assert f"between ±{100 * hw * low / p.gap_sd:.1f} and ±{100 * hw * high / p.gap_sd:.1f}" in text
 
 
 def test_seeds_for_a_budget_and_durations():

@@ -9,8 +9,9 @@ training seeds, from a pilot (a finished or partial run of the same config on th
   t(0.975, N − 1) · E[s] / sqrt(N), at the sd of the pilot's per-seed gaps on the planned config's
   verdict metric: run.json ``verdict``'s when the pilot declared the same metric, else computed
   from the pilot's results.csv.
-  That sd is itself an estimate with (pilot seeds − 1) degrees of freedom: with 3 pilot seeds the
-  true spread may well be half or twice it, and the plan says so.
+  That sd is itself an estimate with (pilot seeds − 1) degrees of freedom; the plan prints its 90%
+  chi-square interval (with 3 pilot seeds, 0.58x to 4.4x the estimate; with 8, 0.71x to 1.8x) and
+  the half-widths at its ends.
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ class Pilot:
 
     def half_width(self, seeds: int) -> float:
         return expected_half_width(seeds, self.gap_sd) if self.gap_sd else float("nan")
+
+    def sd_range(self, level: float = 0.90) -> tuple[float, float]:
+        """The ``level`` confidence interval of the true per-seed sd, from the pilot's sd on
+        gap_seeds − 1 degrees of freedom (chi-square; normal gaps assumed)."""
+        return sd_interval(self.gap_sd or float("nan"), self.gap_seeds - 1, level)
+
+
+def sd_interval(sd: float, df: int, level: float = 0.90) -> tuple[float, float]:
+    """Confidence interval of a normal population's sd from a sample sd on ``df`` degrees of
+    freedom: sd · sqrt(df / chi2(1 − a/2, df)) to sd · sqrt(df / chi2(a/2, df))."""
+    from scipy import stats
+
+    if df < 1 or sd != sd:
+        return float("nan"), float("nan")
+    a = 1 - level
+    return (
+        sd * math.sqrt(df / float(stats.chi2.ppf(1 - a / 2, df))),
+        sd * math.sqrt(df / float(stats.chi2.ppf(a / 2, df))),
+    )
 
 
 # config section -> the start of its stage names in run.json (after "seed N: ")
@@ -145,10 +165,13 @@ def plan_lines(pilot: Pilot, seeds: int, budget_seconds: float | None = None) ->
             f"Interval: unknown (the pilot has fewer than 2 seeds with a gap on {pilot.metric}; a pilot needs 2 or more)."
         )
     else:
+        low, high = pilot.sd_range()
         lines.append(
             f"Expected 95% interval half-width at {seeds} seed(s): ±{100 * pilot.half_width(seeds):.1f} points, "
             f"at the pilot's per-seed sd of the gap on {pilot.metric}, {100 * pilot.gap_sd:.1f} points (estimated from "
-            f"{pilot.gap_seeds} seeds: with so few it may be half or twice the true spread)."
+            f"{pilot.gap_seeds} seeds; the true sd lies in [{100 * low:.1f}, {100 * high:.1f}] with 90% confidence, "
+            f"which puts the half-width at {seeds} seed(s) between ±{100 * pilot.half_width(seeds) * low / pilot.gap_sd:.1f} "
+            f"and ±{100 * pilot.half_width(seeds) * high / pilot.gap_sd:.1f})."
         )
         table = ", ".join(
             f"{n}: ±{100 * pilot.half_width(n):.1f} in {minutes(pilot.seconds(n))}" for n in (3, 5, 10, 20)

@@ -169,6 +169,12 @@ def _summary_row(rows: list[ScoredRecord], mode_flags: list[bool], seed: int) ->
     }
 
 
+def pooled(row: ScoredRecord, include_identity: bool = False) -> bool:
+    """Whether ``row`` counts in the micro average: evaluable, and not the identity property
+    (unless asked for)."""
+    return row.evaluable and (include_identity or row.property != "identity")
+
+
 def results_table(
     rows: Sequence[ScoredRecord], *, label: str, include_identity: bool = False, seed: int = 42
 ) -> list[ResultRow]:
@@ -176,7 +182,7 @@ def results_table(
     flags, _ = _mode_flags(rows)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
-        if not r.evaluable or (r.property == "identity" and not include_identity):
+        if not pooled(r, include_identity):
             continue
         groups[reported_name(r.property)].append(i)
         groups[MICRO].append(i)

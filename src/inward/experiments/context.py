@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from inward.analysis.seeds import base_model
 from inward.errors import InwardError
 from inward.experiments.evaluate import (
     EvalPlan,
@@ -56,7 +57,7 @@ from inward.train.lora import RunMismatch, TrainResult, train_lora
 
 def slug(model: str) -> str:
     """A short, filesystem-safe folder name for a model string (never the raw string)."""
-    base = re.sub(r"[^A-Za-z0-9.]+", "-", model.split("+lora:")[0].split("/")[-1])[:40].strip("-")
+    base = re.sub(r"[^A-Za-z0-9.]+", "-", base_model(model).split("/")[-1])[:40].strip("-")
     return f"{base}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 
@@ -145,7 +146,7 @@ class Study:
         return self.backends[name]
 
     def model_args(self, name: str) -> dict[str, Any]:
-        return {**self.config.model_args, **self.format_args.get(name.split("+lora:")[0], {})}
+        return {**self.config.model_args, **self.format_args.get(base_model(name), {})}
 
     def model(self, name: str) -> CachedModel:
         return CachedModel(self.backend(name), self.cache)
@@ -356,7 +357,7 @@ class Study:
         if llm_properties(self.eval_props):
             # One extractor for every setup of a pair: the configured one, else untrained M1
             # (the base of M1ft), so untrained, self and cross are judged on the same values.
-            name = self.config.extractor_model or object_model.split("+lora:")[0]
+            name = self.config.extractor_model or base_model(object_model)
             self.use(name)
             extractor = self.handle(name)
         c = self.config

@@ -122,13 +122,13 @@ def _micro_gap(self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord]) ->
 
 
 def _kappa_gap(self_rows: list[ScoredRecord], cross_rows: list[ScoredRecord]) -> float:
-    """Self − cross in kappa over the rows results.csv's micro row pools (evaluable, no identity)."""
-    from inward.analysis.results import grouped_kappa
+    """Self − cross in kappa over the rows results.csv's micro row pools."""
+    from inward.analysis.results import grouped_kappa, pooled
 
-    def pooled(rows: list[ScoredRecord]) -> float:
-        return grouped_kappa([r for r in rows if r.evaluable and r.property != "identity"])
+    def micro_kappa(rows: list[ScoredRecord]) -> float:
+        return grouped_kappa([r for r in rows if pooled(r)])
 
-    return pooled(self_rows) - pooled(cross_rows)
+    return micro_kappa(self_rows) - micro_kappa(cross_rows)
 
 
 def _acc(rows: list[ScoredRecord]) -> float:

@@ -39,10 +39,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from inward.errors import InwardError
-from inward.models.base import Message
+from inward.models.base import BackendStats, Message
 
 GEMMA_FALLBACK = (
     "{%- set ns = namespace(system='') -%}"
@@ -239,16 +239,34 @@ def token_text(tokenizer: Any, fmt: ChatFormat, token_id: int) -> str:
     return strip_answer_prefix(fmt, text)
 
 
+_Engine = TypeVar("_Engine", bound="Tokenized")
+
+
 class Tokenized:
-    """The text side of a local engine (the torch and llama.cpp backends share it): the tokenizer,
-    chat format and stop tokens of ``self.checkpoint``'s directory for ``self.chat_choice``,
-    loaded on first use, and the rendering of prompts with them."""
+    """What the local engines (the torch and llama.cpp backends) share: the tokenizer, chat format
+    and stop tokens of ``self.checkpoint``'s directory for ``self.chat_choice``, loaded on first
+    use, and the rendering of prompts with them; their call statistics; and ``with`` closing them
+    (each engine's ``close`` frees its weights)."""
 
     checkpoint: Any
     chat_choice: str
     _tokenizer: Any
     _format: ChatFormat | None
     _stop_ids: list[int]
+    _stats: BackendStats
+
+    @property
+    def stats(self) -> BackendStats:
+        return self._stats
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Engine) -> _Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _ensure_tokenizer(self) -> Any:
         if self._tokenizer is None:

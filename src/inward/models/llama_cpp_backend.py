@@ -144,10 +144,6 @@ class LlamaCppBackend(chat.Tokenized):
 
     # ---- identity ------------------------------------------------------------------------
     @property
-    def stats(self) -> BackendStats:
-        return self._stats
-
-    @property
     def dtype(self) -> str:
         """The weights' own GGUF types, as a precision name (``gguf``)."""
         return "gguf"
@@ -249,12 +245,6 @@ class LlamaCppBackend(chat.Tokenized):
                 self._lora = None
             lib.llama_model_free(self._model)
             self._model = None
-
-    def __enter__(self) -> LlamaCppBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

@@ -183,10 +183,6 @@ class LocalBackend(chat.Tokenized):
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
 
     # ---- protocol ----------------------------------------------------------------------
-    @property
-    def stats(self) -> BackendStats:
-        return self._stats
-
     def fingerprint(self) -> dict[str, Any]:
         """Identity of (weights, backend, precision, adapter, chat template). Loads the tokenizer
         (and converts a bundled model once), never the weights."""
@@ -320,12 +316,6 @@ class LocalBackend(chat.Tokenized):
         """Free the weights (the backend reloads them if used again)."""
         self._model = None
         release_memory()
-
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- internals ---------------------------------------------------------------------
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
