@@ -169,6 +169,46 @@ def test_config_validation_and_dtype():
     assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
 
 
+def test_attention_is_eager_on_cpu_and_part_of_the_run(tiny_model, examples, tmp_path):
+    with pytest.raises(InwardError, match="attention"):
+        TrainConfig(attention="flash")
+    assert L.resolve_attention("auto", "cpu") == "eager"
+    assert L.resolve_attention("auto", "cuda") == "sdpa"
+    assert L.resolve_attention("sdpa", "cpu") == "sdpa"
+    one = replace(FAST, epochs=1)
+    base = L.load_base(tiny_model)
+    run = L._build(tiny_model, base, one, "float32", "eager", "cpu", 2)
+    assert run.model.config._attn_implementation == "eager"
+    eager = train_lora(tiny_model, examples(1), one, tmp_path / "eager")
+    sdpa = train_lora(tiny_model, examples(1), replace(one, attention="sdpa"), tmp_path / "sdpa")
+    assert (eager.attention, sdpa.attention) == ("eager", "sdpa")
+    assert eager.run_key != sdpa.run_key
+    # the same maths in float32: only rounding differs
+    assert eager.losses == pytest.approx(sdpa.losses, rel=1e-4)
+
+
+def test_autocast_runs_the_adapter_in_bf16_and_keeps_its_weights_float32(tiny_model, examples):
+    """With a bf16 base, the adapter's matmuls run in bf16 under autocast (lora_B's output is
+    bf16) and its weights stay float32; without autocast peft computes them in float32."""
+    base = L.load_base(tiny_model)
+    batch = L.collate([L.encode_example(base, e) for e in examples(1)[:4]], base.pad_id)
+    seen = {}
+    for on in (True, False):
+        cfg = replace(FAST, dtype="bfloat16", autocast=on)
+        run = L._build(tiny_model, base, cfg, "bfloat16", "eager", "cpu", 2)
+        assert run.autocast is on
+        lora_b = next(m for n, m in run.model.named_modules() if n.endswith("lora_B.default"))
+        hook = lora_b.register_forward_hook(lambda m, i, o: seen.__setitem__(on, o.dtype))
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=run.autocast):
+            loss = L.answer_loss(run.model, batch)
+        loss.backward()
+        hook.remove()
+        assert {p.dtype for p in run.params} == {torch.float32}
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in run.params)
+    assert seen == {True: torch.bfloat16, False: torch.float32}
+    assert not L._build(tiny_model, base, FAST, "float32", "eager", "cpu", 2).autocast  # float32: off
+
+
 def test_model_string_with_adapter_is_refused(tiny_model, examples, tmp_path):
     with pytest.raises(InwardError, match="already has one"):
         train_lora(f"{tiny_model}+lora:{tmp_path}", examples(1), FAST, tmp_path / "run")

@@ -80,7 +80,13 @@ def study_config_options(command):
     "run given with --from predicts will fit (inward plan shows the arithmetic).",
 )
 @click.option("--from", "pilot", type=click.Path(file_okay=False), help="The pilot run folder for --budget.")
-def study(config, preset, out, overrides, data_dir, budget, pilot):
+@click.option(
+    "--one-process",
+    is_flag=True,
+    help="Run every training seed in this process. By default each seed runs in a fresh child process: "
+    "in one process the later seeds trained up to ~18% slower, with peak memory growing seed by seed.",
+)
+def study(config, preset, out, overrides, data_dir, budget, pilot, one_process):
     """Self- vs cross-prediction (Experiment 1): finetune M1 on itself, M2 on M1's facts,
     compare both on held-out tasks. Writes results.csv, comparisons.csv, figures/ and
     report.html to --out."""
@@ -90,7 +96,7 @@ def study(config, preset, out, overrides, data_dir, budget, pilot):
     cfg = load_study_config(config, preset, overrides, data_dir)
     if budget or pilot:
         cfg = seeds_within_budget(cfg, budget, pilot)
-    result = run_study(cfg, out)
+    result = run_study(cfg, out, seed_processes=not one_process)
     for label in ("untrained", "self", "cross"):
         rows = [r for r in result.results if r["label"] == label and r["seed"] in (None, cfg.first_seed)]
         if rows:

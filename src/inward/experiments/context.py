@@ -114,6 +114,7 @@ class Study:
         self.keys = StageKeys(run.path)  # reuse or recompute each stage output (inward.store.stages)
         self._identities: dict[tuple[str, str], dict[str, Any]] = {}
         self.untrained_rows: dict[str, list[ScoredRecord]] = {}  # M1 -> its untrained evaluation
+        self.child_peak_rss_mb = 0.0  # the largest peak of the seeds' child processes (study.run_in_child)
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager

@@ -20,12 +20,20 @@ evaluation) are the context's.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+import inward
 from inward.analysis.compare import compare_self_cross, paired_groups
+from inward.errors import InwardError
 from inward.experiments.context import Study, _peak_rss_mb, prefix, slug
 from inward.experiments.outputs import (
     study_figures,
@@ -35,7 +43,7 @@ from inward.experiments.outputs import (
     write_figures,
     write_tables,
 )
-from inward.experiments.plugin import CrossOutputs, SeedOutputs
+from inward.experiments.plugin import CrossOutputs, Experiment, SeedOutputs
 from inward.experiments.registry import EXPERIMENTS
 from inward.experiments.rows import StudyRows, StudySummary
 from inward.experiments.study_config import StudyConfig
@@ -67,28 +75,103 @@ class StudyResult:
     verdicts = property(lambda self: self.summary.verdicts)
 
 
-def run_all(ctx: Study) -> StudyResult:
-    c, rows = ctx.config, ctx.rows
-    experiments = [e for e in EXPERIMENTS if e.enabled(c)]
+def run_all(ctx: Study, seed_processes: bool = False) -> StudyResult:
+    """Every stage, then the outputs. ``seed_processes``: each training seed's stages are first
+    computed in a fresh child process (:func:`run_in_child`), then read back here, every stage
+    reused."""
+    experiments = enabled_experiments(ctx)
+    for m1 in self_models(ctx.config):
+        obj_train = shared_stages(ctx, m1)
+        for seed in ctx.config.seeds:
+            if seed_processes:
+                run_in_child(ctx, m1, seed)
+            seed_stages(ctx, m1, seed, obj_train, experiments)
+    summary = write_outputs(ctx)
+    return StudyResult(ctx.run.path, ctx.stage_seconds, ctx.rows, summary)
+
+
+def run_in_child(ctx: Study, m1: str, seed: int) -> None:
+    """Compute training seed ``seed`` of ``m1`` (its stages and optional experiments) in a fresh
+    Python process (:mod:`inward.experiments.seed_child`) that borrows this run directory; its
+    stage seconds join this run's and its peak memory the study's.
+
+    Why: in one process, the later seeds' finetunes ran slower than the first's (default study,
+    seed 2's self finetune 202.7 s in the 8-seed process against 166.0 s in a fresh one, with
+    peak memory rising seed by seed; docs/results-default.md), while a fresh process runs every
+    seed like the first. The seed's stages are files with keys, so the parent then reads them
+    back (about 10 s a seed) and the outputs are as if computed here."""
+    with tempfile.TemporaryDirectory(prefix="inward-seed-") as tmp:
+        config_file, result_file = Path(tmp) / "config.json", Path(tmp) / "result.json"
+        config_file.write_text(json.dumps(ctx.config.model_dump(mode="json", by_alias=True)))
+        command = [
+            sys.executable,
+            "-m",
+            "inward.experiments.seed_child",
+            "--run",
+            str(ctx.run.path),
+            "--config",
+            str(config_file),
+            "--cache",
+            str(ctx.cache.path),
+            "--model",
+            m1,
+            "--seed",
+            str(seed),
+            "--result",
+            str(result_file),
+        ]
+        src = str(Path(inward.__file__).resolve().parents[1])  # the child runs this same code
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        print(f"[inward study] seed {seed}: in a child process ...", file=sys.stderr, flush=True)
+        code = subprocess.run(command, env=env).returncode
+        if code != 0 or not result_file.is_file():
+            raise InwardError(
+                f"Training seed {seed}'s child process failed (exit code {code}); its error is printed above. "
+                "Fix that and rerun the same command to resume (finished stages are kept), or run the "
+                "study in one process with --one-process."
+            )
+        result = json.loads(result_file.read_text())
+    for name, seconds in result["stage_seconds"].items():
+        ctx.stage_seconds[name] = ctx.stage_seconds.get(name, 0.0) + seconds
+    ctx.child_peak_rss_mb = max(ctx.child_peak_rss_mb, result["peak_rss_mb"])
+
+
+def self_models(config: StudyConfig) -> list[str]:
+    """The distinct M1s of the config's pairs, in order."""
+    return list(dict.fromkeys(p.self_model for p in config.pairs))
+
+
+def enabled_experiments(ctx: Study) -> list[Experiment]:
+    """The optional experiments the config turns on, each checked against the study first."""
+    experiments = [e for e in EXPERIMENTS if e.enabled(ctx.config)]
     for e in experiments:
         e.check(ctx)
-    for m1 in dict.fromkeys(p.self_model for p in c.pairs):
-        s1 = slug(m1)
-        # Seed-independent: M1's answers on the pool of train strings, and untrained M1.
-        with ctx.stage(f"object-level train, {m1}"):
-            obj_train = ctx.objects(m1, ctx.train_tasks, "train", c.n_train_strings, f"models/{s1}/objects_train.jsonl")
-        with ctx.stage(f"untrained evaluation, {m1}"):
-            _, untrained = ctx.evaluate(f"untrained-{s1}", m1, m1)
-        ctx.release(m1)
-        ctx.untrained_rows[m1] = untrained
-        rows.add_results(untrained, "untrained", None, ctx.fingerprints(m1, m1))
-        for seed in c.seeds:
-            out = run_seed(ctx, m1, seed, obj_train)
-            for e in experiments:
-                if e.applies(c, seed):
-                    e.run(ctx, out)
-    summary = write_outputs(ctx)
-    return StudyResult(ctx.run.path, ctx.stage_seconds, rows, summary)
+    return experiments
+
+
+def shared_stages(ctx: Study, m1: str) -> list[ObjectRecord]:
+    """The stages no training seed owns: M1's answers on the pool of train strings (returned),
+    and untrained M1's evaluation."""
+    c, s1 = ctx.config, slug(m1)
+    with ctx.stage(f"object-level train, {m1}"):
+        obj_train = ctx.objects(m1, ctx.train_tasks, "train", c.n_train_strings, f"models/{s1}/objects_train.jsonl")
+    with ctx.stage(f"untrained evaluation, {m1}"):
+        _, untrained = ctx.evaluate(f"untrained-{s1}", m1, m1)
+    ctx.release(m1)
+    ctx.untrained_rows[m1] = untrained
+    ctx.rows.add_results(untrained, "untrained", None, ctx.fingerprints(m1, m1))
+    return obj_train
+
+
+def seed_stages(
+    ctx: Study, m1: str, seed: int, obj_train: list[ObjectRecord], experiments: Sequence[Experiment]
+) -> None:
+    """One training seed: the self- and cross-predictors (:func:`run_seed`), then the optional
+    experiments that apply to the seed."""
+    out = run_seed(ctx, m1, seed, obj_train)
+    for e in experiments:
+        if e.applies(ctx.config, seed):
+            e.run(ctx, out)
 
 
 def run_seed(ctx: Study, m1: str, seed: int, obj_train: list[ObjectRecord]) -> SeedOutputs:
@@ -154,7 +237,7 @@ def write_outputs(ctx: Study) -> StudySummary:
         environment=environment(),
         status="complete",
         models=models,
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=max(_peak_rss_mb(), ctx.child_peak_rss_mb),
         verdicts=summary.verdicts,
         verdict=summary.verdict_details,
         seeds=ctx.config.seeds,
@@ -167,8 +250,18 @@ def write_outputs(ctx: Study) -> StudySummary:
 
 
 def run_study(
-    config: StudyConfig, out: str | Path, *, cache: ResponseCache | None = None, backends=None
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    cache: ResponseCache | None = None,
+    backends=None,
+    seed_processes: bool = False,
 ) -> StudyResult:
+    """Run (or resume) ``config`` into ``out``. ``seed_processes``: compute each training seed in
+    a fresh child process (``inward study`` does; not with ``backends``, which a child cannot
+    rebuild)."""
+    if seed_processes and backends:
+        raise ValueError("seed_processes needs models the child process can load itself: no backends=")
     cache = cache or ResponseCache()
     with RunDir(out) as run:
         run.write_text("config.yaml", yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False))
@@ -180,4 +273,4 @@ def run_study(
             stage_seconds=study.total_seconds(),
         )
         study.manifest.write(run)
-        return run_all(study)
+        return run_all(study, seed_processes)

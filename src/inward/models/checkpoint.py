@@ -127,16 +127,18 @@ class Checkpoint:
         hidden, intermediate = self.layer_sizes()
         return resolve_precision(requested, hidden=hidden, intermediate=intermediate, device=device)
 
-    def load_base(self, precision: str) -> Any:
+    def load_base(self, precision: str, attention: str | None = None) -> Any:
         """The base model's weights in ``precision``, adapter not applied. Safetensors only: never
-        unpickle weights from a folder inward did not write."""
+        unpickle weights from a folder inward did not write. ``attention``: transformers'
+        ``attn_implementation`` (None: its default, sdpa)."""
         from transformers import AutoModelForCausalLM
 
         from inward.progress import quiet_transformers_bars
 
         quiet_transformers_bars()
+        extra = {"attn_implementation": attention} if attention else {}
         return AutoModelForCausalLM.from_pretrained(
-            str(self.directory()), dtype=torch_dtype(precision), use_safetensors=True
+            str(self.directory()), dtype=torch_dtype(precision), use_safetensors=True, **extra
         )
 
     def load(self, precision: str) -> Any:

@@ -2,7 +2,9 @@
 
 Every file is written to a temporary name in the same folder, flushed, fsynced and renamed over
 the target, so a kill leaves the old file or the new one, never half of one. One process at a
-time may hold a run directory: a second one is refused with a message naming the holder.
+time may hold a run directory: a second one is refused with a message naming the holder. A child
+process the holder starts to work in the directory for it (:mod:`inward.experiments.seed_child`)
+opens it with ``borrowed=True``: it relies on its parent's lock instead of taking one.
 """
 
 from __future__ import annotations
@@ -88,13 +90,20 @@ def _csv_cell(value: Any) -> Any:
 
 
 class RunDir:
-    """A locked output folder. Use as a context manager."""
+    """A locked output folder. Use as a context manager.
 
-    def __init__(self, path: str | Path):
+    ``borrowed``: the folder is held by the process that started this one (its lock file names a
+    live process that is not this one); nothing is locked or cleaned up here."""
+
+    def __init__(self, path: str | Path, borrowed: bool = False):
         self.path = Path(path).expanduser()
+        self.borrowed = borrowed
         self._lock_file: io.TextIOWrapper | None = None
 
     def __enter__(self) -> RunDir:
+        if self.borrowed:
+            self._check_borrowed()
+            return self
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-probe"
@@ -119,6 +128,23 @@ class RunDir:
         self._lock_file.flush()
         self._remove_stale_temporaries()
         return self
+
+    def _check_borrowed(self) -> None:
+        """The lock must be held by another process: a borrowed folder nobody holds is an error."""
+        try:
+            with open(self.path / LOCK) as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        except BlockingIOError:
+            return  # held, as it should be
+        except FileNotFoundError:
+            pass  # never held
+        except OSError as e:
+            raise _write_error(self.path, e) from None
+        raise InwardError(
+            f"The run directory {str(self.path)!r} was to be borrowed from the process holding it, but no "
+            "process holds it. Run the study itself (inward study), not its per-seed child process."
+        )
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporary files a killed writer left behind (safe: we hold the lock)."""

@@ -1,0 +1,63 @@
+"""One training seed of a study, in a fresh process: ``python -m inward.experiments.seed_child``.
+
+Started by :func:`inward.experiments.study.run_in_child` (``inward study`` runs every seed this
+way), never by hand. It borrows the run directory its parent holds (:class:`RunDir` with
+``borrowed=True``), reads the seed-independent stages back (they are done), computes the seed's
+stages and optional experiments, and writes what its parent needs to fold in, as JSON to
+``--result``: this process's stage seconds and its peak resident memory. The run's tables,
+run.json and report stay the parent's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from inward.errors import InwardError
+from inward.experiments.context import Study
+from inward.experiments.study import enabled_experiments, seed_stages, shared_stages
+from inward.experiments.study_config import parse_config
+from inward.store.cache import ResponseCache
+from inward.store.rundir import RunDir, atomic_write_text
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MiB (Linux ``VmHWM``: unlike ``ru_maxrss`` it
+    does not count the parent's pages from before ``exec``); 0 where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inward.experiments.seed_child", description=__doc__)
+    ap.add_argument("--run", required=True, help="the run directory (held by the parent)")
+    ap.add_argument("--config", required=True, help="the study config as JSON")
+    ap.add_argument("--cache", required=True, help="the response cache file")
+    ap.add_argument("--model", required=True, help="M1, the self model whose seed this is")
+    ap.add_argument("--seed", required=True, type=int)
+    ap.add_argument("--result", required=True, help="where to write the JSON result")
+    args = ap.parse_args(argv)
+    try:
+        config = parse_config(json.loads(Path(args.config).read_text()), args.config)
+        with RunDir(args.run, borrowed=True) as run:
+            ctx = Study(config, run, ResponseCache(args.cache))
+            experiments = enabled_experiments(ctx)
+            obj_train = shared_stages(ctx, args.model)
+            seed_stages(ctx, args.model, args.seed, obj_train, experiments)
+    except InwardError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    result = {"stage_seconds": ctx.stage_seconds, "peak_rss_mb": peak_rss_mb()}
+    atomic_write_text(Path(args.result), json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Each training seed in a child process (``inward study``'s default), on tiny random models: the
+same outputs as one process, the parent computing none of the seeds' stages itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inward.errors import InwardError
+from inward.experiments import seed_child
+from inward.experiments.study import run_study
+from inward.experiments.study_config import parse_config
+from inward.store.cache import ResponseCache
+from inward.store.rundir import RunDir
+
+
+def config(tiny_pair):
+    return parse_config(
+        {
+            "name": "tiny",
+            "pairs": [{"self": tiny_pair[0], "cross": tiny_pair[1]}],
+            "train_tasks": ["colors_long", "numbers"],
+            "held_out_tasks": ["animals_long"],
+            "properties": ["first_character", "starts_with_vowel", "is_even_direct"],
+            "n_train_strings": 6,
+            "n_train_per_pair": 4,
+            "n_eval": 5,
+            "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
+            "seeds": [0, 1],
+        }
+    )
+
+
+def test_seed_processes_give_the_one_process_outputs(tmp_path, tiny_pair):
+    one = run_study(config(tiny_pair), tmp_path / "one", cache=ResponseCache(tmp_path / "one.sqlite"))
+    out = tmp_path / "children"
+    kids = run_study(config(tiny_pair), out, cache=ResponseCache(tmp_path / "kids.sqlite"), seed_processes=True)
+    for name in ("results.csv", "comparisons.csv", "seed_summary.csv", "evidence.csv"):
+        assert (out / name).read_text() == (tmp_path / "one" / name).read_text(), name
+    assert kids.verdicts == one.verdicts
+    # The parent read every seed's stage back from the children's files; it trained nothing itself.
+    log = json.loads((out / "run.json").read_text())["stages"]
+    seed_stages = {rel: entry for rel, entry in log.items() if rel.startswith("seed")}
+    assert seed_stages and all(entry["reused"] for entry in seed_stages.values())
+    assert not any(entry["reused"] for rel, entry in log.items() if not rel.startswith("seed"))
+    # The children's stage seconds are in the run's: a seed's finetune took longer than a read.
+    seconds = json.loads((out / "run.json").read_text())["stage_seconds"]
+    finetune = next(v for k, v in seconds.items() if k.startswith("seed 1: self-prediction finetune"))
+    assert finetune > 0.5
+
+
+def test_seed_processes_refuse_given_backends(tmp_path, tiny_pair):
+    with pytest.raises(ValueError, match="seed_processes"):
+        run_study(config(tiny_pair), tmp_path / "run", backends={"x": object()}, seed_processes=True)
+
+
+def test_a_borrowed_run_directory_must_be_held(tmp_path):
+    with pytest.raises(InwardError, match="no process holds it"):
+        with RunDir(tmp_path / "run", borrowed=True):
+            pass
+    with RunDir(tmp_path / "run"):  # held by this process, through another open file
+        with RunDir(tmp_path / "run", borrowed=True) as borrowed:
+            assert borrowed.path == tmp_path / "run"
+
+
+def test_the_child_fails_cleanly_without_a_holder(tmp_path, tiny_pair, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(config(tiny_pair).model_dump(mode="json", by_alias=True)))
+    code = seed_child.main(
+        [
+            *("--run", str(tmp_path / "run"), "--config", str(cfg), "--cache", str(tmp_path / "c.sqlite")),
+            *("--model", tiny_pair[0], "--seed", "0", "--result", str(tmp_path / "result.json")),
+        ]
+    )
+    assert code == 1 and "no process holds it" in capsys.readouterr().err
+    assert not (tmp_path / "result.json").exists()
