@@ -4,18 +4,20 @@ same outputs as one process, the parent computing none of the seeds' stages itse
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from inward.errors import InwardError
 from inward.experiments import seed_child
+from inward.experiments.context import slug
 from inward.experiments.study import run_study
 from inward.experiments.study_config import parse_config
 from inward.store.cache import ResponseCache
 from inward.store.rundir import RunDir
 
 
-def config(tiny_pair):
+def config(tiny_pair, **over):
     return parse_config(
         {
             "name": "tiny",
@@ -28,15 +30,31 @@ def config(tiny_pair):
             "n_eval": 5,
             "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
             "seeds": [0, 1],
+            **over,
         }
     )
 
 
-def test_seed_processes_give_the_one_process_outputs(tmp_path, tiny_pair):
-    one = run_study(config(tiny_pair), tmp_path / "one", cache=ResponseCache(tmp_path / "one.sqlite"))
+@pytest.fixture(scope="module")
+def template_less_pair(tiny_pair, tmp_path_factory):
+    """M1 with a chat template, M2 without one: the study measures M2's prompt format at the
+    first seed and keeps it for the others, which a child process must do too."""
+    from inward.models.tiny import make_tiny_model
+
+    return tiny_pair[0], f"hf/{make_tiny_model(tmp_path_factory.mktemp('no_template'), seed=2, chat_template=False)}"
+
+
+def test_seed_processes_give_the_one_process_outputs(tmp_path, template_less_pair, monkeypatch):
+    tiny_pair = template_less_pair
+    cfg = config(tiny_pair, chat_format_examples=6)
+    one = run_study(cfg, tmp_path / "one", cache=ResponseCache(tmp_path / "one.sqlite"))
     out = tmp_path / "children"
-    kids = run_study(config(tiny_pair), out, cache=ResponseCache(tmp_path / "kids.sqlite"), seed_processes=True)
-    for name in ("results.csv", "comparisons.csv", "seed_summary.csv", "evidence.csv"):
+    kids = run_study(cfg, out, cache=ResponseCache(tmp_path / "kids.sqlite"), seed_processes=True)
+    # the format was measured once, at the first seed, as in one process
+    s1, s2 = slug(tiny_pair[0]), slug(tiny_pair[1])
+    assert (out / "seed0" / "models" / s1 / "cross_ft" / s2 / "chat_formats.jsonl").is_file()
+    assert not (out / "seed1" / "models" / s1 / "cross_ft" / s2 / "chat_formats.jsonl").exists()
+    for name in ("results.csv", "comparisons.csv", "seed_summary.csv", "evidence.csv", "chat_formats.csv"):
         assert (out / name).read_text() == (tmp_path / "one" / name).read_text(), name
     assert kids.verdicts == one.verdicts
     # The parent read every seed's stage back from the children's files; it trained nothing itself.
@@ -48,6 +66,20 @@ def test_seed_processes_give_the_one_process_outputs(tmp_path, tiny_pair):
     seconds = json.loads((out / "run.json").read_text())["stage_seconds"]
     finetune = next(v for k, v in seconds.items() if k.startswith("seed 1: self-prediction finetune"))
     assert finetune > 0.5
+    # A rerun sends no finished seed to a child again (each left a marker), and changes nothing.
+    assert (out / "seed0" / f"child-{slug(tiny_pair[0])}.json").is_file()
+    before = (out / "results.csv").read_text()
+
+    real_run = subprocess.run
+
+    def no_child(command, *args, **kwargs):
+        if "inward.experiments.seed_child" in command:
+            raise AssertionError("a finished seed went to a child process again")
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    run_study(cfg, out, cache=ResponseCache(tmp_path / "kids.sqlite"), seed_processes=True)
+    assert (out / "results.csv").read_text() == before
 
 
 def test_seed_processes_refuse_given_backends(tmp_path, tiny_pair):

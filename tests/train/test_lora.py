@@ -198,7 +198,7 @@ def test_autocast_runs_the_adapter_in_bf16_and_keeps_its_weights_float32(tiny_mo
         run = L._build(tiny_model, base, cfg, "bfloat16", "eager", "cpu", 2)
         assert run.autocast is on
         lora_b = next(m for n, m in run.model.named_modules() if n.endswith("lora_B.default"))
-        hook = lora_b.register_forward_hook(lambda m, i, o: seen.__setitem__(on, o.dtype))
+        hook = lora_b.register_forward_hook(lambda m, i, o, on=on: seen.__setitem__(on, o.dtype))
         with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=run.autocast):
             loss = L.answer_loss(run.model, batch)
         loss.backward()

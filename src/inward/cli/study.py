@@ -16,7 +16,8 @@ Examples:
   inward study --preset default --set n_eval=50 --out runs/quick
   inward study --preset default --set 'seeds=[0,1,2,3,4]' --out runs/five  # 5 training seeds
   inward study --preset default --budget 60m --from runs/default --out runs/hour  # seeds that fit an hour
-Rerunning the same command resumes an interrupted study.
+Rerunning the same command resumes an interrupted study. Each training seed runs in a fresh
+child process (--one-process: all in this one).
 """
 
 

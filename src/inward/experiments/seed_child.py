@@ -2,7 +2,8 @@
 
 Started by :func:`inward.experiments.study.run_in_child` (``inward study`` runs every seed this
 way), never by hand. It borrows the run directory its parent holds (:class:`RunDir` with
-``borrowed=True``), reads the seed-independent stages back (they are done), computes the seed's
+``borrowed=True``), takes the chat formats its parent measured at an earlier seed (as one
+process would keep them), reads the seed-independent stages back (they are done), computes the seed's
 stages and optional experiments, and writes what its parent needs to fold in, as JSON to
 ``--result``: this process's stage seconds and its peak resident memory. The run's tables,
 run.json and report stay the parent's.
@@ -43,11 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="M1, the self model whose seed this is")
     ap.add_argument("--seed", required=True, type=int)
     ap.add_argument("--result", required=True, help="where to write the JSON result")
+    ap.add_argument(
+        "--format-args",
+        default="{}",
+        help="JSON: the chat format per base model that the parent measured at an earlier seed",
+    )
     args = ap.parse_args(argv)
     try:
         config = parse_config(json.loads(Path(args.config).read_text()), args.config)
         with RunDir(args.run, borrowed=True) as run:
             ctx = Study(config, run, ResponseCache(args.cache))
+            ctx.format_args.update(json.loads(args.format_args))
             experiments = enabled_experiments(ctx)
             obj_train = shared_stages(ctx, args.model)
             seed_stages(ctx, args.model, args.seed, obj_train, experiments)

@@ -15,11 +15,13 @@ For each configured pair (M1, M2), following spec §1.7:
    (:mod:`inward.experiments.outputs`).
 
 This module is the loop; the services the stages use (keyed stages, models, finetuning,
-evaluation) are the context's.
+evaluation) are the context's. ``inward study`` computes each training seed (steps 1-4 for that
+seed) in a fresh child process and then reads its stages back here (:func:`run_in_child`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -99,10 +101,19 @@ def run_in_child(ctx: Study, m1: str, seed: int) -> None:
     seed 2's self finetune 202.7 s in the 8-seed process against 166.0 s in a fresh one, with
     peak memory rising seed by seed; docs/results-default.md), while a fresh process runs every
     seed like the first. The seed's stages are files with keys, so the parent then reads them
-    back (about 10 s a seed) and the outputs are as if computed here."""
+    back (about 10 s a seed) and the outputs are as if computed here. The child starts from what
+    earlier seeds settled here: the chat formats measured at the first seed
+    (:meth:`Study.choose_chat_format`), which one process would not measure again. A seed a child finished
+    under the same config is not sent to a child again (``seed<k>/child-<M1>.json``), so a
+    finished study reruns in seconds; any stage that is stale all the same is recomputed here."""
+    config_json = json.dumps(ctx.config.model_dump(mode="json", by_alias=True), sort_keys=True)
+    marker = f"{prefix(seed)}child-{slug(m1)}.json"
+    done = {"config_sha256": hashlib.sha256(config_json.encode()).hexdigest(), "model": m1}
+    if ctx.run.file(marker).is_file() and json.loads(ctx.run.file(marker).read_text()) == done:
+        return  # a child finished this seed under this config: the parent reads it back (a stale stage it recomputes)
     with tempfile.TemporaryDirectory(prefix="inward-seed-") as tmp:
         config_file, result_file = Path(tmp) / "config.json", Path(tmp) / "result.json"
-        config_file.write_text(json.dumps(ctx.config.model_dump(mode="json", by_alias=True)))
+        config_file.write_text(config_json)
         command = [
             sys.executable,
             "-m",
@@ -119,6 +130,8 @@ def run_in_child(ctx: Study, m1: str, seed: int) -> None:
             str(seed),
             "--result",
             str(result_file),
+            "--format-args",
+            json.dumps(ctx.format_args),
         ]
         src = str(Path(inward.__file__).resolve().parents[1])  # the child runs this same code
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
@@ -134,6 +147,7 @@ def run_in_child(ctx: Study, m1: str, seed: int) -> None:
     for name, seconds in result["stage_seconds"].items():
         ctx.stage_seconds[name] = ctx.stage_seconds.get(name, 0.0) + seconds
     ctx.child_peak_rss_mb = max(ctx.child_peak_rss_mb, result["peak_rss_mb"])
+    ctx.run.write_text(marker, json.dumps(done))
 
 
 def self_models(config: StudyConfig) -> list[str]:
