@@ -78,7 +78,9 @@ def main() -> None:
         L.train_lora(args.model, examples[: warm.batch_size], warm, Path(tmp) / "warm")  # kernels, allocator
         for k in range(args.rounds):
             for arm, settings in ARMS.items():
-                r = L.train_lora(args.model, examples, L.TrainConfig(**base_cfg, **settings), Path(tmp) / f"{arm}-{k}")
+                r = L.train_lora(
+                    args.model, examples, L.TrainConfig(**{**base_cfg, **settings}), Path(tmp) / f"{arm}-{k}"
+                )
                 release_memory()
                 tail = r.losses[len(r.losses) // 2 :]
                 seconds[arm].append(r.train_seconds)

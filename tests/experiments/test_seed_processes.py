@@ -7,32 +7,18 @@ import json
 import subprocess
 
 import pytest
+from test_study import config as study_config  # tests/experiments is on sys.path (pytest prepend mode)
 
 from inward.errors import InwardError
 from inward.experiments import seed_child
 from inward.experiments.context import slug
 from inward.experiments.study import run_study
-from inward.experiments.study_config import parse_config
 from inward.store.cache import ResponseCache
 from inward.store.rundir import RunDir
 
 
 def config(tiny_pair, **over):
-    return parse_config(
-        {
-            "name": "tiny",
-            "pairs": [{"self": tiny_pair[0], "cross": tiny_pair[1]}],
-            "train_tasks": ["colors_long", "numbers"],
-            "held_out_tasks": ["animals_long"],
-            "properties": ["first_character", "starts_with_vowel", "is_even_direct"],
-            "n_train_strings": 6,
-            "n_train_per_pair": 4,
-            "n_eval": 5,
-            "finetune": {"rank": 4, "alpha": 8, "batch_size": 4, "dtype": "float32", "learning_rate": 1e-3},
-            "seeds": [0, 1],
-            **over,
-        }
-    )
+    return study_config(tiny_pair, seeds=[0, 1], **over)
 
 
 @pytest.fixture(scope="module")
