@@ -95,14 +95,15 @@ class TrainConfig:
     seed: int = 0  # LoRA init, batch order, dropout
     save_every_steps: int = 25  # checkpoint cadence for resume (0: only at the end)
     threads: int | None = None  # torch CPU threads; None: all cores available to this process
-    # Attention kernel: "auto" (eager on CPU, sdpa on CUDA) | "eager" | "sdpa". On 2 CPU cores,
-    # eager ran the default study's Qwen steps 1.10x faster than sdpa in bf16 (sdpa's flash
-    # backward was 11% of a step) and the same in float32 (benchmarks/README.md).
+    # Attention kernel: "auto" (eager on CPU, sdpa on CUDA) | "eager" | "sdpa". On 2 CPU cores in
+    # bf16, eager trained the default study's examples 1.16x (Qwen 0.5B) and 1.04x (Gemma 270M)
+    # as fast as sdpa (whose flash backward was 11% of a Qwen step), and the same in float32
+    # (benchmarks/train_kernels.py, benchmarks/README.md).
     attention: str = "auto"
     # With a bfloat16 base: run the adapter's matmuls in bfloat16 too (torch.autocast) instead of
     # casting each layer's input up to float32; the adapter's weights, gradients and AdamW state
-    # stay float32 either way. Measured 1.14x faster a Qwen step (after eager attention); no
-    # effect on a float32 base.
+    # stay float32 either way. With eager attention: 1.34x (Qwen) and 1.11x (Gemma) against sdpa
+    # without it. No effect on a float32 base.
     autocast: bool = True
 
     # a study config validates this type as its `finetune` section: unknown keys are errors there
