@@ -93,3 +93,23 @@ def test_the_child_fails_cleanly_without_a_holder(tmp_path, tiny_pair, capsys):
     )
     assert code == 1 and "no process holds it" in capsys.readouterr().err
     assert not (tmp_path / "result.json").exists()
+
+
+def test_the_child_returns_only_its_seeds_stage_seconds(tmp_path, tiny_pair):
+    """The child reads the shared stages back (the parent computed and timed them): their
+    seconds must not join the parent's totals a second time."""
+    out, cache = tmp_path / "run", tmp_path / "c.sqlite"
+    run_study(study_config(tiny_pair, seeds=[0]), out, cache=ResponseCache(cache))  # the shared stages, and seed 0
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(config(tiny_pair).model_dump(mode="json", by_alias=True)))
+    with RunDir(out):  # the parent holds it
+        code = seed_child.main(
+            [
+                *("--run", str(out), "--config", str(cfg), "--cache", str(cache)),
+                *("--model", tiny_pair[0], "--seed", "1", "--result", str(tmp_path / "result.json")),
+            ]
+        )
+    assert code == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["stage_seconds"] and all(name.startswith("seed 1: ") for name in result["stage_seconds"])
+    assert result["peak_rss_mb"] > 0

@@ -15,7 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "records", "progress"),  # plain records and helpers every layer uses
+    ("errors", "records", "progress", "memory"),  # plain records and helpers every layer uses
     ("properties",),  # behaviour properties: pure functions of a response
     ("tasks",),  # object-level tasks and their strings
     ("prompts",),  # object-level and hypothetical prompts from tasks and properties

@@ -38,6 +38,7 @@ from inward.experiments.evaluate import (
 from inward.experiments.extraction import llm_properties
 from inward.experiments.rows import CHAT_FORMAT_COLUMNS, StudyRows
 from inward.experiments.study_config import StudyConfig
+from inward.memory import rss_gib
 from inward.properties import SCORINGS
 from inward.properties.registry import Property, resolve_property
 from inward.records import (
@@ -128,7 +129,7 @@ class Study:
             self.manifest.stage_seconds = self.total_seconds()
             self.manifest.write(self.run)
         print(
-            f"[inward study] {name}: done in {dt:.1f}s (resident memory {_rss_gib():.2f} GiB)",
+            f"[inward study] {name}: done in {dt:.1f}s (resident memory {rss_gib():.2f} GiB)",
             file=sys.stderr,
             flush=True,
         )
@@ -153,10 +154,10 @@ class Study:
         return CachedModel(self.backend(name), self.cache)
 
     def release(self, name: str) -> None:
-        """Free a local model's weights (a study holds several 0.5B-parameter copies otherwise),
-        and forget the backend, tokenizer included: every training seed makes new adapter models,
-        and their tokenizers (a few hundred MB each for Gemma's 262k vocabulary) would pile up.
-        Backends the caller passed in are kept."""
+        """Free a local model's weights (a study holds several 0.5B-parameter copies otherwise)
+        and forget the backend: every training seed makes new adapter models. Their tokenizers
+        stay in :func:`inward.models.chat.load_tokenizer`'s cache (one per base checkpoint and chat
+        choice, at most 4). Backends the caller passed in are kept."""
         backend = self.backends.get(name)
         if backend is not None and hasattr(backend, "close"):
             backend.close()
@@ -496,22 +497,6 @@ def release_memory() -> None:
     except ImportError:  # torch missing: nothing local was loaded
         return
     release_memory()
-
-
-def _rss_gib() -> float:
-    """This process's resident memory now (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096 / 2**30
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory so far (stages resumed from files cost ~nothing)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _train_progress(desc: str) -> Callable[[int | None, int | None, float | None], None]:

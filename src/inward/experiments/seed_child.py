@@ -20,20 +20,9 @@ from inward.errors import InwardError
 from inward.experiments.context import Study
 from inward.experiments.study import enabled_experiments, seed_stages, shared_stages
 from inward.experiments.study_config import parse_config
+from inward.memory import peak_rss_mb
 from inward.store.cache import ResponseCache
 from inward.store.rundir import RunDir, atomic_write_text
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak resident memory in MiB (Linux ``VmHWM``: unlike ``ru_maxrss`` it
-    does not count the parent's pages from before ``exec``); 0 where it cannot be read."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             ctx = Study(config, run, ResponseCache(args.cache))
             ctx.format_args.update(json.loads(args.format_args))
             experiments = enabled_experiments(ctx)
-            obj_train = shared_stages(ctx, args.model)
+            obj_train = shared_stages(ctx, args.model)  # read back: the parent computed and timed them
+            ctx.stage_seconds.clear()  # so only the seed's own stages go back to the parent's totals
             seed_stages(ctx, args.model, args.seed, obj_train, experiments)
     except InwardError as e:
         print(f"Error: {e}", file=sys.stderr)

@@ -36,7 +36,7 @@ import yaml
 import inward
 from inward.analysis.compare import compare_self_cross, paired_groups
 from inward.errors import InwardError
-from inward.experiments.context import Study, _peak_rss_mb, prefix, slug
+from inward.experiments.context import Study, prefix, slug
 from inward.experiments.outputs import (
     study_figures,
     study_notes,
@@ -49,6 +49,7 @@ from inward.experiments.plugin import CrossOutputs, Experiment, SeedOutputs
 from inward.experiments.registry import EXPERIMENTS
 from inward.experiments.rows import StudyRows, StudySummary
 from inward.experiments.study_config import StudyConfig
+from inward.memory import peak_rss_mb
 from inward.records import ObjectRecord
 from inward.store.cache import ResponseCache
 from inward.store.manifest import RunManifest
@@ -251,7 +252,7 @@ def write_outputs(ctx: Study) -> StudySummary:
         environment=environment(),
         status="complete",
         models=models,
-        peak_rss_mb=max(_peak_rss_mb(), ctx.child_peak_rss_mb),
+        peak_rss_mb=max(peak_rss_mb(), ctx.child_peak_rss_mb),
         verdicts=summary.verdicts,
         verdict=summary.verdict_details,
         seeds=ctx.config.seeds,

@@ -42,7 +42,6 @@ import logging
 import math
 import os
 import random
-import resource
 import shutil
 import time
 import warnings
@@ -52,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from inward.errors import InvalidValueError, InwardError
+from inward.memory import peak_rss_mb
 from inward.models.checkpoint import Checkpoint
 from inward.train.examples import TrainExample, check_example
 
@@ -641,7 +641,7 @@ def train_lora(
         tokens=state.tokens,
         label_tokens=state.label_tokens,
         resumed_from_step=state.resumed_from,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb=peak_rss_mb(),
         versions={"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     )
     _write_result(out_dir, result)

@@ -1,0 +1,34 @@
+"""inward.memory: the resident-memory figures the study and trainer report."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from inward import memory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_now_and_peak_follow_a_large_allocation():
+    now = memory.rss_gib() * 1024
+    block = bytearray(64 * 2**20)  # 64 MiB, touched (bytearray zero-fills)
+    after = memory.rss_gib() * 1024
+    assert after - now >= 60  # statm's pages read in the right unit
+    assert memory.peak_rss_mb() >= after * 0.99  # the peak is never below now
+    del block
+
+
+def test_ru_maxrss_units_where_proc_is_missing(monkeypatch):
+    """Without /proc the peak comes from ru_maxrss: kilobytes on Linux, bytes on macOS."""
+
+    class Usage:
+        ru_maxrss = 2 * 2**20
+
+    monkeypatch.setattr(memory.Path, "read_text", lambda self: (_ for _ in ()).throw(OSError("no /proc")))
+    monkeypatch.setattr(memory.resource, "getrusage", lambda who: Usage())
+    monkeypatch.setattr(memory.sys, "platform", "linux")
+    assert memory.peak_rss_mb() == 2048.0  # 2 GiB in kilobytes
+    monkeypatch.setattr(memory.sys, "platform", "darwin")
+    assert memory.peak_rss_mb() == 2.0  # 2 MiB in bytes
+    assert memory.rss_gib() == 0.0
