@@ -476,6 +476,10 @@ def study_numbers(run_dir: Path | None, smoke: bool) -> dict:
                     "max peak_rss_mb of the run's train_result.json files (process peak "
                     "at the end of each finetune; run.json has no peak_rss_mb)"
                 )
+        peaks = man.get("stage_peak_rss_mb") or {}  # where the peak was reached (runs from 2026-12-07 on)
+        if peaks:
+            out["study_stage_peak_rss_gb"] = {name: round(mb / 1024, 2) for name, mb in peaks.items()}
+            out["study_peak_stage"] = max(peaks, key=peaks.get)
     if smoke:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

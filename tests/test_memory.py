@@ -19,12 +19,30 @@ def test_now_and_peak_follow_a_large_allocation():
     del block
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs is Linux's")
+def test_a_window_restarts_the_peak_and_the_process_peak_remembers(monkeypatch):
+    monkeypatch.setattr(memory, "_earlier_peak_mb", 0.0)
+    monkeypatch.setattr(memory, "_window_open", False)
+    assert memory.window_peak_mb() is None  # no window yet
+    assert memory.start_window()
+    block = bytearray(128 * 2**20)
+    high = memory.window_peak_mb()
+    del block
+    assert memory.start_window()  # a new window, after the 128 MiB went back to the system
+    low = memory.window_peak_mb()
+    assert high is not None and low is not None and high - low >= 100
+    assert (
+        memory.peak_rss_mb() >= high - 1
+    )  # the process's peak kept the first window's (counters are approximate to pages)
+
+
 def test_ru_maxrss_units_where_proc_is_missing(monkeypatch):
     """Without /proc the peak comes from ru_maxrss: kilobytes on Linux, bytes on macOS."""
 
     class Usage:
         ru_maxrss = 2 * 2**20
 
+    monkeypatch.setattr(memory, "_earlier_peak_mb", 0.0)  # no window started in this process's past
     monkeypatch.setattr(memory.Path, "read_text", lambda self: (_ for _ in ()).throw(OSError("no /proc")))
     monkeypatch.setattr(memory.resource, "getrusage", lambda who: Usage())
     monkeypatch.setattr(memory.sys, "platform", "linux")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import pytest
 
 from inward.errors import InwardError
-from inward.experiments.context import slug
+from inward.experiments.context import Study, slug
 from inward.experiments.study import run_study
 from inward.experiments.study_config import load_config, parse_config, preset
 from inward.store.cache import ResponseCache
+from inward.store.rundir import RunDir
 
 
 def config(tiny_pair, **over):
@@ -246,6 +248,24 @@ def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
     for name, seconds in first.items():
         assert second["stage_seconds"][name] == pytest.approx(seconds + second["stage_seconds_this_run"][name])
     assert sum(second["stage_seconds_this_run"].values()) < sum(first.values())  # the rerun did no real work
+    if sys.platform.startswith("linux"):  # each stage's peak memory: the rerun keeps the first session's
+        peaks = json.loads((out / "run.json").read_text())["stage_peak_rss_mb"]
+        assert set(peaks) == set(first) and all(peaks[k] > 0 for k in peaks)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak windows use /proc/self/clear_refs")
+def test_stage_peaks_reset_per_stage_and_nest(tmp_path, tiny_pair):
+    with RunDir(tmp_path / "run") as run:
+        ctx = Study(config(tiny_pair), run, ResponseCache(tmp_path / "c.sqlite"))
+        with ctx.stage("outer"):
+            with ctx.stage("inner"):
+                block = bytearray(256 * 2**20)  # touched: bytearray zero-fills
+                del block  # returned to the system (a large block is its own mapping)
+        with ctx.stage("after"):
+            pass
+    p = ctx.stage_peaks
+    assert p["inner"] - p["after"] >= 200  # the window restarted at "after": the 256 MiB are not in it
+    assert p["outer"] >= p["inner"]  # the inner stage's peak counts towards the outer one
 
 
 def test_seeds_retrain_every_model_on_equal_evidence_and_give_a_verdict(tmp_path, tiny_pair):

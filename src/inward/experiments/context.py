@@ -38,7 +38,7 @@ from inward.experiments.evaluate import (
 from inward.experiments.extraction import llm_properties
 from inward.experiments.rows import CHAT_FORMAT_COLUMNS, StudyRows
 from inward.experiments.study_config import StudyConfig
-from inward.memory import rss_gib
+from inward.memory import rss_gib, start_window, window_peak_mb
 from inward.properties import SCORINGS
 from inward.properties.registry import Property, resolve_property
 from inward.records import (
@@ -98,7 +98,11 @@ class Study:
         self.train_props = task_properties(config, config.train_tasks)
         self.eval_props = task_properties(config, config.held_out_tasks)
         self.stage_seconds: dict[str, float] = {}
-        self.previous_seconds: dict[str, float] = _previous_stage_seconds(run)
+        old = RunManifest.read(run)  # an earlier session's run.json: its stage seconds and peaks carry on
+        self.previous_seconds: dict[str, float] = dict(old.stage_seconds or {}) if old else {}
+        self.stage_peaks: dict[str, float] = {}  # this session's peak resident memory per stage (MiB)
+        self.previous_peaks: dict[str, float] = dict(old.stage_peak_rss_mb or {}) if old else {}
+        self._open_peaks: list[float] = []  # the stages now running, innermost last (Study.stage)
         self.manifest: RunManifest | None = None  # run.json, set by run_study
         self.used_models: list[str] = []  # every model string of the study, for fingerprints
         # Finetuned models appear in tables as "<base>+lora:<path inside the run directory>", so
@@ -120,16 +124,31 @@ class Study:
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time a stage and measure its peak resident memory (:mod:`inward.memory`'s windows: a
+        stage inside another one counts towards both)."""
         print(f"[inward study] {name} ...", file=sys.stderr, flush=True)
+        if self._open_peaks:  # an enclosing stage keeps the peak it reached so far
+            self._open_peaks[-1] = max(self._open_peaks[-1], window_peak_mb() or 0.0)
+        self._open_peaks.append(0.0)
+        start_window()
         t0 = time.perf_counter()
-        yield
+        try:
+            yield
+        finally:
+            peak = max(window_peak_mb() or 0.0, self._open_peaks.pop())
+            if self._open_peaks:
+                self._open_peaks[-1] = max(self._open_peaks[-1], peak)
         dt = time.perf_counter() - t0
         self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + dt
-        if self.manifest is not None:  # keep the running total on disk, so a crash loses no stage's time
+        if peak:
+            self.stage_peaks[name] = max(self.stage_peaks.get(name, 0.0), peak)
+        if self.manifest is not None:  # keep the running totals on disk, so a crash loses no stage's time
             self.manifest.stage_seconds = self.total_seconds()
+            self.manifest.stage_peak_rss_mb = self.all_stage_peaks()
             self.manifest.write(self.run)
         print(
-            f"[inward study] {name}: done in {dt:.1f}s (resident memory {rss_gib():.2f} GiB)",
+            f"[inward study] {name}: done in {dt:.1f}s (resident memory {rss_gib():.2f} GiB"
+            + (f", peak {peak / 1024:.2f} GiB)" if peak else ")"),
             file=sys.stderr,
             flush=True,
         )
@@ -139,6 +158,14 @@ class Study:
         for name, dt in self.stage_seconds.items():
             total[name] = total.get(name, 0.0) + dt
         return total
+
+    def all_stage_peaks(self) -> dict[str, float] | None:
+        """Each stage's largest peak resident memory (MiB) over every session of the run: a session
+        that reads a stage back measures only the read, so the earlier peak stands."""
+        total = dict(self.previous_peaks)
+        for name, peak in self.stage_peaks.items():
+            total[name] = max(total.get(name, 0.0), peak)
+        return total or None
 
     def backend(self, name: str):
         from inward.models import resolve
@@ -409,14 +436,6 @@ class Study:
             return
         per_task = -(-n // len(self.train_tasks))
 
-        more = self.objects(
-            m1ft,
-            self.train_tasks,
-            "train",
-            self.config.n_train_strings + per_task,
-            f"{folder}/chat_format_objects.jsonl",
-        )
-
         def measure() -> list:
             trained_on = {(o.task, o.string) for o in ft_train}
             held = [o for o in more if (o.task, o.string) not in trained_on]
@@ -441,6 +460,13 @@ class Study:
             return rows
 
         with self.stage(f"chat format of {m2}: measured on {n} held-out train-task examples"):
+            more = self.objects(  # M1ft's answers to a few more train-task strings than it trained on
+                m1ft,
+                self.train_tasks,
+                "train",
+                self.config.n_train_strings + per_task,
+                f"{folder}/chat_format_objects.jsonl",
+            )
             rows = self.records(
                 f"{folder}/chat_formats.jsonl",
                 FormatLoss,
@@ -483,12 +509,6 @@ class Study:
 
 def _is_local(model: str) -> bool:
     return model.split("/", 1)[0] in ("bundled", "hf", "gguf")
-
-
-def _previous_stage_seconds(run: RunDir) -> dict[str, float]:
-    """Stage seconds an earlier session wrote to run.json (none for a new directory)."""
-    old = RunManifest.read(run)
-    return dict(old.stage_seconds or {}) if old is not None else {}
 
 
 def release_memory() -> None:

@@ -3,10 +3,10 @@
 Started by :func:`inward.experiments.study.run_in_child` (``inward study`` runs every seed this
 way), never by hand. It borrows the run directory its parent holds (:class:`RunDir` with
 ``borrowed=True``), takes the chat formats its parent measured at an earlier seed (as one
-process would keep them), reads the seed-independent stages back (they are done), computes the seed's
-stages and optional experiments, and writes what its parent needs to fold in, as JSON to
-``--result``: this process's stage seconds and its peak resident memory. The run's tables,
-run.json and report stay the parent's.
+process would keep them), reads the seed-independent stages back (they are done), computes the
+seed's stages and optional experiments, and writes what its parent needs to fold in, as JSON to
+``--result``: the seed's stage seconds, each stage's peak resident memory, and this process's
+peak. The run's tables, run.json and report stay the parent's.
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             experiments = enabled_experiments(ctx)
             obj_train = shared_stages(ctx, args.model)  # read back: the parent computed and timed them
             ctx.stage_seconds.clear()  # so only the seed's own stages go back to the parent's totals
+            ctx.stage_peaks.clear()
             seed_stages(ctx, args.model, args.seed, obj_train, experiments)
     except InwardError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    result = {"stage_seconds": ctx.stage_seconds, "peak_rss_mb": peak_rss_mb()}
+    result = {"stage_seconds": ctx.stage_seconds, "stage_peak_rss_mb": ctx.stage_peaks, "peak_rss_mb": peak_rss_mb()}
     atomic_write_text(Path(args.result), json.dumps(result))
     return 0
 

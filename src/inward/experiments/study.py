@@ -96,7 +96,7 @@ def run_all(ctx: Study, seed_processes: bool = False) -> StudyResult:
 def run_in_child(ctx: Study, m1: str, seed: int) -> None:
     """Compute training seed ``seed`` of ``m1`` (its stages and optional experiments) in a fresh
     Python process (:mod:`inward.experiments.seed_child`) that borrows this run directory; its
-    stage seconds join this run's and its peak memory the study's.
+    stage seconds join this run's and its peak memory (each stage's and the process's) the study's.
 
     Why: in one process, the later seeds' finetunes ran slower than the first's (default study,
     seed 2's self finetune 202.7 s in the 8-seed process against 166.0 s in a fresh one, with
@@ -147,6 +147,8 @@ def run_in_child(ctx: Study, m1: str, seed: int) -> None:
         result = json.loads(result_file.read_text())
     for name, seconds in result["stage_seconds"].items():
         ctx.stage_seconds[name] = ctx.stage_seconds.get(name, 0.0) + seconds
+    for name, peak in result["stage_peak_rss_mb"].items():
+        ctx.stage_peaks[name] = max(ctx.stage_peaks.get(name, 0.0), peak)
     ctx.child_peak_rss_mb = max(ctx.child_peak_rss_mb, result["peak_rss_mb"])
     ctx.run.write_text(marker, json.dumps(done))
 
@@ -204,13 +206,14 @@ def run_seed(ctx: Study, m1: str, seed: int, obj_train: list[ObjectRecord]) -> S
         )
     with ctx.stage(f"{tag}self evaluation, {m1} self-trained"):
         ft_objects, self_rows = ctx.evaluate(f"self-{s1}", m1ft, m1ft, seed=seed)
+    pairs = [(p.cross_model, slug(p.cross_model)) for p in c.pairs if p.self_model == m1]
+    for m2, s2 in pairs:  # while M1ft is loaded: a measurement asks it for a few more answers
+        ctx.choose_chat_format(m2, m1ft, ft_train, f"{pre}models/{s1}/cross_ft/{s2}")
     ctx.release(m1ft)
     rows.add_results(self_rows, "self", seed, ctx.fingerprints(m1ft, m1ft))
     crosses: list[CrossOutputs] = []
-    for pair in (p for p in c.pairs if p.self_model == m1):
-        m2, s2 = pair.cross_model, slug(pair.cross_model)
+    for m2, s2 in pairs:
         folder = f"{pre}models/{s1}/cross_ft/{s2}"
-        ctx.choose_chat_format(m2, m1ft, ft_train, folder)
         with ctx.stage(f"{tag}cross-prediction finetune, {m2} on {m1} self-trained"):
             cross_data = ctx.cross_examples(ft_train, self_data, m1ft, m2, seed, folder)
             m2ft = ctx.train(m2, cross_data, folder, c.cross_finetune or c.finetune, ctx.shown(m1ft), seed=seed)
@@ -247,6 +250,7 @@ def write_outputs(ctx: Study) -> StudySummary:
     ctx.manifest = manifest.updated(
         stage_seconds=ctx.total_seconds(),
         stage_seconds_this_run=ctx.stage_seconds,
+        stage_peak_rss_mb=ctx.all_stage_peaks(),
         training=rows.training,
         chat_formats=rows.chat_formats,
         environment=environment(),

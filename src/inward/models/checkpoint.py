@@ -211,10 +211,14 @@ def dir_weights_sha256(checkpoint: Path) -> str:
 
 def with_adapter(model: Any, adapter: str) -> Any:
     """``model`` wrapped by peft with the LoRA adapter in ``adapter`` (its weights in fp32)."""
+    import warnings
+
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5 (as in training)
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))
     except Exception as exc:
         raise InwardError(
             f"Could not apply LoRA adapter {adapter!r} to this model: {exc}. Was it trained on the same base model?"

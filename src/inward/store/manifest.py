@@ -36,7 +36,9 @@ class RunManifest(BaseModel):
     training: list[dict[str, Any]] | None = None  # one row per finetune
     chat_formats: list[dict[str, Any]] | None = None
     models: dict[str, Any] | None = None  # full model string -> fingerprint
-    peak_rss_mb: float | None = None
+    peak_rss_mb: float | None = None  # the largest process's peak (a study: its own or a seed child's)
+    # study: per stage, the largest peak resident memory (MiB) of the process running it, over sessions
+    stage_peak_rss_mb: dict[str, float] | None = None
     verdicts: list[str] | None = None
     verdict: list[dict[str, Any]] | None = None  # per pair: inward.analysis.verdict.Verdict.to_json
     seeds: list[int] | None = None
