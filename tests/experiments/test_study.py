@@ -254,13 +254,12 @@ def test_stage_seconds_accumulate_across_resumed_runs(tmp_path, tiny_pair):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak windows use /proc/self/clear_refs")
-def test_stage_peaks_reset_per_stage_and_nest(tmp_path, tiny_pair):
+def test_stage_peaks_reset_per_stage_and_nest(tmp_path, tiny_pair, touched):
     with RunDir(tmp_path / "run") as run:
         ctx = Study(config(tiny_pair), run, ResponseCache(tmp_path / "c.sqlite"))
         with ctx.stage("outer"):
             with ctx.stage("inner"):
-                block = bytearray(256 * 2**20)  # touched: bytearray zero-fills
-                del block  # returned to the system (a large block is its own mapping)
+                touched(256).close()  # 256 MiB resident, then returned to the system
         with ctx.stage("after"):
             pass
     p = ctx.stage_peaks
