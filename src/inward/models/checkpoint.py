@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,15 +212,22 @@ def dir_weights_sha256(checkpoint: Path) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap a model with peft without its FutureWarning: peft calls a transformers method
+    (``is_gradient_checkpointing``) deprecated in transformers v5. For loading an adapter here and
+    for attaching a new one in training."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def with_adapter(model: Any, adapter: str) -> Any:
     """``model`` wrapped by peft with the LoRA adapter in ``adapter`` (its weights in fp32)."""
-    import warnings
-
     from peft import PeftModel
 
     try:
-        with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5 (as in training)
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with peft_quietly():
             return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()))
     except Exception as exc:
         raise InwardError(

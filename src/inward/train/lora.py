@@ -44,7 +44,6 @@ import os
 import random
 import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -52,7 +51,7 @@ from typing import Any
 
 from inward.errors import InvalidValueError, InwardError
 from inward.memory import peak_rss_mb
-from inward.models.checkpoint import Checkpoint
+from inward.models.checkpoint import Checkpoint, peft_quietly
 from inward.train.examples import TrainExample, check_example
 
 log = logging.getLogger("inward.train")
@@ -720,8 +719,7 @@ def _build(
         bias="none",
         task_type="CAUSAL_LM",
     )
-    with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with peft_quietly():
         model = get_peft_model(model, lora)  # adapter weights in float32 even over a bf16 base
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
