@@ -22,14 +22,12 @@ def test_now_and_peak_follow_a_large_allocation(touched):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs is Linux's")
 def test_a_window_restarts_the_peak_and_the_process_peak_remembers(monkeypatch, touched):
     monkeypatch.setattr(memory, "_earlier_peak_mb", 0.0)
-    monkeypatch.setattr(memory, "_window_open", False)
-    assert memory.window_peak_mb() is None  # no window yet
-    assert memory.start_window()
-    block = touched(128)
-    high = memory.window_peak_mb()
-    block.close()
-    assert memory.start_window()  # a new window, after the 128 MiB went back to the system
-    low = memory.window_peak_mb()
+    with memory.window() as first:
+        assert first.peak_mb is None  # set when the window closes
+        touched(128).close()  # 128 MiB resident, then back to the system
+    with memory.window() as second:  # a new window, after the 128 MiB went back
+        pass
+    high, low = first.peak_mb, second.peak_mb
     assert high is not None and low is not None and high - low >= 100
     # the process's peak kept the first window's (the kernel's counters are approximate to pages)
     assert memory.peak_rss_mb() >= high - 1

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import resource
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-_earlier_peak_mb = 0.0  # the process's peak before the last start_window()
-_window_open = False  # a start_window() succeeded
+_earlier_peak_mb = 0.0  # the process's peak before the last reset of the kernel's counter (window())
+_open: list[float] = []  # the peaks the open windows reached before an inner one reset the counter
 
 
 def rss_gib() -> float:
@@ -21,7 +23,7 @@ def rss_gib() -> float:
 
 
 def _vmhwm_mb() -> float | None:
-    """Linux's ``VmHWM``: the peak since the process started or its last :func:`start_window`."""
+    """Linux's ``VmHWM``: the peak since the process started or the last :func:`window` opened."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -44,24 +46,36 @@ def peak_rss_mb() -> float:
     return max(now, _earlier_peak_mb)
 
 
-def start_window() -> bool:
-    """Start measuring a new peak (a study stage's): :func:`window_peak_mb` then reports the peak
-    from here on, while :func:`peak_rss_mb` still reports the whole process's. Linux resets the
-    kernel's peak counter through ``/proc/self/clear_refs``; False where that is not possible."""
-    global _earlier_peak_mb, _window_open
+class Window:
+    """What :func:`window` measured: ``peak_mb``, set when the window closes (None where windows
+    are not available: not Linux)."""
+
+    peak_mb: float | None = None
+
+
+@contextmanager
+def window() -> Iterator[Window]:
+    """Measure the peak resident memory of a stretch of work (a study stage), while
+    :func:`peak_rss_mb` still reports the whole process's. Linux resets the kernel's peak counter
+    through ``/proc/self/clear_refs`` at the window's start; a window opened inside another one
+    counts towards both (the outer one keeps the peak it had reached before the reset)."""
+    global _earlier_peak_mb
+    result = Window()
     before = _vmhwm_mb()
-    if before is None:
-        return False
+    if _open:
+        _open[-1] = max(_open[-1], before or 0.0)
+    available = before is not None
+    if before is not None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the RSS now
+            _earlier_peak_mb = max(_earlier_peak_mb, before)
+        except OSError:
+            available = False
+    _open.append(0.0)
     try:
-        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the RSS now
-    except OSError:
-        return False
-    _earlier_peak_mb = max(_earlier_peak_mb, before)
-    _window_open = True
-    return True
-
-
-def window_peak_mb() -> float | None:
-    """The peak since the last :func:`start_window` that returned True, in MiB; None where windows
-    are not available (not Linux)."""
-    return _vmhwm_mb() if _window_open else None
+        yield result
+    finally:
+        reached = max(_vmhwm_mb() or 0.0, _open.pop())
+        if _open:
+            _open[-1] = max(_open[-1], reached)
+        result.peak_mb = reached if available else None

@@ -38,7 +38,8 @@ from inward.experiments.evaluate import (
 from inward.experiments.extraction import llm_properties
 from inward.experiments.rows import CHAT_FORMAT_COLUMNS, StudyRows
 from inward.experiments.study_config import StudyConfig
-from inward.memory import rss_gib, start_window, window_peak_mb
+from inward.memory import rss_gib
+from inward.memory import window as memory_window
 from inward.properties import SCORINGS
 from inward.properties.registry import Property, resolve_property
 from inward.records import (
@@ -102,7 +103,6 @@ class Study:
         self.previous_seconds: dict[str, float] = dict(old.stage_seconds or {}) if old else {}
         self.stage_peaks: dict[str, float] = {}  # this session's peak resident memory per stage (MiB)
         self.previous_peaks: dict[str, float] = dict(old.stage_peak_rss_mb or {}) if old else {}
-        self._open_peaks: list[float] = []  # the stages now running, innermost last (Study.stage)
         self.manifest: RunManifest | None = None  # run.json, set by run_study
         self.used_models: list[str] = []  # every model string of the study, for fingerprints
         # Finetuned models appear in tables as "<base>+lora:<path inside the run directory>", so
@@ -124,20 +124,13 @@ class Study:
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a stage and measure its peak resident memory (:mod:`inward.memory`'s windows: a
+        """Time a stage and measure its peak resident memory (:func:`inward.memory.window`: a
         stage inside another one counts towards both)."""
         print(f"[inward study] {name} ...", file=sys.stderr, flush=True)
-        if self._open_peaks:  # an enclosing stage keeps the peak it reached so far
-            self._open_peaks[-1] = max(self._open_peaks[-1], window_peak_mb() or 0.0)
-        self._open_peaks.append(0.0)
-        start_window()
-        t0 = time.perf_counter()
-        try:
+        with memory_window() as window:
+            t0 = time.perf_counter()
             yield
-        finally:
-            peak = max(window_peak_mb() or 0.0, self._open_peaks.pop())
-            if self._open_peaks:
-                self._open_peaks[-1] = max(self._open_peaks[-1], peak)
+        peak = window.peak_mb or 0.0
         dt = time.perf_counter() - t0
         self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + dt
         if peak:
