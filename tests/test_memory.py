@@ -47,3 +47,13 @@ def test_ru_maxrss_units_where_proc_is_missing(monkeypatch):
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.peak_rss_mb() == 2.0  # 2 MiB in bytes
     assert memory.rss_gib() == 0.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs is Linux's")
+def test_an_outer_window_keeps_what_it_reached_before_an_inner_one_opened(touched):
+    with memory.window() as outer:
+        touched(128).close()  # the outer window's peak, reached before the inner one resets the counter
+        with memory.window() as inner:
+            pass
+    assert outer.peak_mb is not None and inner.peak_mb is not None
+    assert outer.peak_mb - inner.peak_mb >= 100
